@@ -1,0 +1,36 @@
+# Closeloop: `make demo` runs the console with simulated history; `make test` runs every check CI runs.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+# Local runs are development runs; production sets DEBUG=0 and a SECRET_KEY (see README).
+export DEBUG ?= 1
+
+.PHONY: install demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py load_reference_data
+	$(PY) manage.py create_demo_users
+	$(PY) manage.py serve_demo
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+test: lint
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) staticfiles closeloop.sqlite3*

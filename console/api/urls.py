@@ -1,0 +1,9 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from console.api.views import AuditEntryViewSet, MeView
+
+router = SimpleRouter()
+router.register("audit-entries", AuditEntryViewSet, basename="audit-entry")
+
+urlpatterns = [path("me/", MeView.as_view(), name="api-me"), *router.urls]

@@ -1,0 +1,25 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class ConsoleConfig(AppConfig):
+    name = "console"
+    verbose_name = "Console"
+
+    def ready(self) -> None:
+        from console import receivers  # noqa: F401 - connects the audit receivers
+        from console.lib.navigation import register_nav_item
+
+        post_migrate.connect(_sync_roles_after_migrate, sender=self)
+        register_nav_item("Overview", "Home", "home", permission=None, order=0)
+        register_nav_item("Compliance", "Audit trail", "audit-list", permission="console.view_audit", order=90)
+        register_nav_item("Integration", "API docs", "api-docs", permission="console.manage_ingest", order=90)
+        register_nav_item(
+            "Administration", "Users and groups", "admin:auth_user_changelist", "console.manage_users", 10
+        )
+
+
+def _sync_roles_after_migrate(**kwargs: object) -> None:
+    from console.roles import sync_role_groups
+
+    sync_role_groups()

@@ -1,0 +1,41 @@
+"""API plumbing shared by every app: pagination, the error translation, role permissions."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from rest_framework import permissions
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from console.lib.errors import DomainError
+
+
+class CreatedCursorPagination(CursorPagination):
+    """Stable cursor pagination, newest first; large tables never pay for OFFSET or COUNT."""
+
+    ordering = "-id"
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response({"detail": str(exc)}, status=exc.status_code)
+    if isinstance(exc, PermissionDenied):
+        return Response({"detail": str(exc) or "You do not have permission to perform this action."}, status=403)
+    return drf_exception_handler(exc, context)
+
+
+class HasCapability(permissions.BasePermission):
+    """Allows the request when the user holds the view's `required_capability` (e.g. "console.view_audit")."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        capability = getattr(view, "required_capability", None)
+        return bool(
+            request.user and request.user.is_authenticated and (capability is None or request.user.has_perm(capability))
+        )
+
+
+__all__ = ["CreatedCursorPagination", "HasCapability", "exception_handler"]

@@ -1,0 +1,35 @@
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from console.roles import ADMIN, ROLES
+
+# Demo only: well-known passwords on a console bound to 127.0.0.1.
+DEMO_PASSWORD = "closeloop-demo"  # noqa: S105
+DEMO_USERS = {
+    "ops": "finance_ops",
+    "manager": "manager",
+    "compliance": "compliance",
+    "integration": "integration",
+    "admin": ADMIN,
+}
+
+
+class Command(BaseCommand):
+    help = "Demo only: create one user per role with a shared well-known password, and print the logins."
+
+    @transaction.atomic
+    def handle(self, *args: object, **options: object) -> None:
+        User = get_user_model()
+        for username, role in DEMO_USERS.items():
+            assert role in ROLES
+            user, created = User.objects.get_or_create(username=username, defaults={"email": f"{username}@example.com"})
+            if created:
+                user.set_password(DEMO_PASSWORD)
+            user.is_staff = user.is_superuser = role == ADMIN
+            user.save()
+            user.groups.add(Group.objects.get(name=role))
+        self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+        for username, role in DEMO_USERS.items():
+            self.stdout.write(f"  {username:<12} {role}")

@@ -1,0 +1,74 @@
+"""The console shell: home dashboard, audit trail page, health probes."""
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required, permission_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from console.charts import activity_chart
+from console.filters import AuditEntryFilterSet
+from console.selectors import audit_activity_by_day, audit_entry_list
+
+logger = logging.getLogger(__name__)
+PAGE_SIZE = 100
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/home.html", {"activity_chart": activity_chart(audit_activity_by_day())})
+
+
+@login_required
+@permission_required("console.view_audit", raise_exception=True)
+def audit_list(request: HttpRequest) -> HttpResponse:
+    filterset = AuditEntryFilterSet(request.GET, queryset=audit_entry_list())
+    entries = filterset.qs
+    before = request.GET.get("before", "")
+    if before.isdigit():
+        entries = entries.filter(id__lt=int(before))
+    page = list(entries[: PAGE_SIZE + 1])
+    older = page[PAGE_SIZE - 1].id if len(page) > PAGE_SIZE else None
+    query = request.GET.copy()
+    query.pop("before", None)
+    return render(
+        request,
+        "console/audit_list.html",
+        {"filter": filterset, "entries": page[:PAGE_SIZE], "older": older, "query": query.urlencode()},
+    )
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> HttpResponse:
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:
+        logger.warning("readyz.database_unreachable", extra={"error": str(exc)})
+        checks["database"] = "unreachable"
+    if settings.CELERY_BROKER_URL:
+        from console.celery import app
+
+        try:
+            with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+            checks["broker"] = "ok"
+        except Exception as exc:
+            logger.warning("readyz.broker_unreachable", extra={"error": str(exc)})
+            checks["broker"] = "unreachable"
+    else:
+        checks["broker"] = "not configured (tasks run in-process)"
+    ready = all(v == "ok" or v.startswith("not configured") for v in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)

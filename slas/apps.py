@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SlasConfig(AppConfig):
+    name = "slas"
+    verbose_name = "Business SLAs"

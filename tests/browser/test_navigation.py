@@ -1,0 +1,31 @@
+import pytest
+
+from tests.factories import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+EXPECTED_SECTIONS = {
+    "finance_ops": ["Overview"],
+    "manager": ["Overview"],
+    "compliance": ["Overview", "Compliance"],
+    "integration": ["Overview", "Integration"],
+    "admin": ["Overview", "Compliance", "Integration", "Administration"],
+}
+
+
+def test_each_role_logs_in_and_sees_its_navigation(browser_page, live_server, role_user):
+    for role in EXPECTED_SECTIONS:
+        role_user(role, username=f"{role}-person")
+    page = browser_page
+    for role, sections in EXPECTED_SECTIONS.items():
+        page.goto(f"{live_server.url}/")
+        page.fill("#id_username", f"{role}-person")
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("[data-testid=nav]")
+        shown = page.eval_on_selector_all("[data-section]", "els => els.map(e => e.dataset.section)")
+        assert shown[: len(sections)] == sections and len(shown) == len(sections), (role, shown)
+        assert role in page.inner_text("[data-testid=current-user]")
+        page.wait_for_selector("[data-testid=activity-chart] .plot-container")  # plotly.js really drew the chart
+        page.click("text=Sign out")
+        page.wait_for_selector("#id_username")

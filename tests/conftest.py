@@ -1,0 +1,101 @@
+import os
+import shutil
+
+import pytest
+from django.db import connection
+
+from console.celery import app as celery_app
+from console.roles import ROLES
+from tests.factories import UserFactory
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process(request: pytest.FixtureRequest):
+    """Tasks run in-process in tests, even when CI exports a broker URL; `broker` tests use the real one."""
+    if request.node.get_closest_marker("broker"):
+        yield
+        return
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL): SQLite cannot express this")
+    if item.get_closest_marker("broker") and not os.environ.get("CELERY_BROKER_URL"):
+        pytest.skip("needs a broker: set CELERY_BROKER_URL (CI runs with Redis)")
+
+
+@pytest.fixture
+def role_user(db):
+    """Build a user holding the given roles: role_user("finance_ops")."""
+
+    def make(*roles: str, username: str | None = None):
+        unknown = set(roles) - set(ROLES)
+        assert not unknown, f"unknown roles {unknown}"
+        kwargs = {"username": username} if username else {}
+        return UserFactory(roles=list(roles), **kwargs)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if os.path.exists(CHROMIUM):
+        return CHROMIUM
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if os.environ.get("CLOSELOOP_REQUIRE_BROWSER"):
+        pytest.fail("Chromium is required here (CLOSELOOP_REQUIRE_BROWSER=1) but /usr/bin/chromium is missing")
+    pytest.skip("no Chromium: install Debian's package (apt-get install chromium) to run browser tests")
+
+
+@pytest.fixture(scope="session")
+def _static_files_through_whitenoise():
+    """The live server must serve static files the way production does (WhiteNoise, hashed manifest names).
+
+    Django's live server otherwise answers /static/ itself through the finders, which know no hashed names.
+    """
+    import django.contrib.staticfiles.handlers as handlers
+
+    original = handlers.StaticFilesHandler
+    handlers.StaticFilesHandler = lambda app: app
+    yield
+    handlers.StaticFilesHandler = original
+
+
+@pytest.fixture(scope="session")
+def live_server(_static_files_through_whitenoise, live_server):
+    return live_server
+
+
+@pytest.fixture
+def browser_page(chromium_path: str, live_server, monkeypatch):
+    """A Playwright page in Debian's Chromium; Django's ORM may be used from the test alongside it."""
+    # Playwright's sync API runs an event loop in this thread; Django's ORM calls from the test are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(15000)
+        try:
+            yield page
+        finally:
+            browser.close()

@@ -1,0 +1,153 @@
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from console.celery import app as celery_app
+from console.periodic import PERIODIC_JOBS, run_due_jobs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_health_probes(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"] == "ok"
+
+
+@pytest.mark.django_db
+def test_readyz_reports_an_unreachable_broker(client, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"] == "unreachable"
+
+
+@pytest.mark.django_db
+def test_home_draws_a_chart_from_the_database(client, role_user):
+    client.force_login(role_user("manager"))
+    html = client.get(reverse("home")).content.decode()
+    assert "Plotly.newPlot" in html
+    assert "auth" in html  # the login above is an audit entry, drawn as the "auth" family
+    assert re.search(r'src="/static/vendor/plotly/plotly\.min\.[0-9a-f]+\.js"', html)
+    assert re.search(r'src="/static/vendor/htmx/htmx\.min\.[0-9a-f]+\.js"', html)
+
+
+@pytest.mark.django_db
+def test_no_page_loads_anything_from_another_host(client, role_user):
+    client.force_login(role_user("admin"))
+    for url in (reverse("home"), reverse("audit-list"), "/api/v1/docs/", reverse("login")):
+        html = client.get(url).content.decode()
+        assert not re.search(r'(src|href)="(https?:)?//', html), url
+
+
+@pytest.mark.django_db
+def test_openapi_schema_is_served(client, role_user):
+    client.force_login(role_user("integration"))
+    response = client.get("/api/v1/schema/", headers={"Accept": "application/json"})
+    assert response.status_code == 200
+    assert "/api/v1/audit-entries/" in response.json()["paths"]
+
+
+@pytest.mark.django_db
+def test_periodic_jobs_run_in_process_when_due():
+    last_runs: dict[str, float] = {}
+    assert run_due_jobs(last_runs) == list(PERIODIC_JOBS)
+    assert run_due_jobs(last_runs) == []  # hourly jobs are not due again a moment later
+
+
+def test_every_periodic_job_names_a_registered_task_and_expires():
+    celery_app.loader.import_default_modules()
+    for name, job in PERIODIC_JOBS.items():
+        assert job["task"] in celery_app.tasks, name
+        assert job["options"]["expires"] > 0, name
+
+
+# HSTS preload commits the whole domain to HTTPS in browsers' built-in lists: only its owner can decide that.
+DOMAIN_DECISIONS = {"security.W021"}
+
+
+def test_deploy_check_is_clean_but_for_tls_and_domain_settings():
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "x" * 64 + "-not-a-real-secret-but-long-and-random-enough",
+        "ALLOWED_HOSTS": "closeloop.example.com",
+    }
+    env.pop("DATABASE_URL", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    reported = set(re.findall(r"\(([a-z_.]+\.[EW]\d+)\)", result.stdout + result.stderr))
+    assert reported <= DOMAIN_DECISIONS, result.stdout + result.stderr
+
+
+def test_settings_refuse_to_start_without_a_secret_key_in_production():
+    env = {**os.environ, "DEBUG": "0"}
+    env.pop("SECRET_KEY", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_request_spans_are_named_after_the_route(client):
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)  # the global provider can be set once per process; the proxy tracer follows
+    client.get("/healthz")
+    spans = [s for s in exporter.get_finished_spans() if s.name == "GET /healthz"]
+    assert spans and spans[0].attributes["http.response.status_code"] == 200
+
+
+@pytest.mark.broker
+def test_task_round_trips_through_a_real_worker(tmp_path):
+    from console.tasks import ping
+
+    queue = f"test-{os.getpid()}"
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "console",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            queue,
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DEBUG": "1"},
+        stdout=(tmp_path / "worker.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        result = ping.apply_async(queue=queue)
+        assert result.get(timeout=60) == "pong"
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
