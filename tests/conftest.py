@@ -33,6 +33,15 @@ def _tasks_in_process(request: pytest.FixtureRequest):
     celery_app.conf.task_always_eager = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_pool_before_dropping_test_database(django_db_setup, django_db_blocker):
+    """Threads (live server, concurrency tests) return connections to the pool, which would keep the test DB busy."""
+    yield
+    with django_db_blocker.unblock():
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (set DATABASE_URL): SQLite cannot express this")

@@ -34,6 +34,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from transactions.records import BodyDecodeError, DecodedRecord
+
 try:  # googleapis-common-protos is optional; without it 400 bodies degrade to JSON.
     from google.rpc import status_pb2 as _rpc_status_pb2
 except ImportError:  # pragma: no cover - depends on the environment
@@ -75,17 +77,8 @@ _ERROR_CODE_ATTRS = (_ATTR_FINANCE_ERROR_CODE, "error.code", "http.response.stat
 _SERVICE_NAME = "service.name"
 
 
-class OtlpDecodeError(Exception):
+class OtlpDecodeError(BodyDecodeError):
     """Body cannot be decoded at all -> HTTP 400. str(e) is a readable reason."""
-
-
-@dataclass(frozen=True)
-class DecodedRecord:
-    index: int
-    record: JsonDict | None
-    dedup_key: str | None
-    error: str | None
-    raw: JsonDict
 
 
 class _RecordRejectedError(Exception):
