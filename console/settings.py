@@ -226,3 +226,8 @@ LOGGING = {
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "closeloop@localhost")
+
+# Ingest: the OTLP specification recommends accepting bodies up to 64 MiB; the limit also bounds gzip inflation.
+INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 64 * 1024 * 1024)
+INGEST_THROTTLE_RATE = os.environ.get("INGEST_THROTTLE_RATE", "1200/min")
+EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 400)

@@ -50,6 +50,7 @@ __all__ = [
     "decode_traces",
     "encode_response",
     "encode_status",
+    "request_json_from_raw",
 ]
 
 CONTENT_TYPE_PROTOBUF = "application/x-protobuf"
@@ -336,6 +337,25 @@ def _iter_log_records(
 def _message_to_json(message: Message) -> JsonDict:
     # Enums as integers is what OTLP/JSON mandates; 64-bit ints come out as strings, which OTLP/JSON also allows.
     return json_format.MessageToDict(message, use_integers_for_enums=True)
+
+
+def request_json_from_raw(raw: JsonDict, *, signal: str) -> bytes:
+    """An OTLP/JSON export request carrying the one span or log record of a dead letter's `raw`, for replay."""
+    scope = raw.get("scope") or {}
+    resource = raw.get("resource") or {}
+    if signal == "traces":
+        request = {
+            "resourceSpans": [{"resource": resource, "scopeSpans": [{"scope": scope, "spans": [raw.get("span")]}]}]
+        }
+    elif signal == "logs":
+        request = {
+            "resourceLogs": [
+                {"resource": resource, "scopeLogs": [{"scope": scope, "logRecords": [raw.get("logRecord")]}]}
+            ]
+        }
+    else:
+        raise ValueError(f"unknown OTLP signal {signal!r}")
+    return json.dumps(request).encode("utf-8")
 
 
 def _raw_record(

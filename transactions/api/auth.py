@@ -1,0 +1,76 @@
+"""Ingest authentication: `Authorization: Bearer <token>` of an ingest source."""
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions, permissions, throttling
+from rest_framework.request import Request
+
+from transactions.models import IngestSource
+from transactions.services import ingest_source_authenticate
+
+
+class IngestPrincipal:
+    """The authenticated sender: an ingest source, not a person."""
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, source: IngestSource) -> None:
+        self.source = source
+
+    def __str__(self) -> str:
+        return f"source:{self.source.name}"
+
+
+class IngestTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[IngestPrincipal, IngestSource] | None:
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'")
+        try:
+            raw = header[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("token is not ASCII") from exc
+        source = ingest_source_authenticate(raw_token=raw)
+        if source is None:
+            raise exceptions.AuthenticationFailed("invalid or revoked ingest token")
+        return IngestPrincipal(source), source
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="closeloop-ingest"'
+
+
+class IsIngestSource(permissions.BasePermission):
+    message = "an ingest token is required: Authorization: Bearer <token>"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.user, IngestPrincipal)
+
+
+class IngestSourceThrottle(throttling.SimpleRateThrottle):
+    """Requests per ingest source (not per client address: one gateway may front many systems)."""
+
+    scope = "ingest"
+
+    def get_rate(self) -> str:
+        from django.conf import settings
+
+        return settings.INGEST_THROTTLE_RATE
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        if isinstance(request.user, IngestPrincipal):
+            return f"throttle_ingest_{request.user.source.pk}"
+        return None
+
+
+class IngestTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "transactions.api.auth.IngestTokenAuthentication"
+    name = "ingestToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict:
+        return {"type": "http", "scheme": "bearer", "description": "Ingest source token (create_ingest_token)."}

@@ -1,0 +1,233 @@
+"""Ingest: sources and their tokens, the rules applied to incoming records, events, batches and dead letters."""
+
+from django.db import models
+from django.db.models import Q
+
+from console.lib.models import TimeStampedModel
+from transactions.choices import Channel, DeadLetterStatus, EventStatus, RedactionAction, RuleAction
+
+
+class SourceScopedQuerySet(models.QuerySet):
+    def filter_source(self, source: "IngestSource") -> "SourceScopedQuerySet":
+        """Rules of this source plus the rules for every source."""
+        return self.filter(Q(source__isnull=True) | Q(source=source))
+
+
+class IngestSource(TimeStampedModel):
+    """A sender of records (a system or a gateway in front of several), authenticated by its tokens."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IngestToken(models.Model):
+    """A bearer token of an ingest source; only its SHA-256 is stored, the token is shown once."""
+
+    source = models.ForeignKey(IngestSource, on_delete=models.CASCADE, related_name="tokens")
+    prefix = models.CharField(max_length=12, help_text="first characters, to tell tokens apart")
+    digest = models.CharField(max_length=64, unique=True)
+    label = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=200)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.source})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class SourceAlias(models.Model):
+    """Maps a CloudEvents `source` URI (exact, or a prefix ending in *) of one ingest source to a system name."""
+
+    source = models.ForeignKey(IngestSource, on_delete=models.CASCADE, related_name="aliases")
+    pattern = models.CharField(max_length=300)
+    system = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["source", "pattern"]
+        constraints = [models.UniqueConstraint(fields=["source", "pattern"], name="alias_unique_pattern")]
+
+    def __str__(self) -> str:
+        return f"{self.pattern} -> {self.system}"
+
+
+class ExtractionRule(TimeStampedModel):
+    """Takes a business key from a record by JSON path, or marks matching records failed (per source and kind)."""
+
+    source = models.ForeignKey(
+        IngestSource, null=True, blank=True, on_delete=models.CASCADE, help_text="empty: every source"
+    )
+    kind_pattern = models.CharField(max_length=200, default="*", help_text="glob on the kind, e.g. sap.s4.*")
+    action = models.CharField(max_length=20, choices=RuleAction.choices, default=RuleAction.BUSINESS_KEY)
+    path = models.CharField(max_length=300, blank=True, help_text='e.g. data.SalesOrder or attributes["sap.order"]')
+    key_type = models.CharField(max_length=40, blank=True, help_text="order, invoice, customer...")
+    description = models.CharField(max_length=300, blank=True)
+    position = models.PositiveIntegerField(default=100)
+    is_active = models.BooleanField(default=True)
+
+    objects = SourceScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(action=RuleAction.BUSINESS_KEY) | (~Q(path="") & ~Q(key_type="")),
+                name="extraction_key_rule_has_path_and_type",
+            ),
+            models.CheckConstraint(condition=Q(action__in=RuleAction.values), name="extraction_rule_action_valid"),
+        ]
+
+    def __str__(self) -> str:
+        if self.action == RuleAction.MARK_FAILED:
+            return f"{self.kind_pattern}: mark failed"
+        return f"{self.kind_pattern}: {self.path} -> {self.key_type}"
+
+
+class RedactionRule(TimeStampedModel):
+    """Drops, masks or hashes attributes carrying personal data before anything is stored."""
+
+    source = models.ForeignKey(
+        IngestSource, null=True, blank=True, on_delete=models.CASCADE, help_text="empty: every source"
+    )
+    pattern = models.CharField(max_length=200, help_text="glob on attribute names, e.g. *email* or customer.name")
+    action = models.CharField(max_length=10, choices=RedactionAction.choices, default=RedactionAction.MASK)
+    is_active = models.BooleanField(default=True)
+
+    objects = SourceScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pattern", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(action__in=RedactionAction.values), name="redaction_action_valid")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.pattern}"
+
+
+class IngestBatch(models.Model):
+    """One accepted request (or replay): its counts feed feed health; `correlated_at` tells the sweep what is left."""
+
+    source = models.ForeignKey(IngestSource, on_delete=models.PROTECT, related_name="batches")
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    received_at = models.DateTimeField(db_index=True)
+    accepted = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    correlated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # Feed health: WHERE source_id=? AND received_at >= ? (counts per source over a window).
+            models.Index(fields=["source", "received_at"], name="batch_source_time_idx"),
+            # The sweep: WHERE correlated_at IS NULL AND accepted > 0 (small partial index).
+            models.Index(
+                fields=["received_at"],
+                name="batch_uncorrelated_idx",
+                condition=Q(correlated_at__isnull=True, accepted__gt=0),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} from {self.source_id}"
+
+
+class Event(models.Model):
+    """One ingested record, append-only. On PostgreSQL partitioned by receive time (key: id, received_at)."""
+
+    received_at = models.DateTimeField()
+    source = models.ForeignKey(IngestSource, on_delete=models.PROTECT, related_name="+")
+    batch = models.ForeignKey(IngestBatch, on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    dedup_key = models.CharField(max_length=600)
+    event_id = models.CharField(max_length=200, null=True, blank=True)
+    occurred_at = models.DateTimeField()
+    system = models.CharField(max_length=100)
+    kind = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=EventStatus.choices)
+    duration_ms = models.BigIntegerField(null=True, blank=True)
+    trace_id = models.CharField(max_length=32, null=True, blank=True)
+    span_id = models.CharField(max_length=16, null=True, blank=True)
+    parent_span_id = models.CharField(max_length=16, null=True, blank=True)
+    links = models.JSONField(default=list, blank=True)
+    business_keys = models.JSONField(default=dict, blank=True)
+    entity = models.CharField(max_length=50, null=True, blank=True)
+    amount = models.DecimalField(max_digits=20, decimal_places=4, null=True, blank=True)
+    currency = models.CharField(max_length=3, null=True, blank=True)
+    approval = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            # Correlation and search by trace: WHERE trace_id = ?.
+            models.Index(fields=["trace_id"], name="event_trace_idx", condition=Q(trace_id__isnull=False)),
+            # Correlation reads one batch's events: WHERE batch_id = ?.
+            models.Index(fields=["batch"], name="event_batch_idx"),
+        ]
+        constraints = [models.CheckConstraint(condition=Q(status__in=EventStatus.values), name="event_status_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.system} {self.kind} ({self.status})"
+
+
+class IdempotencyKey(models.Model):
+    """Keys seen per source: a second delivery finds its key here and is counted as a duplicate."""
+
+    source = models.ForeignKey(IngestSource, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=600)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "key"], name="idempotency_unique_key")]
+        indexes = [
+            # Retention: DELETE WHERE received_at < ?.
+            models.Index(fields=["received_at"], name="idempotency_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class DeadLetter(models.Model):
+    """A rejected record kept with its reason and raw body, to browse, fix and replay."""
+
+    source = models.ForeignKey(IngestSource, on_delete=models.PROTECT, related_name="dead_letters")
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    received_at = models.DateTimeField()
+    record_index = models.PositiveIntegerField(null=True, blank=True, help_text="position in its request")
+    reason = models.TextField()
+    raw = models.JSONField(null=True, blank=True, help_text="the record as received (after redaction)")
+    raw_text = models.TextField(blank=True, help_text="an undecodable body, as text")
+    status = models.CharField(max_length=10, choices=DeadLetterStatus.choices, default=DeadLetterStatus.PENDING)
+    replay_count = models.PositiveIntegerField(default=0)
+    last_replayed_at = models.DateTimeField(null=True, blank=True)
+    last_replay_outcome = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            # The dead-letter page: WHERE status=? [AND source_id=?] ORDER BY received_at DESC.
+            models.Index(fields=["status", "source", "-received_at"], name="deadletter_browse_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=DeadLetterStatus.values), name="deadletter_status_valid")
+        ]
+
+    def __str__(self) -> str:
+        return f"dead letter {self.pk} ({self.channel})"

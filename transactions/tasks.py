@@ -1,0 +1,41 @@
+"""Thin Celery tasks of the transactions app: they take ids and call services; running one twice is harmless."""
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from transactions import correlation_service, partitions, services
+from transactions.models import IngestBatch
+
+# A batch still uncorrelated this long after it was stored lost its task (broker restart, worker crash).
+SWEEP_GRACE = timedelta(minutes=2)
+
+
+@shared_task(acks_late=True)
+def correlate_batch(batch_id: int) -> dict:
+    return correlation_service.batch_correlate(batch_id=batch_id)
+
+
+@shared_task
+def sweep_uncorrelated_batches(limit: int = 500) -> int:
+    """Re-enqueue stored batches whose correlation never ran: the database, not the broker, is the record."""
+    cutoff = timezone.now() - SWEEP_GRACE
+    batch_ids = list(
+        IngestBatch.objects.filter(correlated_at__isnull=True, accepted__gt=0, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    for batch_id in batch_ids:
+        correlate_batch.delay(batch_id)
+    return len(batch_ids)
+
+
+@shared_task
+def maintain_event_partitions() -> list[str]:
+    return partitions.event_partitions_maintain()
+
+
+@shared_task
+def apply_ingest_retention() -> dict[str, int]:
+    return services.ingest_retention_apply()
