@@ -71,7 +71,10 @@ def test_idempotency_is_per_source(send, client):
     _, other_token = ingest_token_create(source=other, actor="system:test")
     send(URL, [canonical(event_id="same")])
     response = client.post(
-        URL, [canonical(event_id="same")], content_type="application/json", headers={"Authorization": f"Bearer {other_token}"}
+        URL,
+        [canonical(event_id="same")],
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {other_token}"},
     )
     assert response.json()["accepted"] == 1
 

@@ -1,0 +1,3 @@
+"""Console pages of the transactions app (HTML)."""
+
+urlpatterns: list = []
