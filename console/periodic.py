@@ -17,6 +17,21 @@ PERIODIC_JOBS: dict[str, dict] = {
         "schedule": crontab(minute=17),
         "options": {"expires": 50 * 60},
     },
+    "sweep-uncorrelated-batches": {
+        "task": "transactions.tasks.sweep_uncorrelated_batches",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    "maintain-event-partitions": {
+        "task": "transactions.tasks.maintain_event_partitions",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 50 * 60},
+    },
+    "apply-ingest-retention": {
+        "task": "transactions.tasks.apply_ingest_retention",
+        "schedule": crontab(minute=30, hour=2),
+        "options": {"expires": 6 * 3600},
+    },
 }
 
 

@@ -4,7 +4,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -193,8 +193,6 @@ def _apply_rules(record: JsonDict, document: JsonDict, rules: _SourceRules, chan
                 keys[rule.key_type] = str(value)
     if keys is not None:
         record["business_keys"] = keys
-    if rules.redaction and isinstance(record.get("attributes"), dict):
-        record["attributes"] = redact(record["attributes"], rules.redaction)
     return record
 
 
@@ -317,6 +315,9 @@ def records_ingest(
                 document = {**item.raw, **(item.record or {})}
                 prepared = _apply_rules(item.record or {}, document, rules, channel)
                 event = parse_canonical(prepared, require_event_id=channel == Channel.NATIVE)
+                if rules.redaction:
+                    # After parsing, so that unknown top-level fields (folded into attributes) are redacted too.
+                    event = replace(event, attributes=redact(event.attributes, rules.redaction))
                 if not item.dedup_key:
                     raise RecordError("record has no idempotency key")
             except RecordError as exc:
@@ -477,3 +478,279 @@ def ingest_retention_apply(*, now: datetime | None = None) -> dict[str, int]:
     if any(removed.values()):
         audit_record(actor="system:retention", action="ingest.retention_applied", after={"removed": removed})
     return removed
+
+
+# ---- Console edits of ingest configuration --------------------------------------------------------------------------
+
+# The key types parse_canonical accepts: a rule naming another type would make every record it matches fail.
+_RULE_KEY_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def source_alias_snapshot(alias: SourceAlias) -> dict[str, Any]:
+    return {"source": alias.source.name, "pattern": alias.pattern, "system": alias.system}
+
+
+def _alias_problem(pattern: str, system: str) -> str | None:
+    if not pattern:
+        return "the pattern is empty"
+    if "*" in pattern[:-1]:
+        return "a pattern is an exact CloudEvents source or a prefix ending in a single *"
+    if not system:
+        return "the system is empty"
+    return None
+
+
+@transaction.atomic
+def source_alias_create(*, source: IngestSource, pattern: str, system: str, actor: str) -> SourceAlias:
+    """Map a CloudEvents `source` URI (exact, or a prefix ending in *) of `source` to a system name."""
+    pattern, system = pattern.strip(), system.strip()
+    problem = _alias_problem(pattern, system)
+    if problem:
+        raise DomainError(problem)
+    if SourceAlias.objects.filter(source=source, pattern=pattern).exists():
+        raise DomainError(f"{source.name} has an alias for {pattern!r} already")
+    alias = SourceAlias.objects.create(source=source, pattern=pattern, system=system)
+    audit_record(actor=actor, action="source_alias.created", obj=alias, after=source_alias_snapshot(alias))
+    return alias
+
+
+@transaction.atomic
+def source_alias_delete(*, alias: SourceAlias, actor: str) -> None:
+    before = source_alias_snapshot(alias)
+    alias_id, alias_repr = alias.pk, str(alias)
+    SourceAlias.objects.filter(pk=alias_id).delete()
+    audit_record(
+        actor=actor,
+        action="source_alias.deleted",
+        object_type=SourceAlias._meta.label_lower,
+        object_id=alias_id,
+        object_repr=alias_repr,
+        before=before,
+    )
+
+
+def extraction_rule_problems(*, action: str, path: str, key_type: str) -> dict[str, str]:
+    """What keeps a rule from working, by field name (empty when it is sound); forms and services both ask."""
+    problems: dict[str, str] = {}
+    if action not in RuleAction.values:
+        problems["action"] = f"unknown action {action!r}"
+        return problems
+    if action == RuleAction.BUSINESS_KEY:
+        if not path:
+            problems["path"] = "a business-key rule needs a JSON path"
+        if not key_type:
+            problems["key_type"] = "a business-key rule needs a key type"
+    if path and "path" not in problems:
+        try:
+            parse_path(path)
+        except PathError as exc:
+            problems["path"] = str(exc)
+    if key_type and not _RULE_KEY_TYPE_RE.match(key_type):
+        problems["key_type"] = "lower-case letters, digits and _, starting with a letter (e.g. order, invoice)"
+    return problems
+
+
+def extraction_rule_snapshot(rule: ExtractionRule) -> dict[str, Any]:
+    return {
+        "source": rule.source.name if rule.source_id else None,
+        "kind_pattern": rule.kind_pattern,
+        "action": rule.action,
+        "path": rule.path,
+        "key_type": rule.key_type,
+        "description": rule.description,
+        "position": rule.position,
+        "is_active": rule.is_active,
+    }
+
+
+def _extraction_rule_apply(
+    rule: ExtractionRule,
+    *,
+    source: IngestSource | None,
+    kind_pattern: str,
+    action: str,
+    path: str,
+    key_type: str,
+    description: str,
+    position: int,
+    is_active: bool,
+) -> None:
+    path, key_type = path.strip(), key_type.strip()
+    problems = extraction_rule_problems(action=action, path=path, key_type=key_type)
+    if problems:
+        raise DomainError("; ".join(f"{name}: {text}" for name, text in problems.items()))
+    rule.source = source
+    rule.kind_pattern = kind_pattern.strip() or "*"
+    rule.action = action
+    rule.path = path
+    rule.key_type = key_type
+    rule.description = description.strip()
+    rule.position = position
+    rule.is_active = is_active
+
+
+@transaction.atomic
+def extraction_rule_create(
+    *,
+    actor: str,
+    source: IngestSource | None,
+    kind_pattern: str,
+    action: str,
+    path: str = "",
+    key_type: str = "",
+    description: str = "",
+    position: int = 100,
+    is_active: bool = True,
+) -> ExtractionRule:
+    rule = ExtractionRule()
+    _extraction_rule_apply(
+        rule,
+        source=source,
+        kind_pattern=kind_pattern,
+        action=action,
+        path=path,
+        key_type=key_type,
+        description=description,
+        position=position,
+        is_active=is_active,
+    )
+    rule.save()
+    audit_record(actor=actor, action="extraction_rule.created", obj=rule, after=extraction_rule_snapshot(rule))
+    return rule
+
+
+@transaction.atomic
+def extraction_rule_update(
+    *,
+    rule: ExtractionRule,
+    actor: str,
+    source: IngestSource | None,
+    kind_pattern: str,
+    action: str,
+    path: str = "",
+    key_type: str = "",
+    description: str = "",
+    position: int = 100,
+    is_active: bool = True,
+) -> ExtractionRule:
+    rule = ExtractionRule.objects.select_for_update().select_related("source").get(pk=rule.pk)
+    before = extraction_rule_snapshot(rule)
+    _extraction_rule_apply(
+        rule,
+        source=source,
+        kind_pattern=kind_pattern,
+        action=action,
+        path=path,
+        key_type=key_type,
+        description=description,
+        position=position,
+        is_active=is_active,
+    )
+    after = extraction_rule_snapshot(rule)
+    if after == before:
+        return rule
+    rule.save()
+    audit_record(actor=actor, action="extraction_rule.updated", obj=rule, before=before, after=after)
+    return rule
+
+
+@transaction.atomic
+def extraction_rule_set_active(*, rule: ExtractionRule, actor: str, is_active: bool) -> ExtractionRule:
+    rule = ExtractionRule.objects.select_for_update().select_related("source").get(pk=rule.pk)
+    if rule.is_active == is_active:
+        return rule
+    if is_active:
+        # A rule saved before validation existed (or loaded as data) must not start rejecting records.
+        problems = extraction_rule_problems(action=rule.action, path=rule.path, key_type=rule.key_type)
+        if problems:
+            raise DomainError("fix this rule before activating it: " + "; ".join(problems.values()))
+    before = extraction_rule_snapshot(rule)
+    rule.is_active = is_active
+    rule.save(update_fields=["is_active", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="extraction_rule.activated" if is_active else "extraction_rule.deactivated",
+        obj=rule,
+        before=before,
+        after=extraction_rule_snapshot(rule),
+    )
+    return rule
+
+
+@transaction.atomic
+def extraction_rule_delete(*, rule: ExtractionRule, actor: str) -> None:
+    before = extraction_rule_snapshot(rule)
+    rule_id, rule_repr = rule.pk, str(rule)
+    ExtractionRule.objects.filter(pk=rule_id).delete()
+    audit_record(
+        actor=actor,
+        action="extraction_rule.deleted",
+        object_type=ExtractionRule._meta.label_lower,
+        object_id=rule_id,
+        object_repr=rule_repr,
+        before=before,
+    )
+
+
+def redaction_rule_snapshot(rule: RedactionRule) -> dict[str, Any]:
+    return {
+        "source": rule.source.name if rule.source_id else None,
+        "pattern": rule.pattern,
+        "action": rule.action,
+        "is_active": rule.is_active,
+    }
+
+
+def _redaction_rule_apply(
+    rule: RedactionRule, *, source: IngestSource | None, pattern: str, action: str, is_active: bool
+) -> None:
+    pattern = pattern.strip()
+    if not pattern:
+        raise DomainError("the pattern is empty")
+    if action not in RedactionAction.values:
+        raise DomainError(f"unknown redaction action {action!r}")
+    rule.source = source
+    rule.pattern = pattern
+    rule.action = action
+    rule.is_active = is_active
+
+
+@transaction.atomic
+def redaction_rule_create(
+    *, actor: str, source: IngestSource | None, pattern: str, action: str, is_active: bool = True
+) -> RedactionRule:
+    rule = RedactionRule()
+    _redaction_rule_apply(rule, source=source, pattern=pattern, action=action, is_active=is_active)
+    rule.save()
+    audit_record(actor=actor, action="redaction_rule.created", obj=rule, after=redaction_rule_snapshot(rule))
+    return rule
+
+
+@transaction.atomic
+def redaction_rule_update(
+    *, rule: RedactionRule, actor: str, source: IngestSource | None, pattern: str, action: str, is_active: bool
+) -> RedactionRule:
+    rule = RedactionRule.objects.select_for_update().select_related("source").get(pk=rule.pk)
+    before = redaction_rule_snapshot(rule)
+    _redaction_rule_apply(rule, source=source, pattern=pattern, action=action, is_active=is_active)
+    after = redaction_rule_snapshot(rule)
+    if after == before:
+        return rule
+    rule.save()
+    audit_record(actor=actor, action="redaction_rule.updated", obj=rule, before=before, after=after)
+    return rule
+
+
+@transaction.atomic
+def redaction_rule_delete(*, rule: RedactionRule, actor: str) -> None:
+    before = redaction_rule_snapshot(rule)
+    rule_id, rule_repr = rule.pk, str(rule)
+    RedactionRule.objects.filter(pk=rule_id).delete()
+    audit_record(
+        actor=actor,
+        action="redaction_rule.deleted",
+        object_type=RedactionRule._meta.label_lower,
+        object_id=rule_id,
+        object_repr=rule_repr,
+        before=before,
+    )

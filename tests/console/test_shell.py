@@ -59,7 +59,7 @@ def test_openapi_schema_is_served(client, role_user):
 def test_periodic_jobs_run_in_process_when_due():
     last_runs: dict[str, float] = {}
     assert run_due_jobs(last_runs) == list(PERIODIC_JOBS)
-    assert run_due_jobs(last_runs) == []  # hourly jobs are not due again a moment later
+    assert "audit-chain-check" not in run_due_jobs(last_runs)  # an hourly job is not due again a moment later
 
 
 def test_every_periodic_job_names_a_registered_task_and_expires():

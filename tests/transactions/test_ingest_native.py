@@ -281,3 +281,10 @@ def test_events_live_in_daily_partitions_and_retention_drops_them(send, settings
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s)", [f"transactions_event_p{old_day:%Y%m%d}"])
         assert cursor.fetchone()[0] is None
+
+
+@pytest.mark.django_db
+def test_redaction_also_covers_unknown_top_level_fields(send):
+    RedactionRule.objects.create(pattern="*email*", action="drop")
+    send(URL, [canonical(event_id="t", customer_email="x@y.example")])
+    assert "customer_email" not in Event.objects.get(event_id="t").attributes

@@ -183,6 +183,8 @@ class OtlpView(IngestView):
 
     def post(self, request: Request) -> HttpResponse:
         content_type = media_type(request._request)
+        if not content_type and request.META.get("CONTENT_LENGTH") in (None, "", "0"):
+            content_type = otlp.CONTENT_TYPE_PROTOBUF  # an empty export request is a success, whatever its type
         if content_type not in (otlp.CONTENT_TYPE_PROTOBUF, otlp.CONTENT_TYPE_JSON):
             raise _IngestError(415, "Content-Type must be application/x-protobuf or application/json")
         body = self.read(request)

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from console.roles import sync_role_groups
+from transactions.reference import ingest_reference_data_load
 
 
 class Command(BaseCommand):
@@ -9,3 +10,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         sync_role_groups()
         self.stdout.write("role groups: finance_ops, manager, compliance, integration, admin")
+        created = ingest_reference_data_load()
+        self.stdout.write(
+            f"ingest rules: {created['extraction_rules']} extraction and {created['redaction_rules']} redaction created"
+        )
