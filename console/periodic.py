@@ -22,6 +22,11 @@ PERIODIC_JOBS: dict[str, dict] = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 50},
     },
+    "mark-stalled-transactions": {
+        "task": "transactions.tasks.mark_stalled_transactions",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
     "maintain-event-partitions": {
         "task": "transactions.tasks.maintain_event_partitions",
         "schedule": crontab(minute=5),

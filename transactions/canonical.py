@@ -370,7 +370,9 @@ def resolve_path(document: Any, segments: list[str | int]) -> Any:
 
 
 def kind_matches(pattern: str, kind: str) -> bool:
-    return fnmatch.fnmatchcase(kind.lower(), (pattern or "*").lower())
+    """Case-insensitive glob; `a|b` matches either (a step may be `invoice.posted` here, a SAP event type there)."""
+    kind = kind.lower()
+    return any(fnmatch.fnmatchcase(kind, part.strip().lower()) for part in (pattern or "*").split("|"))
 
 
 # ---- Redaction ------------------------------------------------------------------------------------------------------

@@ -28,3 +28,19 @@ class DeadLetterStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     REPLAYED = "replayed", "Replayed"
     DISCARDED = "discarded", "Discarded"
+
+
+class TransactionStatus(models.TextChoices):
+    IN_FLIGHT = "in_flight", "In flight"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    STALLED = "stalled", "Stalled"
+    MERGED = "merged", "Merged into another"
+
+
+# Keys that many transactions share (one customer has thousands of orders): searchable, never a link.
+BROAD_KEY_TYPES = frozenset({"customer", "entity", "legal_entity", "company_code", "vendor", "supplier", "account"})
+# Which key types link events when no process definition says otherwise (an empty, freshly migrated database).
+DEFAULT_CORRELATING_KEY_TYPES = frozenset(
+    {"contract", "order", "invoice", "payment", "journal", "purchase_order", "supplier_invoice", "evidence", "key"}
+)

@@ -1,10 +1,334 @@
-"""Correlation of ingested batches into transactions (being written: see issue 4)."""
+"""Correlation of ingested batches into transactions: the database side of `transactions.correlation`.
 
+The work per batch is proportional to the batch: its events are read by batch id, existing transactions are found
+through the unique index of linking keys, and only the transactions the batch touches are read and written.
+"""
+
+import logging
+import zlib
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from transactions.models import IngestBatch
+from console.lib.audit import audit_record
+from transactions.choices import BROAD_KEY_TYPES, DEFAULT_CORRELATING_KEY_TYPES, TransactionStatus
+from transactions.correlation import (
+    TRACE,
+    EventFacts,
+    Key,
+    ProcessSpec,
+    StepSpec,
+    add_event_facts,
+    detect_process,
+    evaluate_state,
+    group_batch,
+    linking_keys,
+    merge_facts,
+    searchable_keys,
+)
+from transactions.models import (
+    Event,
+    IngestBatch,
+    ProcessDefinition,
+    Transaction,
+    TransactionEvent,
+    TransactionKey,
+    TransactionMerge,
+)
+from transactions.signals import transactions_correlated, transactions_merged
+
+logger = logging.getLogger(__name__)
+
+# Advisory locks are taken per bucket of keys, not per key: a batch of 10,000 keys must not fill the lock table.
+LOCK_NAMESPACE = 0x434C
+LOCK_BUCKETS = 256
 
 
-def batch_correlate(*, batch_id: int) -> dict:
-    IngestBatch.objects.filter(pk=batch_id, correlated_at__isnull=True).update(correlated_at=timezone.now())
-    return {"batch_id": batch_id}
+def process_specs() -> list[ProcessSpec]:
+    specs = []
+    for process in ProcessDefinition.objects.filter(is_active=True).prefetch_related("steps"):
+        steps = tuple(
+            StepSpec(s.position, s.name, s.system, s.kind_pattern, s.allowance, s.required) for s in process.steps.all()
+        )
+        specs.append(ProcessSpec(process.pk, process.name, steps))
+    return specs
+
+
+def correlating_key_types() -> frozenset[str]:
+    """Key types that link events: those the active processes name, never the broad ones."""
+    named: set[str] = set()
+    for keys in ProcessDefinition.objects.filter(is_active=True).values_list("correlation_keys", flat=True):
+        named.update(k for k in keys or [] if isinstance(k, str))
+    return frozenset((named or DEFAULT_CORRELATING_KEY_TYPES) - BROAD_KEY_TYPES)
+
+
+def _lock_keys(keys: set[Key]) -> None:
+    if connection.vendor != "postgresql" or not keys:
+        return
+    buckets = sorted({zlib.crc32(f"{t}\x1f{v}".encode()) % LOCK_BUCKETS for t, v in keys})
+    with connection.cursor() as cursor:
+        # Sorted, so that two workers always queue in the same order and never deadlock.
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(%s, b)) FROM (SELECT unnest(%s::int[]) AS b ORDER BY 1) AS sorted",
+            [LOCK_NAMESPACE, buckets],
+        )
+
+
+def _existing_links(keys: set[Key]) -> dict[Key, int]:
+    found: dict[Key, int] = {}
+    values = sorted({v for _, v in keys})
+    for start in range(0, len(values), 1000):
+        rows = TransactionKey.objects.filter(correlates=True, value__in=values[start : start + 1000]).values_list(
+            "key_type", "value", "txn_id"
+        )
+        for key_type, value, txn_id in rows:
+            if (key_type, value) in keys:
+                found[(key_type, value)] = txn_id
+    return found
+
+
+def _facts(rows: list[dict]) -> list[EventFacts]:
+    return [
+        EventFacts(
+            event_id=r["id"],
+            received_at=r["received_at"],
+            occurred_at=r["occurred_at"],
+            system=r["system"],
+            kind=r["kind"],
+            status=r["status"],
+            trace_id=r["trace_id"],
+            links=r["links"] or [],
+            business_keys=r["business_keys"] or {},
+        )
+        for r in rows
+    ]
+
+
+def _add_keys(summary: dict[str, list[str]], keys: list[Key]) -> dict[str, list[str]]:
+    merged = {t: list(v) for t, v in summary.items()}
+    for key_type, value in keys:
+        if key_type == TRACE:
+            continue
+        values = merged.setdefault(key_type, [])
+        if value not in values:
+            values.append(value)
+    return merged
+
+
+def _merge_into(survivor: Transaction, absorbed: list[Transaction], via: dict[int, Key], batch_id: int) -> None:
+    absorbed_ids = [t.pk for t in absorbed]
+    # Broad keys both sides carry would otherwise appear twice on the survivor.
+    survivor_broad = set(TransactionKey.objects.filter(txn=survivor, correlates=False).values_list("key_type", "value"))
+    duplicate_broad = Q()
+    for key_type, value in survivor_broad:
+        duplicate_broad |= Q(key_type=key_type, value=value)
+    if survivor_broad:
+        TransactionKey.objects.filter(Q(txn_id__in=absorbed_ids, correlates=False) & duplicate_broad).delete()
+    TransactionKey.objects.filter(txn_id__in=absorbed_ids).update(txn=survivor)
+    TransactionEvent.objects.filter(txn_id__in=absorbed_ids).update(txn=survivor)
+    Transaction.objects.filter(merged_into_id__in=absorbed_ids).update(merged_into=survivor)
+    for other in absorbed:
+        survivor.started_at = min(survivor.started_at, other.started_at)
+        survivor.last_event_at = max(survivor.last_event_at, other.last_event_at)
+        survivor.event_count += other.event_count
+        survivor.error_count += other.error_count
+        survivor.systems = sorted(set(survivor.systems) | set(other.systems))
+        for key_type, values in other.business_keys.items():
+            survivor.business_keys = _add_keys(survivor.business_keys, [(key_type, v) for v in values])
+        survivor.step_facts = merge_facts(survivor.step_facts, other.step_facts)
+        other.status = TransactionStatus.MERGED
+        other.merged_into = survivor
+        other.next_step, other.next_due_at = None, None
+        other.version += 1
+    Transaction.objects.bulk_update(absorbed, ["status", "merged_into", "next_step", "next_due_at", "version"])
+    TransactionMerge.objects.bulk_create(
+        [
+            TransactionMerge(
+                survivor=survivor, absorbed=other, via_key="{}={}".format(*via[other.pk]), batch_id=batch_id
+            )
+            for other in absorbed
+        ]
+    )
+
+
+@transaction.atomic
+def batch_correlate(*, batch_id: int, now: datetime | None = None) -> dict:
+    """Correlate one ingested batch; running it again for the same batch changes nothing."""
+    now = now or timezone.now()
+    batch = IngestBatch.objects.select_for_update().filter(pk=batch_id).first()
+    if batch is None or batch.correlated_at is not None:
+        return {"batch_id": batch_id, "skipped": True}
+    rows = list(
+        Event.objects.filter(batch_id=batch_id)
+        .order_by("id")
+        .values("id", "received_at", "occurred_at", "system", "kind", "status", "trace_id", "links", "business_keys")
+    )
+    done = set(TransactionEvent.objects.filter(event_id__in=[r["id"] for r in rows]).values_list("event_id", flat=True))
+    events = [e for e in _facts(rows) if e.event_id not in done]
+    correlating = correlating_key_types()
+    event_links = [linking_keys(e, correlating) for e in events]
+    all_links = {k for keys in event_links for k in keys}
+    _lock_keys(all_links)
+    existing = _existing_links(all_links)
+    groups = group_batch(event_links, existing)
+
+    touched_ids = {txn_id for g in groups for txn_id in g.existing_txn_ids}
+    txns = {t.pk: t for t in Transaction.objects.select_for_update().filter(pk__in=touched_ids)}
+    processes = process_specs()
+    merges: list[tuple[int, list[int]]] = []
+    new_keys: list[TransactionKey] = []
+    memberships: list[TransactionEvent] = []
+    failed_event_ids: list[int] = []
+    changed: dict[int, Transaction] = {}
+
+    for group in groups:
+        members = [events[i] for i in group.event_indexes]
+        if group.existing_txn_ids:
+            survivor = txns[min(group.existing_txn_ids)]
+            absorbed = [txns[i] for i in sorted(group.existing_txn_ids - {survivor.pk})]
+            if absorbed:
+                via = {t.pk: next(k for k, v in existing.items() if v == t.pk and k in group.keys) for t in absorbed}
+                _merge_into(survivor, absorbed, via, batch_id)
+                merges.append((survivor.pk, [t.pk for t in absorbed]))
+                for t in absorbed:
+                    changed.pop(t.pk, None)
+        else:
+            first = min(members, key=lambda e: e.occurred_at)
+            survivor = Transaction.objects.create(
+                started_at=first.occurred_at, last_event_at=first.occurred_at, status=TransactionStatus.IN_FLIGHT
+            )
+        known_links = {k for k, v in existing.items() if v == survivor.pk} | {
+            (k.key_type, k.value) for k in new_keys if k.txn_id == survivor.pk and k.correlates
+        }
+        for key in group.keys:
+            if key not in existing and key not in known_links:
+                new_keys.append(TransactionKey(txn=survivor, key_type=key[0], value=key[1], correlates=True))
+                existing[key] = survivor.pk
+        broad = {k for e in members for k in searchable_keys(e, correlating)} - set(
+            (t, v) for t, values in survivor.business_keys.items() for v in values
+        )
+        new_keys += [TransactionKey(txn=survivor, key_type=t, value=v, correlates=False) for t, v in sorted(broad)]
+
+        survivor.started_at = min(survivor.started_at, *(e.occurred_at for e in members))
+        survivor.last_event_at = max(survivor.last_event_at, *(e.occurred_at for e in members))
+        survivor.event_count += len(members)
+        errors = [e for e in members if e.status == "error"]
+        survivor.error_count += len(errors)
+        failed_event_ids += [e.event_id for e in errors]
+        survivor.systems = sorted(set(survivor.systems) | {e.system for e in members})
+        survivor.business_keys = _add_keys(
+            survivor.business_keys, [k for e in members for k in e.business_keys.items()]
+        )
+        survivor.step_facts = add_event_facts(survivor.step_facts, members)
+        memberships += [
+            TransactionEvent(
+                txn=survivor,
+                event_id=e.event_id,
+                event_received_at=e.received_at,
+                occurred_at=e.occurred_at,
+                system=e.system,
+                kind=e.kind,
+                status=e.status,
+            )
+            for e in members
+        ]
+        txns[survivor.pk] = survivor
+        changed[survivor.pk] = survivor
+
+    # A transaction a group attached events to may have been absorbed by a later group of the same batch.
+    absorbed_into = {a: s for s, absorbed in merges for a in absorbed}
+
+    def final(txn_id: int) -> int:
+        while txn_id in absorbed_into:
+            txn_id = absorbed_into[txn_id]
+        return txn_id
+
+    for row in (*new_keys, *memberships):
+        row.txn_id = final(row.txn_id)
+    for txn in changed.values():
+        _refresh_state(txn, processes, now)
+        txn.version += 1
+    Transaction.objects.bulk_update(
+        list(changed.values()),
+        [
+            "process",
+            "status",
+            "started_at",
+            "last_event_at",
+            "event_count",
+            "error_count",
+            "systems",
+            "business_keys",
+            "step_facts",
+            "next_step",
+            "next_due_at",
+            "version",
+            "updated_at",
+        ],
+        batch_size=500,
+    )
+    TransactionKey.objects.bulk_create(new_keys, batch_size=1000)
+    TransactionEvent.objects.bulk_create(memberships, batch_size=1000)
+    IngestBatch.objects.filter(pk=batch_id).update(correlated_at=now)
+    if merges:
+        # One audit link per batch of automatic merges (ARCHITECTURE.md allows batching automatic actions).
+        audit_record(
+            actor="system:correlation",
+            action="transaction.merged",
+            object_type="transactions.ingestbatch",
+            object_id=batch_id,
+            after={"merges": [{"survivor": s, "absorbed": a} for s, a in merges]},
+        )
+    txn_ids = sorted(changed)
+    transaction.on_commit(
+        lambda: transactions_correlated.send(
+            sender=Transaction, batch_id=batch_id, txn_ids=txn_ids, failed_event_ids=failed_event_ids
+        )
+    )
+    for survivor_id, absorbed_ids in merges:
+        transaction.on_commit(
+            lambda s=survivor_id, a=absorbed_ids: transactions_merged.send(
+                sender=Transaction, survivor_id=s, absorbed_ids=a
+            )
+        )
+    result = {"batch_id": batch_id, "events": len(events), "transactions": len(txn_ids), "merges": len(merges)}
+    logger.info("correlation.batch_done", extra=result)
+    return result
+
+
+def _refresh_state(txn: Transaction, processes: list[ProcessSpec], now: datetime) -> None:
+    spec = detect_process(processes, txn.step_facts)
+    state = evaluate_state(spec, txn.step_facts, started_at=txn.started_at, now=now)
+    txn.process_id = spec.process_id if spec else None
+    txn.status = state.status
+    txn.next_step = state.next_step
+    txn.next_due_at = state.next_due_at
+    txn.updated_at = now
+
+
+def transactions_mark_stalled(*, now: datetime | None = None) -> int:
+    """Periodic: in-flight transactions whose next expected step is overdue become stalled."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        stalled = list(
+            Transaction.objects.select_for_update(skip_locked=connection.vendor == "postgresql")
+            .filter(status=TransactionStatus.IN_FLIGHT, next_due_at__lt=now)
+            .values_list("id", flat=True)[:5000]
+        )
+        if not stalled:
+            return 0
+        Transaction.objects.filter(pk__in=stalled).update(
+            status=TransactionStatus.STALLED, updated_at=now, version=F("version") + 1
+        )
+        audit_record(
+            actor="system:correlation",
+            action="transaction.stalled",
+            object_type="transactions.transaction",
+            after={"count": len(stalled), "first_ids": stalled[:50]},
+        )
+    transaction.on_commit(
+        lambda: transactions_correlated.send(sender=Transaction, batch_id=None, txn_ids=stalled, failed_event_ids=[])
+    )
+    return len(stalled)

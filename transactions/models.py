@@ -4,7 +4,14 @@ from django.db import models
 from django.db.models import Q
 
 from console.lib.models import TimeStampedModel
-from transactions.choices import Channel, DeadLetterStatus, EventStatus, RedactionAction, RuleAction
+from transactions.choices import (
+    Channel,
+    DeadLetterStatus,
+    EventStatus,
+    RedactionAction,
+    RuleAction,
+    TransactionStatus,
+)
 
 
 class SourceScopedQuerySet(models.QuerySet):
@@ -231,3 +238,139 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"dead letter {self.pk} ({self.channel})"
+
+
+class ProcessDefinition(TimeStampedModel):
+    """A business process Closeloop recognises (order-to-cash, procure-to-pay...) and the steps it expects."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    correlation_keys = models.JSONField(
+        default=list, blank=True, help_text='business key types that link this process\'s events, e.g. ["order"]'
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProcessStep(models.Model):
+    """One expected step of a process: which system does what, and how long after the previous step."""
+
+    process = models.ForeignKey(ProcessDefinition, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=120)
+    system = models.CharField(max_length=100, blank=True, help_text="empty: any system")
+    kind_pattern = models.CharField(max_length=200, help_text="glob on the event kind, e.g. invoice.posted")
+    allowance = models.DurationField(help_text="time allowed after the previous step before the transaction stalls")
+    required = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["process", "position"]
+        constraints = [models.UniqueConstraint(fields=["process", "position"], name="process_step_unique_position")]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name}"
+
+
+class Transaction(models.Model):
+    """An end-to-end business transaction: the connected events of one process instance, summarised."""
+
+    process = models.ForeignKey(ProcessDefinition, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=12, choices=TransactionStatus.choices, default=TransactionStatus.IN_FLIGHT)
+    started_at = models.DateTimeField()
+    last_event_at = models.DateTimeField()
+    event_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    systems = models.JSONField(default=list, blank=True)
+    business_keys = models.JSONField(default=dict, blank=True, help_text="{type: [values]}")
+    step_facts = models.JSONField(
+        default=dict, blank=True, help_text='{"system|kind": {"status", "first_at", "last_at", "count"}}'
+    )
+    next_step = models.JSONField(null=True, blank=True)
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        indexes = [
+            # The transactions list: ORDER BY last_event_at DESC, id DESC, optionally WHERE status=?.
+            models.Index(fields=["-last_event_at", "-id"], name="txn_recent_idx"),
+            models.Index(fields=["status", "-last_event_at", "-id"], name="txn_status_recent_idx"),
+            # Home dashboard and process filter: GROUP BY process, status / WHERE process_id=?.
+            models.Index(fields=["process", "status"], name="txn_process_status_idx"),
+            # The stall sweep: WHERE status='in_flight' AND next_due_at < now.
+            models.Index(
+                fields=["next_due_at"], name="txn_stall_due_idx", condition=Q(status=TransactionStatus.IN_FLIGHT)
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=TransactionStatus.values), name="txn_status_valid")
+        ]
+
+    def __str__(self) -> str:
+        return f"transaction {self.pk}"
+
+
+class TransactionEvent(models.Model):
+    """An event's membership in a transaction (events are append-only, so membership lives here)."""
+
+    txn = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="memberships")
+    # The event's id and partition key; no database foreign key, as PostgreSQL's key of events is (id, received_at).
+    event_id = models.BigIntegerField(unique=True)
+    event_received_at = models.DateTimeField()
+    occurred_at = models.DateTimeField()
+    system = models.CharField(max_length=100)
+    kind = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=EventStatus.choices)
+
+    class Meta:
+        indexes = [
+            # A timeline: WHERE txn_id=? ORDER BY occurred_at.
+            models.Index(fields=["txn", "occurred_at"], name="txn_event_timeline_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} in {self.txn_id}"
+
+
+class TransactionKey(models.Model):
+    """A trace id or business key of a transaction: correlating keys link (unique), broad ones are only searched."""
+
+    txn = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="keys")
+    key_type = models.CharField(max_length=40)
+    value = models.CharField(max_length=200)
+    correlates = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key_type", "value"], condition=Q(correlates=True), name="txn_key_unique_link"
+            ),
+        ]
+        indexes = [
+            # Search by any key value: WHERE value = ? (also the correlation lookup by value).
+            models.Index(fields=["value", "key_type"], name="txn_key_value_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_type}={self.value}"
+
+
+class TransactionMerge(models.Model):
+    """Two transactions found to be one: the older id survives and the absorbed one redirects to it."""
+
+    survivor = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="merges")
+    absorbed = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="+")
+    via_key = models.CharField(max_length=250)
+    merged_at = models.DateTimeField(auto_now_add=True)
+    batch = models.ForeignKey(IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.absorbed_id} -> {self.survivor_id}"

@@ -1,10 +1,12 @@
 """Default ingest configuration loaded by `load_reference_data`: key-extraction and redaction rules."""
 
+from datetime import timedelta
+
 from django.db import transaction
 
 from console.lib.audit import audit_record
 from transactions.choices import RedactionAction, RuleAction
-from transactions.models import ExtractionRule, RedactionRule
+from transactions.models import ExtractionRule, ProcessDefinition, ProcessStep, RedactionRule
 
 SAP_EVENTS = "sap.s4.beh.*"
 # (kind pattern, JSON path, key type, description)
@@ -78,4 +80,82 @@ def ingest_reference_data_load(*, actor: str = "system:reference-data") -> dict[
         created["redaction_rules"] += new
     if any(created.values()):
         audit_record(actor=actor, action="reference_data.ingest_loaded", after=created)
+    return created
+
+
+H = timedelta(hours=1)
+D = timedelta(days=1)
+# (slug, name, correlating key types, [(step name, system or "", kind pattern, allowance after previous step)])
+DEFAULT_PROCESSES: list[tuple[str, str, list[str], list[tuple[str, str, str, timedelta]]]] = [
+    (
+        "order-to-cash",
+        "Order to cash",
+        ["contract", "order", "invoice", "payment"],
+        [
+            ("Contract approved", "", "contract.approved", D),
+            ("Sales order created", "", "order.created|*salesorder*.created*", 4 * H),
+            ("Invoice posted", "", "invoice.posted|*billingdocument*.created*", 2 * D),
+            ("Payment received", "", "payment.received|invoice.paid|payment_intent.succeeded", 30 * D),
+            ("Evidence captured", "", "evidence.captured", 2 * D),
+        ],
+    ),
+    (
+        "procure-to-pay",
+        "Procure to pay",
+        ["purchase_order", "supplier_invoice", "payment"],
+        [
+            ("Purchase order created", "", "purchase_order.created|*purchaseorder*.created*", D),
+            ("Goods received", "", "goods.received|*goodsreceipt*", 14 * D),
+            ("Supplier invoice posted", "", "supplier_invoice.posted|*supplierinvoice*.created*", 5 * D),
+            ("Supplier paid", "", "payment.executed|*paymentrun*", 30 * D),
+        ],
+    ),
+    (
+        "customer-master-sync",
+        "Customer master sync",
+        ["customer_sync"],
+        [
+            ("Account created in CRM", "", "account.created|customer.created", D),
+            ("Customer replicated by middleware", "", "customer.replicated", H),
+            ("Business partner created in ERP", "", "business_partner.created|*businesspartner*.created*", 4 * H),
+        ],
+    ),
+    (
+        "payment-application",
+        "Payment application",
+        ["payment", "invoice"],
+        [
+            ("Payment received", "", "payment.received|payment_intent.succeeded|charge.succeeded", D),
+            ("Payment applied in ERP", "", "payment.applied", 4 * H),
+            ("Invoice cleared", "", "invoice.cleared", D),
+        ],
+    ),
+    (
+        "close-evidence",
+        "Close evidence",
+        ["evidence", "journal"],
+        [
+            ("Control evidence captured", "", "evidence.captured|control.evidence_captured", D),
+            ("Evidence approved", "", "evidence.approved", 2 * D),
+        ],
+    ),
+]
+
+
+@transaction.atomic
+def process_reference_data_load(*, actor: str = "system:reference-data") -> int:
+    """Create the default process definitions that do not exist yet (existing ones, maybe edited, are kept)."""
+    created = 0
+    for slug, name, keys, steps in DEFAULT_PROCESSES:
+        if ProcessDefinition.objects.filter(slug=slug).exists():
+            continue
+        process = ProcessDefinition.objects.create(slug=slug, name=name, correlation_keys=keys)
+        ProcessStep.objects.bulk_create(
+            [
+                ProcessStep(process=process, position=i, name=n, system=system, kind_pattern=kinds, allowance=allow)
+                for i, (n, system, kinds, allow) in enumerate(steps, start=1)
+            ]
+        )
+        audit_record(actor=actor, action="process.created", obj=process, after={"slug": slug, "steps": len(steps)})
+        created += 1
     return created

@@ -32,6 +32,11 @@ def sweep_uncorrelated_batches(limit: int = 500) -> int:
 
 
 @shared_task
+def mark_stalled_transactions() -> int:
+    return correlation_service.transactions_mark_stalled()
+
+
+@shared_task
 def maintain_event_partitions() -> list[str]:
     return partitions.event_partitions_maintain()
 

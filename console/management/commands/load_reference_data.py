@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from console.roles import sync_role_groups
-from transactions.reference import ingest_reference_data_load
+from transactions.reference import ingest_reference_data_load, process_reference_data_load
 
 
 class Command(BaseCommand):
@@ -14,3 +14,4 @@ class Command(BaseCommand):
         self.stdout.write(
             f"ingest rules: {created['extraction_rules']} extraction and {created['redaction_rules']} redaction created"
         )
+        self.stdout.write(f"process definitions: {process_reference_data_load()} created")

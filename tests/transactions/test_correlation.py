@@ -1,0 +1,243 @@
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connections
+
+from transactions.choices import TransactionStatus
+from transactions.correlation import (
+    EventFacts,
+    ProcessSpec,
+    StepSpec,
+    add_event_facts,
+    evaluate_state,
+    group_batch,
+    linking_keys,
+)
+from transactions.correlation_service import batch_correlate, transactions_mark_stalled
+from transactions.models import IngestBatch, Transaction, TransactionEvent, TransactionKey, TransactionMerge
+from transactions.native import decode_native
+from transactions.reference import process_reference_data_load
+from transactions.services import records_ingest
+
+from .conftest import canonical
+
+T0 = datetime(2026, 5, 18, 10, 0, tzinfo=UTC)
+CORRELATING = frozenset({"contract", "order", "invoice", "payment"})
+
+
+def facts(event_id, *, kind="x", status="ok", trace=None, links=(), keys=None, at=T0, system="crm") -> EventFacts:
+    return EventFacts(event_id, at, at, system, kind, status, trace, list(links), keys or {})
+
+
+def at(hours: float) -> str:
+    return (T0 + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+
+
+def ingest(source, *records) -> IngestBatch:
+    import json
+
+    outcome = records_ingest(
+        source=source,
+        channel="native",
+        records=decode_native(json.dumps(list(records)).encode(), content_type="application/json"),
+    )
+    assert not outcome.rejected, outcome.rejected
+    return IngestBatch.objects.get(pk=outcome.batch_id)
+
+
+def ingest_and_correlate(source, *records, now=None) -> dict:
+    return batch_correlate(batch_id=ingest(source, *records).pk, now=now or T0 + timedelta(hours=1))
+
+
+def event(event_id, kind, hours, *, trace=None, span=None, status="ok", **keys) -> dict:
+    return canonical(
+        event_id=event_id,
+        kind=kind,
+        occurred_at=at(hours),
+        trace_id=trace,
+        span_id=span,
+        status=status,
+        error={"code": "E1", "message": "boom"} if status == "error" else None,
+        business_keys=keys,
+        approval=None,
+    )
+
+
+# ---- pure rules -----------------------------------------------------------------------------------------------------
+
+
+def test_broad_keys_never_link_and_traces_and_span_links_do():
+    e = facts(1, trace="t1", links=[{"trace_id": "t9", "span_id": "s"}], keys={"customer": "ACME", "order": "1"})
+    assert linking_keys(e, CORRELATING) == [("trace", "t1"), ("trace", "t9"), ("order", "1")]
+
+
+def test_batch_groups_transitively_and_finds_existing_transactions():
+    keys = [[("trace", "a")], [("trace", "a"), ("order", "1")], [("order", "1")], [("trace", "z")]]
+    groups = group_batch(keys, existing={("order", "1"): 7, ("trace", "z"): 9})
+    assert sorted((g.event_indexes, g.existing_txn_ids) for g in groups) == [([0, 1, 2], {7}), ([3], {9})]
+
+
+PROCESS = ProcessSpec(
+    1,
+    "o2c",
+    (
+        StepSpec(1, "approved", "", "contract.approved", timedelta(days=1), True),
+        StepSpec(2, "order", "", "order.created|*salesorder*", timedelta(hours=4), True),
+        StepSpec(3, "invoice", "", "invoice.posted", timedelta(days=2), True),
+    ),
+)
+
+
+def test_state_follows_the_expected_steps_even_out_of_order():
+    invoice_first = add_event_facts({}, [facts(3, kind="invoice.posted", at=T0 + timedelta(hours=3))])
+    state = evaluate_state(PROCESS, invoice_first, started_at=T0, now=T0 + timedelta(hours=4))
+    assert state.status == "in_flight" and state.next_step["name"] == "approved"
+    complete = add_event_facts(
+        invoice_first,
+        [facts(1, kind="contract.approved"), facts(2, kind="SAP.S4.SalesOrder.Created", at=T0 + timedelta(hours=1))],
+    )
+    assert evaluate_state(PROCESS, complete, started_at=T0, now=T0).status == "completed"
+
+
+def test_stalled_failed_and_a_successful_retry():
+    approved = add_event_facts({}, [facts(1, kind="contract.approved")])
+    state = evaluate_state(PROCESS, approved, started_at=T0, now=T0 + timedelta(hours=5))
+    assert state.status == "stalled" and state.next_due_at == T0 + timedelta(hours=4)
+    failed = add_event_facts(approved, [facts(2, kind="order.created", status="error", at=T0 + timedelta(hours=1))])
+    assert evaluate_state(PROCESS, failed, started_at=T0, now=T0).status == "failed"
+    retried = add_event_facts(failed, [facts(3, kind="order.created", at=T0 + timedelta(hours=2))])
+    assert evaluate_state(PROCESS, retried, started_at=T0, now=T0 + timedelta(hours=2)).status == "in_flight"
+    late_error = add_event_facts(
+        retried, [facts(4, kind="order.created", status="error", at=T0 + timedelta(hours=1.5))]
+    )
+    assert evaluate_state(PROCESS, late_error, started_at=T0, now=T0 + timedelta(hours=2)).status == "in_flight"
+
+
+# ---- against the database -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def processes(db):
+    process_reference_data_load()
+
+
+@pytest.mark.django_db
+def test_events_sharing_a_trace_or_key_form_one_transaction(source, processes):
+    ingest_and_correlate(
+        source,
+        event("1", "contract.approved", 0, trace="a" * 32, span="1" * 16, contract="C-1"),
+        event("2", "order.created", 1, trace="a" * 32, span="2" * 16, contract="C-1", order="0000012345"),
+        event("3", "invoice.posted", 2, order="12345", invoice="INV-1", customer="ACME"),
+        event("4", "contract.approved", 0, contract="C-2", customer="ACME"),
+    )
+    assert Transaction.objects.count() == 2
+    txn = Transaction.objects.get(keys__key_type="contract", keys__value="C-1")
+    assert txn.event_count == 3 and txn.process.slug == "order-to-cash"
+    assert txn.business_keys == {"contract": ["C-1"], "customer": ["ACME"], "order": ["12345"], "invoice": ["INV-1"]}
+    assert txn.next_step["name"] == "Payment received" and txn.status == "in_flight"
+    assert txn.started_at == T0 and txn.last_event_at == T0 + timedelta(hours=2)
+    assert TransactionKey.objects.filter(key_type="customer", value="ACME", correlates=False).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_shared_key_merges_transactions_and_the_older_survives(source, processes):
+    ingest_and_correlate(source, event("1", "contract.approved", 0, trace="a" * 32, span="1" * 16, contract="C-1"))
+    ingest_and_correlate(source, event("2", "invoice.posted", 3, trace="b" * 32, span="2" * 16, order="O-1"))
+    older, newer = Transaction.objects.order_by("id")
+    result = ingest_and_correlate(source, event("3", "order.created", 1, contract="C-1", order="O-1"))
+    assert result["merges"] == 1
+    older.refresh_from_db()
+    newer.refresh_from_db()
+    assert newer.status == "merged" and newer.merged_into_id == older.pk
+    assert older.event_count == 3 and set(older.systems) == {"salesforce-crm"}
+    assert TransactionEvent.objects.filter(txn=older).count() == 3
+    assert set(TransactionKey.objects.filter(txn=older).values_list("key_type", flat=True)) >= {"trace", "order"}
+    merge = TransactionMerge.objects.get()
+    assert (merge.survivor_id, merge.absorbed_id) == (older.pk, newer.pk)
+
+
+@pytest.mark.django_db
+def test_out_of_order_and_late_events_land_in_the_right_transaction(source, processes):
+    ingest_and_correlate(source, event("3", "invoice.posted", 5, order="O-9", invoice="I-9"))
+    ingest_and_correlate(source, event("2", "order.created", 1, contract="C-9", order="O-9"))
+    ingest_and_correlate(source, event("1", "contract.approved", 0, contract="C-9"))
+    txn = Transaction.objects.get()
+    assert txn.event_count == 3 and txn.started_at == T0 and txn.next_step["name"] == "Payment received"
+    ingest_and_correlate(source, event("4", "payment.received", 50, invoice="I-9", payment="P-9"))
+    ingest_and_correlate(source, event("5", "evidence.captured", 60, payment="P-9"), now=T0 + timedelta(hours=61))
+    txn.refresh_from_db()
+    assert txn.status == TransactionStatus.COMPLETED and txn.next_step is None
+
+
+@pytest.mark.django_db
+def test_correlating_a_batch_twice_changes_nothing(source, processes):
+    batch = ingest(
+        source, event("1", "contract.approved", 0, contract="C-1"), event("2", "order.created", 1, contract="C-1")
+    )
+    batch_correlate(batch_id=batch.pk, now=T0)
+    snapshot = list(Transaction.objects.values())
+    assert batch_correlate(batch_id=batch.pk)["skipped"]
+    IngestBatch.objects.filter(pk=batch.pk).update(correlated_at=None)  # as if the first run's commit was not seen
+    batch_correlate(batch_id=batch.pk, now=T0)
+    assert TransactionEvent.objects.count() == 2 and Transaction.objects.count() == 1
+    after = list(Transaction.objects.values())
+    assert [(t["event_count"], t["business_keys"]) for t in after] == [
+        (t["event_count"], t["business_keys"]) for t in snapshot
+    ]
+
+
+@pytest.mark.django_db
+def test_failed_step_and_stall_detection(source, processes):
+    ingest_and_correlate(
+        source, event("1", "contract.approved", 0, contract="C-1"), event("x", "contract.approved", 0, contract="C-2")
+    )
+    ingest_and_correlate(source, event("2", "order.created", 1, status="error", contract="C-2"))
+    failed = Transaction.objects.get(keys__value="C-2")
+    assert failed.status == "failed" and failed.error_count == 1
+    waiting = Transaction.objects.get(keys__value="C-1")
+    assert waiting.status == "in_flight" and waiting.next_due_at == T0 + timedelta(hours=4)
+    assert transactions_mark_stalled(now=T0 + timedelta(hours=3)) == 0
+    assert transactions_mark_stalled(now=T0 + timedelta(hours=5)) == 1
+    waiting.refresh_from_db()
+    assert waiting.status == "stalled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ingest_enqueues_correlation_which_runs_in_process(send, processes):
+    send("/api/v1/events", [event("1", "contract.approved", 0, contract="C-7")])
+    assert IngestBatch.objects.get().correlated_at is not None
+    assert Transaction.objects.get().business_keys["contract"] == ["C-7"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_joining_the_same_transactions_do_not_race(source, processes):
+    batches = [
+        ingest(
+            source, *[event(f"{w}-{i}", "order.created", 1, contract=f"C-{i}", order=f"O-{w}-{i}") for i in range(30)]
+        )
+        for w in range(4)
+    ]
+    barrier = threading.Barrier(len(batches))
+    errors = []
+
+    def work(batch_id: int) -> None:
+        try:
+            barrier.wait()
+            batch_correlate(batch_id=batch_id)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work, args=(b.pk,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    live = Transaction.objects.exclude(status="merged")
+    assert live.count() == 30
+    assert sorted(live.values_list("event_count", flat=True)) == [4] * 30
+    assert TransactionKey.objects.filter(key_type="contract").count() == 30
