@@ -3,6 +3,7 @@
 from django.db import models
 
 from console.lib.audit import AuditEntry
+from console.lib.saved_views import SavedView
 
 
 class Capability(models.Model):
@@ -29,4 +30,4 @@ class Capability(models.Model):
         return "capability"
 
 
-__all__ = ["AuditEntry", "Capability"]
+__all__ = ["AuditEntry", "Capability", "SavedView"]

@@ -16,6 +16,8 @@ api_v1 = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("audit/", views.audit_list, name="audit-list"),
+    path("views/", views.saved_view_create, name="saved-view-create"),
+    path("views/<int:view_id>/delete/", views.saved_view_delete_view, name="saved-view-delete"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("transactions.console_urls")),

@@ -3,15 +3,18 @@
 import logging
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from console.charts import activity_chart
 from console.filters import AuditEntryFilterSet
+from console.lib.saved_views import saved_view_delete, saved_view_save
 from console.selectors import audit_activity_by_day, audit_entry_list
 
 logger = logging.getLogger(__name__)
@@ -72,3 +75,32 @@ def readyz(request: HttpRequest) -> HttpResponse:
         checks["broker"] = "not configured (tasks run in-process)"
     ready = all(v == "ok" or v.startswith("not configured") for v in checks.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+# Pages that offer saved views, and where each lives; a saved view can only point back at one of them.
+SAVED_VIEW_PAGES = {"transactions": "transaction-list"}
+
+
+@login_required
+@require_POST
+def saved_view_create(request: HttpRequest) -> HttpResponse:
+    page = request.POST.get("page", "")
+    name = request.POST.get("name", "").strip()
+    if page not in SAVED_VIEW_PAGES:
+        return HttpResponseBadRequest("unknown page")
+    target = reverse(SAVED_VIEW_PAGES[page])
+    query = request.POST.get("query", "")
+    if not name:
+        messages.error(request, "Give the view a name to save it.")
+        return redirect(f"{target}?{query}")
+    view = saved_view_save(user=request.user, page=page, name=name, query=query)
+    messages.success(request, f"Saved view “{view.name}”.")
+    return redirect(f"{target}?{view.query}")
+
+
+@login_required
+@require_POST
+def saved_view_delete_view(request: HttpRequest, view_id: int) -> HttpResponse:
+    page = request.POST.get("page", "")
+    saved_view_delete(user=request.user, view_id=view_id)
+    return redirect(reverse(SAVED_VIEW_PAGES.get(page, "home")))

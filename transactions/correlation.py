@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from transactions.canonical import kind_matches
 
 TRACE = "trace"
+SYSTEM = "system"
 Key = tuple[str, str]  # (key type, normalised value); trace ids use the type "trace"
 
 

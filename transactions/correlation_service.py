@@ -15,6 +15,7 @@ from django.utils import timezone
 from console.lib.audit import audit_record
 from transactions.choices import BROAD_KEY_TYPES, DEFAULT_CORRELATING_KEY_TYPES, TransactionStatus
 from transactions.correlation import (
+    SYSTEM,
     TRACE,
     EventFacts,
     Key,
@@ -210,6 +211,9 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None) -> dict:
             (t, v) for t, values in survivor.business_keys.items() for v in values
         )
         new_keys += [TransactionKey(txn=survivor, key_type=t, value=v, correlates=False) for t, v in sorted(broad)]
+        # Systems are searched like keys, through the same index (a JSON containment filter is not portable).
+        new_systems = sorted({e.system for e in members} - set(survivor.systems))
+        new_keys += [TransactionKey(txn=survivor, key_type=SYSTEM, value=s, correlates=False) for s in new_systems]
 
         survivor.started_at = min(survivor.started_at, *(e.occurred_at for e in members))
         survivor.last_event_at = max(survivor.last_event_at, *(e.occurred_at for e in members))
