@@ -16,6 +16,8 @@ from console.charts import activity_chart
 from console.filters import AuditEntryFilterSet
 from console.lib.saved_views import saved_view_delete, saved_view_save
 from console.selectors import audit_activity_by_day, audit_entry_list
+from transactions.charts import STATUS_ORDER, process_status_chart
+from transactions.selectors import transaction_counts_by_process
 
 logger = logging.getLogger(__name__)
 PAGE_SIZE = 100
@@ -23,7 +25,12 @@ PAGE_SIZE = 100
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/home.html", {"activity_chart": activity_chart(audit_activity_by_day())})
+    context: dict = {"activity_chart": activity_chart(audit_activity_by_day())}
+    if request.user.has_perm("console.view_transactions"):
+        rows = transaction_counts_by_process()
+        totals = {status: sum(r["n"] for r in rows if r["status"] == status) for status in STATUS_ORDER}
+        context.update(process_chart=process_status_chart(rows), totals=totals)
+    return render(request, "console/home.html", context)
 
 
 @login_required

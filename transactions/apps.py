@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class TransactionsConfig(AppConfig):
     name = "transactions"
     verbose_name = "Transactions"
+
+    def ready(self) -> None:
+        from console.lib.navigation import register_nav_item
+
+        register_nav_item("Operations", "Transactions", "transaction-list", "console.view_transactions", 20)
+        manage, replay = "console.manage_ingest", "console.replay_dead_letters"
+        register_nav_item("Integration", "Feed health", "feed-health", manage, 10)
+        register_nav_item("Integration", "Ingest sources", "ingest-source-list", manage, 20)
+        register_nav_item("Integration", "Extraction rules", "extraction-rule-list", manage, 30)
+        register_nav_item("Integration", "Redaction rules", "redaction-rule-list", manage, 40)
+        register_nav_item("Integration", "Dead letters", "dead-letter-list", replay, 50)

@@ -133,3 +133,13 @@ def duration_label(milliseconds: int | None) -> str:
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
     return (f"{days} d " if days else "") + f"{hours} h {minutes} min"
+
+
+def feed_chart(buckets: list) -> str:
+    """Accepted and rejected records per bucket of one ingest source (feed health)."""
+    figure = go.Figure()
+    starts = [b.start for b in buckets]
+    figure.add_bar(x=starts, y=[b.accepted for b in buckets], name="accepted", marker_color=STATUS_COLOURS["ok"])
+    figure.add_bar(x=starts, y=[b.rejected for b in buckets], name="rejected", marker_color=STATUS_COLOURS["error"])
+    figure.update_layout(barmode="stack", showlegend=True)
+    return figure_html(figure, height=200)

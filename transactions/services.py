@@ -481,6 +481,11 @@ def ingest_retention_apply(*, now: datetime | None = None) -> dict[str, int]:
 
 
 # ---- Console edits of ingest configuration --------------------------------------------------------------------------
+# Imported here rather than at the head so that this block stays one self-contained addition.
+import re  # noqa: E402
+
+from transactions.choices import RedactionAction  # noqa: E402
+from transactions.models import SourceAlias  # noqa: E402
 
 # The key types parse_canonical accepts: a rule naming another type would make every record it matches fail.
 _RULE_KEY_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -633,7 +638,8 @@ def extraction_rule_update(
     position: int = 100,
     is_active: bool = True,
 ) -> ExtractionRule:
-    rule = ExtractionRule.objects.select_for_update().select_related("source").get(pk=rule.pk)
+    # Only the rule's row is locked: joining its nullable source would be an outer join, which PostgreSQL cannot lock.
+    rule = ExtractionRule.objects.select_for_update().get(pk=rule.pk)
     before = extraction_rule_snapshot(rule)
     _extraction_rule_apply(
         rule,
@@ -656,7 +662,7 @@ def extraction_rule_update(
 
 @transaction.atomic
 def extraction_rule_set_active(*, rule: ExtractionRule, actor: str, is_active: bool) -> ExtractionRule:
-    rule = ExtractionRule.objects.select_for_update().select_related("source").get(pk=rule.pk)
+    rule = ExtractionRule.objects.select_for_update().get(pk=rule.pk)
     if rule.is_active == is_active:
         return rule
     if is_active:
@@ -730,7 +736,7 @@ def redaction_rule_create(
 def redaction_rule_update(
     *, rule: RedactionRule, actor: str, source: IngestSource | None, pattern: str, action: str, is_active: bool
 ) -> RedactionRule:
-    rule = RedactionRule.objects.select_for_update().select_related("source").get(pk=rule.pk)
+    rule = RedactionRule.objects.select_for_update().get(pk=rule.pk)
     before = redaction_rule_snapshot(rule)
     _redaction_rule_apply(rule, source=source, pattern=pattern, action=action, is_active=is_active)
     after = redaction_rule_snapshot(rule)

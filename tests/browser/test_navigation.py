@@ -5,11 +5,11 @@ from tests.factories import PASSWORD
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 EXPECTED_SECTIONS = {
-    "finance_ops": ["Overview"],
-    "manager": ["Overview"],
-    "compliance": ["Overview", "Compliance"],
-    "integration": ["Overview", "Integration"],
-    "admin": ["Overview", "Compliance", "Integration", "Administration"],
+    "finance_ops": ["Overview", "Operations"],
+    "manager": ["Overview", "Operations"],
+    "compliance": ["Overview", "Operations", "Compliance"],
+    "integration": ["Overview", "Operations", "Integration"],
+    "admin": ["Overview", "Operations", "Compliance", "Integration", "Administration"],
 }
 
 
