@@ -27,6 +27,16 @@ PERIODIC_JOBS: dict[str, dict] = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },
+    "sweep-unclassified-failures": {
+        "task": "exceptions.tasks.sweep_unclassified_failures",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
+    "escalate-cases": {
+        "task": "exceptions.tasks.escalate_cases",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
     "maintain-event-partitions": {
         "task": "transactions.tasks.maintain_event_partitions",
         "schedule": crontab(minute=5),

@@ -334,6 +334,8 @@ class TransactionEvent(models.Model):
         indexes = [
             # A timeline: WHERE txn_id=? ORDER BY occurred_at.
             models.Index(fields=["txn", "occurred_at"], name="txn_event_timeline_idx"),
+            # The classification sweep: WHERE status='error' ORDER BY id DESC LIMIT n.
+            models.Index(fields=["-id"], name="txn_event_failed_idx", condition=Q(status=EventStatus.ERROR)),
         ]
 
     def __str__(self) -> str:

@@ -297,3 +297,45 @@ def transaction_counts_by_process() -> list[dict]:
         .annotate(n=Count("id"))
         .order_by("process__name", "status")
     )
+
+
+def failed_event_details(*, event_ids: list[int]) -> list[dict]:
+    """Events (with their transaction id, when correlated) for classification by the exceptions app."""
+    if not event_ids:
+        return []
+    members = {
+        event_id: (received_at, txn_id)
+        for event_id, received_at, txn_id in TransactionEvent.objects.filter(event_id__in=event_ids).values_list(
+            "event_id", "event_received_at", "txn_id"
+        )
+    }
+    events = Event.objects.filter(id__in=event_ids)
+    if members:
+        # The receive times let PostgreSQL visit only the partitions these events are in.
+        events = events.filter(received_at__in={m[0] for m in members.values()})
+    rows = list(
+        events.values(
+            "id",
+            "received_at",
+            "occurred_at",
+            "system",
+            "kind",
+            "status",
+            "error",
+            "attributes",
+            "entity",
+            "amount",
+            "currency",
+            "business_keys",
+        )
+    )
+    for row in rows:
+        row["txn_id"] = members.get(row["id"], (None, None))[1]
+    return rows
+
+
+def failed_event_ids_recent(*, limit: int = 5000) -> list[int]:
+    """The most recently correlated failed events: what the classification sweep checks for a lost task."""
+    return list(
+        TransactionEvent.objects.filter(status="error").order_by("-id").values_list("event_id", flat=True)[:limit]
+    )

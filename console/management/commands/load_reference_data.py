@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from console.roles import sync_role_groups
+from exceptions.reference import exceptions_reference_data_load
 from transactions.reference import ingest_reference_data_load, process_reference_data_load
 
 
@@ -15,3 +16,7 @@ class Command(BaseCommand):
             f"ingest rules: {created['extraction_rules']} extraction and {created['redaction_rules']} redaction created"
         )
         self.stdout.write(f"process definitions: {process_reference_data_load()} created")
+        created = exceptions_reference_data_load()
+        self.stdout.write(
+            "exceptions: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in created.items()) + " created"
+        )

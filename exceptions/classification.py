@@ -1,0 +1,199 @@
+"""Classification, fingerprinting, routing and priority without the database: plain data in, plain data out."""
+
+import fnmatch
+import hashlib
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from exceptions.choices import SEVERITY_PRIORITY, UNCLASSIFIED
+
+HTTP_STATUS_ATTRIBUTES = ("http.response.status_code", "http.status_code", "http_status")
+
+
+@dataclass(frozen=True)
+class FailureFacts:
+    """What classification looks at in one failed event."""
+
+    system: str
+    kind: str
+    error_code: str = ""
+    error_type: str = ""
+    message: str = ""
+    http_status: int | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    entity: str = ""
+    amount: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ClassificationSpec:
+    rule_id: int
+    name: str
+    category: str
+    system: str = ""
+    kind: str = ""
+    error_code: str = ""
+    error_type: str = ""
+    message_pattern: str = ""
+    http_status: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Classification:
+    category: str
+    rule_id: int | None
+    explanation: str
+
+
+def glob(pattern: str, value: str) -> bool:
+    """Case-insensitive glob; `a|b` matches either."""
+    value = (value or "").lower()
+    return any(fnmatch.fnmatchcase(value, part.strip().lower()) for part in pattern.split("|"))
+
+
+def http_status_matches(pattern: str, status: int | None) -> bool:
+    """`429`, `5xx`, `500-504`, or several separated by commas."""
+    if status is None:
+        return False
+    for part in (p.strip().lower() for p in pattern.split(",")):
+        if re.fullmatch(r"\dxx", part) and status // 100 == int(part[0]):
+            return True
+        if re.fullmatch(r"\d{3}-\d{3}", part):
+            low, high = (int(x) for x in part.split("-"))
+            if low <= status <= high:
+                return True
+        if part.isdigit() and int(part) == status:
+            return True
+    return False
+
+
+def http_status_of(error_code: str, attributes: dict[str, Any]) -> int | None:
+    for name in HTTP_STATUS_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+            return int(value)
+    if error_code.isdigit() and 100 <= int(error_code) <= 599:
+        return int(error_code)
+    return None
+
+
+def classify(facts: FailureFacts, rules: list[ClassificationSpec]) -> Classification:
+    """The first rule (in order) whose conditions all hold; `unclassified` when none does (a taxonomy gap)."""
+    for rule in rules:
+        reasons = _match(rule, facts)
+        if reasons is not None:
+            because = "; ".join(reasons) if reasons else "matches every failure"
+            return Classification(rule.category, rule.rule_id, f"rule “{rule.name}”: {because}"[:300])
+    return Classification(UNCLASSIFIED, None, "no classification rule matches: a taxonomy gap")
+
+
+def _match(rule: ClassificationSpec, facts: FailureFacts) -> list[str] | None:
+    reasons: list[str] = []
+    checks = (
+        (rule.system, facts.system, "system"),
+        (rule.kind, facts.kind, "kind"),
+        (rule.error_code, facts.error_code, "error code"),
+        (rule.error_type, facts.error_type, "error type"),
+    )
+    for pattern, value, label in checks:
+        if pattern:
+            if not glob(pattern, value):
+                return None
+            reasons.append(f"{label} {value!r} matches {pattern!r}")
+    if rule.message_pattern:
+        try:
+            found = re.search(rule.message_pattern, facts.message or "", re.IGNORECASE)
+        except re.error:
+            return None
+        if not found:
+            return None
+        reasons.append(f"message contains {found.group(0)[:60]!r}")
+    if rule.http_status:
+        if not http_status_matches(rule.http_status, facts.http_status):
+            return None
+        reasons.append(f"HTTP status {facts.http_status} in {rule.http_status}")
+    for name, pattern in rule.attributes.items():
+        value = facts.attributes.get(name)
+        if value is None or not glob(str(pattern), str(value)):
+            return None
+        reasons.append(f"attribute {name}={value!r}")
+    return reasons
+
+
+# Ids, numbers and amounts differ between occurrences of one failure; they are replaced before fingerprinting.
+_NORMALISERS = [
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I), "<uuid>"),
+    (re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b"), "<email>"),
+    (re.compile(r"\b[0-9a-f]{16,}\b", re.I), "<hex>"),
+    (re.compile(r"'[^']*'|\"[^\"]*\"|“[^”]*”"), "<text>"),
+    (re.compile(r"\b[A-Z]{2,}[-_/]?\d[\w-]*\b"), "<id>"),
+    (re.compile(r"\b[a-z]{2,5}_[A-Za-z0-9]{3,}\b"), "<id>"),
+    (re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+Z?)?"), "<date>"),
+    (re.compile(r"[-+]?\d[\d,.']*"), "<n>"),
+    (re.compile(r"\s+"), " "),
+]
+
+
+def normalise_error(message: str) -> str:
+    text = message or ""
+    for pattern, replacement in _NORMALISERS:
+        text = pattern.sub(replacement, text)
+    return text.strip()[:300]
+
+
+def fingerprint(*, category: str, system: str, kind: str, error_signature: str) -> str:
+    text = "\x1f".join([category, system.lower(), kind.lower(), error_signature.lower()])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class RoutingSpec:
+    rule_id: int
+    name: str
+    queue_id: int
+    categories: tuple[str, ...] = ()
+    system: str = ""
+    kind: str = ""
+    entity: str = ""
+    min_amount: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    category: str
+    system: str
+    kind: str
+    entity: str = ""
+    amount: Decimal = Decimal(0)
+
+
+def route(case: CaseFacts, rules: list[RoutingSpec]) -> RoutingSpec | None:
+    """The first routing rule whose conditions all hold; None sends the case to the default queue."""
+    for rule in rules:
+        if rule.categories and case.category not in rule.categories:
+            continue
+        if rule.system and not glob(rule.system, case.system):
+            continue
+        if rule.kind and not glob(rule.kind, case.kind):
+            continue
+        if rule.entity and not glob(rule.entity, case.entity):
+            continue
+        if rule.min_amount is not None and case.amount < rule.min_amount:
+            continue
+        return rule
+    return None
+
+
+# Money at stake raises urgency by one level per threshold crossed.
+AMOUNT_THRESHOLDS = (Decimal("100000"), Decimal("1000000"))
+
+
+def priority_for(severity: str, amount_at_stake: Decimal, *, escalation_level: int = 0) -> int:
+    """1 (most urgent) to 4, from severity, the amount at stake and escalations."""
+    level = SEVERITY_PRIORITY.get(severity, 3)
+    level -= sum(1 for threshold in AMOUNT_THRESHOLDS if amount_at_stake >= threshold)
+    level -= escalation_level
+    return max(1, min(4, level))

@@ -1,0 +1,155 @@
+"""Default taxonomy, classification and routing rules, and queues, loaded by `load_reference_data`."""
+
+from datetime import timedelta
+
+from django.db import transaction
+
+from console.lib.audit import audit_record
+from exceptions.choices import UNCLASSIFIED, Severity
+from exceptions.models import Category, ClassificationRule, Queue, RoutingRule
+
+# (slug, name, severity, retryable, suggested action)
+CATEGORIES = [
+    (
+        "data_quality",
+        "Data quality",
+        Severity.MEDIUM,
+        True,
+        "Correct the master or transactional data in the source system, then replay the failed step.",
+    ),
+    (
+        "mapping",
+        "Mapping",
+        Severity.HIGH,
+        True,
+        "Fix the value mapping or transformation in the middleware, then replay the failed step.",
+    ),
+    (
+        "business_rule",
+        "Business rule",
+        Severity.MEDIUM,
+        False,
+        "Resolve the business condition (credit, period, duplicate) with its owner in finance; replay is not a fix.",
+    ),
+    (
+        "platform",
+        "Platform failure",
+        Severity.HIGH,
+        True,
+        "Check the target system's availability and limits; replay once it answers again.",
+    ),
+    (
+        "security",
+        "Security",
+        Severity.CRITICAL,
+        True,
+        "Renew or correct the integration's credentials, then replay the failed step.",
+    ),
+    (
+        "control",
+        "Control exception",
+        Severity.HIGH,
+        False,
+        "Obtain the missing approval or evidence, or document the exception for the auditors.",
+    ),
+    (
+        UNCLASSIFIED,
+        "Unclassified",
+        Severity.MEDIUM,
+        False,
+        "No rule classifies this failure yet: add a classification rule (taxonomy gap).",
+    ),
+]
+
+# (name, category, fields) in evaluation order; the fields are ClassificationRule conditions.
+CLASSIFICATION_RULES = [
+    ("Expired or invalid credentials", "security", {"http_status": "401,403"}),
+    ("Rate limited by the target", "platform", {"http_status": "429"}),
+    ("Target timed out", "platform", {"error_code": "HTTP:TIMEOUT|*TIMEOUT*", "http_status": ""}),
+    ("Target unavailable (5xx)", "platform", {"http_status": "500-504", "system": "mulesoft-ipaas|sap-*"}),
+    ("Legal entity not mapped", "mapping", {"error_code": "APP:LEGAL_ENTITY_NOT_MAPPED"}),
+    ("Schema mapping error", "mapping", {"error_code": "MULE:EXPRESSION", "message_pattern": "coerce|mapping|schema"}),
+    ("Tax code mismatch", "data_quality", {"error_code": "TaxCodeMismatch"}),
+    ("Customer missing in ERP", "data_quality", {"error_code": "V1/382"}),
+    ("Credit block", "business_rule", {"error_code": "V1/154"}),
+    ("Posting period closed", "business_rule", {"error_code": "F5/201"}),
+    ("Duplicate invoice", "business_rule", {"error_code": "M8/108"}),
+    ("Missing approval", "control", {"error_code": "APPROVAL_MISSING"}),
+    ("Segregation of duties violation", "control", {"error_code": "SOD_CONFLICT"}),
+    ("Evidence capture failed", "control", {"error_code": "EVIDENCE_CAPTURE_FAILED"}),
+    ("Other 5xx from any system", "platform", {"http_status": "5xx"}),
+]
+
+# (slug, name, triage target, resolve target, default)
+QUEUES = [
+    ("accounts-receivable", "Accounts receivable", timedelta(hours=4), timedelta(days=2), False),
+    ("accounts-payable", "Accounts payable", timedelta(hours=4), timedelta(days=2), False),
+    ("billing", "Billing", timedelta(hours=4), timedelta(days=1), False),
+    ("tax", "Tax", timedelta(hours=8), timedelta(days=3), False),
+    ("master-data", "Master data", timedelta(hours=4), timedelta(days=1), False),
+    ("compliance", "Compliance", timedelta(hours=8), timedelta(days=5), False),
+    ("integration-platform", "Integration platform", timedelta(hours=1), timedelta(hours=8), False),
+    ("triage", "Triage", timedelta(hours=2), timedelta(days=2), True),
+]
+
+# (name, queue, fields) in evaluation order.
+ROUTING_RULES = [
+    ("Controls to compliance", "compliance", {"categories": ["control"]}),
+    (
+        "Security, platform and mapping to integration",
+        "integration-platform",
+        {"categories": ["security", "platform", "mapping"]},
+    ),
+    ("Tax engine data to tax", "tax", {"categories": ["data_quality"], "system": "avalara-tax", "kind": "tax.*"}),
+    ("ERP master data", "master-data", {"categories": ["data_quality"], "system": "sap-*"}),
+    (
+        "Supplier side to payables",
+        "accounts-payable",
+        {"categories": ["business_rule"], "kind": "supplier_invoice.*|payment.release|payment.post"},
+    ),
+    (
+        "Billing documents to billing",
+        "billing",
+        {"categories": ["business_rule"], "kind": "billing_document.*|invoice.*"},
+    ),
+    ("Other business rules to receivables", "accounts-receivable", {"categories": ["business_rule"]}),
+]
+
+
+@transaction.atomic
+def exceptions_reference_data_load(*, actor: str = "system:reference-data") -> dict[str, int]:
+    """Create what is missing; categories, rules and queues that users edited are left as they are."""
+    created = {"categories": 0, "classification_rules": 0, "queues": 0, "routing_rules": 0}
+    categories = {}
+    for slug, name, severity, retryable, action in CATEGORIES:
+        category, new = Category.objects.get_or_create(
+            slug=slug, defaults={"name": name, "severity": severity, "retryable": retryable, "suggested_action": action}
+        )
+        categories[slug] = category
+        created["categories"] += new
+    if not ClassificationRule.objects.exists():
+        for position, (name, slug, fields) in enumerate(CLASSIFICATION_RULES, start=1):
+            ClassificationRule.objects.create(
+                name=name, category=categories[slug], position=position * 10, **{k: v for k, v in fields.items() if v}
+            )
+            created["classification_rules"] += 1
+    queues = {}
+    for slug, name, triage, resolve, default in QUEUES:
+        queue, new = Queue.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "name": name,
+                "triage_target": triage,
+                "resolve_target": resolve,
+                "is_default": default and not Queue.objects.filter(is_default=True).exists(),
+            },
+        )
+        queues[slug] = queue
+        created["queues"] += new
+    if not RoutingRule.objects.exists():
+        for position, (name, slug, fields) in enumerate(ROUTING_RULES, start=1):
+            RoutingRule.objects.create(name=name, queue=queues[slug], position=position * 10, **fields)
+            created["routing_rules"] += 1
+    if any(created.values()):
+        audit_record(actor=actor, action="reference_data.exceptions_loaded", after=created)
+    return created
