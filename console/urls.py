@@ -9,6 +9,7 @@ from transactions.urls import otlp_urlpatterns
 api_v1 = [
     path("", include("console.api.urls")),
     path("", include("transactions.api.urls")),
+    path("", include("exceptions.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -21,6 +22,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("transactions.console_urls")),
+    path("", include("exceptions.console_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("healthz", views.healthz, name="healthz"),

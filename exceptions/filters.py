@@ -1,0 +1,40 @@
+"""One FilterSet for case lists: the queue pages and GET /api/v1/cases/ use the same one."""
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from exceptions.choices import ACTIVE_STATUSES, PRIORITIES, CaseStatus
+from exceptions.models import Case, Category, Queue
+
+
+class CaseFilterSet(django_filters.FilterSet):
+    queue = django_filters.ModelChoiceFilter(queryset=Queue.objects.all(), to_field_name="slug")
+    status = django_filters.MultipleChoiceFilter(choices=CaseStatus.choices)
+    active = django_filters.BooleanFilter(method="filter_active", label="Open, in progress or waiting")
+    category = django_filters.ModelChoiceFilter(queryset=Category.objects.all(), to_field_name="slug")
+    priority = django_filters.MultipleChoiceFilter(choices=PRIORITIES)
+    assignee = django_filters.CharFilter(method="filter_assignee", label="Assignee (username, or 'none')")
+    system = django_filters.CharFilter()
+    q = django_filters.CharFilter(method="filter_text", label="Text")
+    seen_since = django_filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="gte")
+    seen_until = django_filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="lt")
+
+    class Meta:
+        model = Case
+        fields = ["queue", "status", "active", "category", "priority", "assignee", "system", "q"]
+
+    def filter_active(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        if value is None:
+            return queryset
+        return queryset.filter(status__in=ACTIVE_STATUSES) if value else queryset.exclude(status__in=ACTIVE_STATUSES)
+
+    def filter_assignee(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value.strip().lower() == "none":
+            return queryset.filter(assignee__isnull=True)
+        return queryset.filter(assignee__username=value.strip())
+
+    def filter_text(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        text = value.strip()
+        if text.lstrip("#").isdigit():
+            return queryset.filter(pk=int(text.lstrip("#")))
+        return queryset.filter(Q(title__icontains=text) | Q(kind__icontains=text) | Q(system__icontains=text))

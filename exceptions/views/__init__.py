@@ -1,0 +1,1 @@
+"""Console pages of the exceptions app: `triage` for finance operations, `manage` for managers' configuration."""
