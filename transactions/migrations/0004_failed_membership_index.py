@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('transactions', '0003_correlation'),
+        ("transactions", "0003_correlation"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='transactionevent',
-            index=models.Index(condition=models.Q(('status', 'error')), fields=['-id'], name='txn_event_failed_idx'),
+            model_name="transactionevent",
+            index=models.Index(condition=models.Q(("status", "error")), fields=["-id"], name="txn_event_failed_idx"),
         ),
     ]
