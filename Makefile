@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 # Local runs are development runs; production sets DEBUG=0 and a SECRET_KEY (see README).
 export DEBUG ?= 1
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench-correlate bench-exceptions clean
+# Benchmarks run on PostgreSQL, in a database of their own that each run rebuilds.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/closeloop_bench
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +33,12 @@ lint: install
 test: lint
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) -m pytest
+
+bench-correlate: install
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) tests/bench/correlate.py $(BENCH_ARGS)
+
+bench-exceptions: install
+	DATABASE_URL=$(BENCH_DATABASE_URL)_exceptions $(PY) tests/bench/exceptions.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles closeloop.sqlite3*

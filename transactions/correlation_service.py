@@ -183,6 +183,7 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None) -> dict:
     memberships: list[TransactionEvent] = []
     failed_event_ids: list[int] = []
     changed: dict[int, Transaction] = {}
+    created: list[Transaction] = []
 
     for group in groups:
         members = [events[i] for i in group.event_indexes]
@@ -195,18 +196,18 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None) -> dict:
                 merges.append((survivor.pk, [t.pk for t in absorbed]))
                 for t in absorbed:
                     changed.pop(t.pk, None)
+            changed[survivor.pk] = survivor
         else:
+            # Inserted all together after the loop, with their final state: one INSERT for the batch's new ones.
             first = min(members, key=lambda e: e.occurred_at)
-            survivor = Transaction.objects.create(
-                started_at=first.occurred_at, last_event_at=first.occurred_at, status=TransactionStatus.IN_FLIGHT
-            )
-        known_links = {k for k, v in existing.items() if v == survivor.pk} | {
-            (k.key_type, k.value) for k in new_keys if k.txn_id == survivor.pk and k.correlates
-        }
-        for key in group.keys:
-            if key not in existing and key not in known_links:
-                new_keys.append(TransactionKey(txn=survivor, key_type=key[0], value=key[1], correlates=True))
-                existing[key] = survivor.pk
+            survivor = Transaction(started_at=first.occurred_at, last_event_at=first.occurred_at, version=0)
+            created.append(survivor)
+        # Keys link only within their group (union-find), so a key is new here or already in the database.
+        new_keys += [
+            TransactionKey(txn=survivor, key_type=t, value=v, correlates=True)
+            for t, v in group.keys
+            if (t, v) not in existing
+        ]
         broad = {k for e in members for k in searchable_keys(e, correlating)} - set(
             (t, v) for t, values in survivor.business_keys.items() for v in values
         )
@@ -238,8 +239,6 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None) -> dict:
             )
             for e in members
         ]
-        txns[survivor.pk] = survivor
-        changed[survivor.pk] = survivor
 
     # A transaction a group attached events to may have been absorbed by a later group of the same batch.
     absorbed_into = {a: s for s, absorbed in merges for a in absorbed}
@@ -250,10 +249,12 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None) -> dict:
         return txn_id
 
     for row in (*new_keys, *memberships):
-        row.txn_id = final(row.txn_id)
-    for txn in changed.values():
+        if row.txn_id is not None:
+            row.txn_id = final(row.txn_id)
+    for txn in (*changed.values(), *created):
         _refresh_state(txn, processes, now)
         txn.version += 1
+    Transaction.objects.bulk_create(created, batch_size=1000)
     Transaction.objects.bulk_update(
         list(changed.values()),
         [
@@ -285,7 +286,7 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None) -> dict:
             object_id=batch_id,
             after={"merges": [{"survivor": s, "absorbed": a} for s, a in merges]},
         )
-    txn_ids = sorted(changed)
+    txn_ids = sorted([*changed, *(t.pk for t in created)])
     transaction.on_commit(
         lambda: transactions_correlated.send(
             sender=Transaction, batch_id=batch_id, txn_ids=txn_ids, failed_event_ids=failed_event_ids
