@@ -15,27 +15,11 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from transactions.records import empty_record
+
 JsonDict = dict[str, Any]
 
-CANONICAL_FIELDS = (
-    "event_id",
-    "occurred_at",
-    "system",
-    "kind",
-    "status",
-    "duration_ms",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "links",
-    "business_keys",
-    "entity",
-    "amount",
-    "currency",
-    "approval",
-    "error",
-    "attributes",
-)
+CANONICAL_FIELDS = tuple(empty_record())
 STATUSES = ("ok", "error")
 MAX_RECORD_BYTES = 256 * 1024
 MAX_TEXT = {"event_id": 200, "system": 100, "kind": 200, "entity": 50}

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from transactions.records import BodyDecodeError, DecodedRecord
+from transactions.records import BodyDecodeError, DecodedRecord, empty_record
 
 __all__ = [
     "CONTENT_TYPE_BATCH",
@@ -312,7 +312,7 @@ def _event_to_canonical(event: JsonDict, header_problems: list[str]) -> JsonDict
         name: value for name, value in event.items() if name not in _CONSUMED_ATTRIBUTES and value is not None
     }
 
-    record = _empty_canonical()
+    record = empty_record()
     record["occurred_at"] = occurred_at
     record["system"] = event["source"]
     record["kind"] = event["type"]
@@ -333,28 +333,6 @@ def _collect(problems: list[str], parse: Callable[[Any], _T], value: Any) -> _T 
     except _RecordRejectedError as exc:
         problems.append(str(exc))
         return None
-
-
-def _empty_canonical() -> JsonDict:
-    return {
-        "event_id": None,
-        "occurred_at": None,
-        "system": None,
-        "kind": None,
-        "status": "ok",
-        "duration_ms": None,
-        "trace_id": None,
-        "span_id": None,
-        "parent_span_id": None,
-        "links": [],
-        "business_keys": {},
-        "entity": None,
-        "amount": None,
-        "currency": None,
-        "approval": None,
-        "error": None,
-        "attributes": {},
-    }
 
 
 def _occurred_at(value: Any) -> str:

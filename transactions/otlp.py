@@ -34,7 +34,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from transactions.records import BodyDecodeError, DecodedRecord
+from transactions.records import BodyDecodeError, DecodedRecord, empty_record
 
 try:  # googleapis-common-protos is optional; without it 400 bodies degrade to JSON.
     from google.rpc import status_pb2 as _rpc_status_pb2
@@ -412,28 +412,6 @@ def _canonical_json(value: Any) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _empty_canonical() -> JsonDict:
-    return {
-        "event_id": None,
-        "occurred_at": None,
-        "system": None,
-        "kind": None,
-        "status": "ok",
-        "duration_ms": None,
-        "trace_id": None,
-        "span_id": None,
-        "parent_span_id": None,
-        "links": [],
-        "business_keys": {},
-        "entity": None,
-        "amount": None,
-        "currency": None,
-        "approval": None,
-        "error": None,
-        "attributes": {},
-    }
-
-
 def _span_to_canonical(resource: Resource, scope: InstrumentationScope | None, span: Span) -> JsonDict:
     trace_id = _required_id(span.trace_id, _TRACE_ID_BYTES, "trace id")
     span_id = _required_id(span.span_id, _SPAN_ID_BYTES, "span id")
@@ -454,7 +432,7 @@ def _span_to_canonical(resource: Resource, scope: InstrumentationScope | None, s
     if not kind:
         raise _RecordRejectedError("span has no name or finance.event")
 
-    record = _empty_canonical()
+    record = empty_record()
     record["system"] = _service_name(resource)
     record["kind"] = kind
     record["occurred_at"] = _iso_from_unix_nano(span.start_time_unix_nano)
@@ -496,7 +474,7 @@ def _log_to_canonical(resource: Resource, scope: InstrumentationScope | None, lo
     if not kind:
         raise _RecordRejectedError("log record has no finance.event or event name")
 
-    record = _empty_canonical()
+    record = empty_record()
     record["system"] = _service_name(resource)
     record["kind"] = kind
     record["occurred_at"] = _iso_from_unix_nano(timestamp)
