@@ -22,6 +22,7 @@ demo: install
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py load_reference_data
 	$(PY) manage.py create_demo_users
+	$(PY) manage.py simulate --days 21 --seed 7 --if-empty
 	$(PY) manage.py serve_demo
 
 lint: install

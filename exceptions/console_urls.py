@@ -2,4 +2,5 @@
 
 from exceptions.views import manage, triage
 
-urlpatterns = [*triage.urlpatterns, *manage.urlpatterns]
+# Fixed paths such as /queues/manage/ come before the triage pages' /queues/<slug>/.
+urlpatterns = [*manage.urlpatterns, *triage.urlpatterns]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from transactions import views
+from transactions import process_views, views
 
 urlpatterns = [
     path("transactions/", views.transaction_list, name="transaction-list"),
@@ -39,4 +39,5 @@ urlpatterns = [
     path("dead-letters/<int:dead_letter_id>/replay/", views.dead_letter_replay, name="dead-letter-replay"),
     path("dead-letters/<int:dead_letter_id>/repair/", views.dead_letter_repair, name="dead-letter-repair"),
     path("dead-letters/<int:dead_letter_id>/discard/", views.dead_letter_discard, name="dead-letter-discard"),
+    *process_views.urlpatterns,
 ]

@@ -13,6 +13,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from console.lib.audit import audit_record
+from console.lib.bulk import rows_update
 from transactions.choices import BROAD_KEY_TYPES, DEFAULT_CORRELATING_KEY_TYPES, TransactionStatus
 from transactions.correlation import (
     SYSTEM,
@@ -143,7 +144,7 @@ def _merge_into(survivor: Transaction, absorbed: list[Transaction], via: dict[in
         other.merged_into = survivor
         other.next_step, other.next_due_at = None, None
         other.version += 1
-    Transaction.objects.bulk_update(absorbed, ["status", "merged_into", "next_step", "next_due_at", "version"])
+    rows_update(absorbed, ["status", "merged_into", "next_step", "next_due_at", "version"])
     TransactionMerge.objects.bulk_create(
         [
             TransactionMerge(
@@ -255,7 +256,7 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None) -> dict:
         _refresh_state(txn, processes, now)
         txn.version += 1
     Transaction.objects.bulk_create(created, batch_size=1000)
-    Transaction.objects.bulk_update(
+    rows_update(
         list(changed.values()),
         [
             "process",
@@ -272,7 +273,6 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None) -> dict:
             "version",
             "updated_at",
         ],
-        batch_size=500,
     )
     TransactionKey.objects.bulk_create(new_keys, batch_size=1000)
     TransactionEvent.objects.bulk_create(memberships, batch_size=1000)

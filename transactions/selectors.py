@@ -339,3 +339,20 @@ def failed_event_ids_recent(*, limit: int = 5000) -> list[int]:
     return list(
         TransactionEvent.objects.filter(status="error").order_by("-id").values_list("event_id", flat=True)[:limit]
     )
+
+
+# ---- Process definitions (console) ----------------------------------------------------------------------------------
+# Imported here rather than at the head so that this block stays one self-contained addition.
+from django.db.models import Prefetch  # noqa: E402
+
+from transactions.models import ProcessDefinition, ProcessStep  # noqa: E402
+
+
+def process_definition_list() -> QuerySet[ProcessDefinition]:
+    """Every process with its steps in order (one query for the processes, one for all their steps)."""
+    steps = Prefetch("steps", queryset=ProcessStep.objects.order_by("position"))
+    return ProcessDefinition.objects.prefetch_related(steps).order_by("name")
+
+
+def process_definition_get(*, process_id: int) -> ProcessDefinition:
+    return process_definition_list().get(pk=process_id)

@@ -760,3 +760,218 @@ def redaction_rule_delete(*, rule: RedactionRule, actor: str) -> None:
         object_repr=rule_repr,
         before=before,
     )
+
+
+# ---- Process definitions (console) ----------------------------------------------------------------------------------
+# Imported here rather than at the head so that this block stays one self-contained addition.
+from transactions.choices import BROAD_KEY_TYPES  # noqa: E402
+from transactions.models import ProcessDefinition, ProcessStep  # noqa: E402
+
+_DURATION_RE = re.compile(r"^(?:\d+[wdhm])+$")
+_DURATION_PART_RE = re.compile(r"(\d+)([wdhm])")
+_DURATION_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+# Longer allowances or targets are typos ("400d"), not plans: nobody waits more than a year for the next step.
+MAX_DURATION = timedelta(days=366)
+
+
+def duration_parse(text: str) -> timedelta:
+    """'4h', '2d', '90m', '1w' or a combination ('1d 4h') as a timedelta; DomainError with the reason otherwise."""
+    compact = re.sub(r"\s+", "", (text or "").lower())
+    if not compact:
+        raise DomainError("enter a duration such as 4h or 2d")
+    if not _DURATION_RE.match(compact):
+        raise DomainError(f"{text.strip()!r} is not a duration: use a number and w, d, h or m, e.g. 4h, 2d or 1d 4h")
+    value = sum((int(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART_RE.findall(compact)), start=timedelta())
+    if value <= timedelta():
+        raise DomainError("the duration must be longer than zero")
+    if value > MAX_DURATION:
+        raise DomainError("the duration must be at most 366 days")
+    return value
+
+
+def duration_label(value: timedelta | None) -> str:
+    """The inverse of duration_parse: 28 hours -> '1d 4h' (whole minutes; seconds are never entered)."""
+    if value is None:
+        return ""
+    minutes = int(value.total_seconds() // 60)
+    parts = []
+    for unit, size in (("d", 24 * 60), ("h", 60), ("m", 1)):
+        if minutes >= size:
+            parts.append(f"{minutes // size}{unit}")
+            minutes %= size
+    return " ".join(parts) or "0m"
+
+
+@dataclass(frozen=True)
+class ProcessStepInput:
+    """One expected step as entered on the process page (positions are the order, unique within the process)."""
+
+    position: int
+    name: str
+    kind_pattern: str
+    allowance: timedelta
+    system: str = ""
+    required: bool = True
+
+
+def correlation_key_problem(keys: list[str]) -> str | None:
+    """Why these key types cannot link a process's events (None when they can); forms and services both ask."""
+    broad = sorted(k for k in keys if k in BROAD_KEY_TYPES)
+    if broad:
+        # A customer or legal entity is shared by thousands of transactions: linking on it would merge them all.
+        return (
+            f"{', '.join(broad)} {'is a broad key' if len(broad) == 1 else 'are broad keys'}: shared by many "
+            "transactions, so searchable but never a link"
+        )
+    bad = [k for k in keys if not _RULE_KEY_TYPE_RE.match(k)]
+    if bad:
+        return f"{', '.join(bad)}: key types are lower-case letters, digits and _, starting with a letter"
+    if len(set(keys)) != len(keys):
+        return "a key type is listed twice"
+    return None
+
+
+def process_step_problems(steps: list[ProcessStepInput]) -> list[str]:
+    problems = []
+    if not steps:
+        problems.append("a process needs at least one step")
+    positions = [s.position for s in steps]
+    if len(set(positions)) != len(positions):
+        problems.append("two steps have the same position")
+    for step in steps:
+        if not step.name.strip():
+            problems.append(f"step {step.position} needs a name")
+        if not step.kind_pattern.strip():
+            problems.append(f"step {step.position} needs a kind pattern")
+        if step.allowance <= timedelta() or step.allowance > MAX_DURATION:
+            problems.append(f"step {step.position}: the allowance must be between 1 minute and 366 days")
+    return problems
+
+
+def _process_state(process: ProcessDefinition, steps: Iterable[ProcessStep]) -> dict[str, Any]:
+    return {
+        "slug": process.slug,
+        "name": process.name,
+        "description": process.description,
+        "correlation_keys": list(process.correlation_keys or []),
+        "is_active": process.is_active,
+        "steps": [
+            {
+                "position": s.position,
+                "name": s.name,
+                "system": s.system,
+                "kind_pattern": s.kind_pattern,
+                "allowance": duration_label(s.allowance),
+                "required": s.required,
+            }
+            for s in steps
+        ],
+    }
+
+
+def process_snapshot(process: ProcessDefinition) -> dict[str, Any]:
+    return _process_state(process, process.steps.order_by("position"))
+
+
+def _process_apply(
+    process: ProcessDefinition,
+    *,
+    name: str,
+    description: str,
+    correlation_keys: list[str],
+    is_active: bool,
+    steps: list[ProcessStepInput],
+) -> list[ProcessStep]:
+    keys = [k.strip().lower() for k in correlation_keys if k.strip()]
+    problems = [p for p in [correlation_key_problem(keys)] if p] + process_step_problems(steps)
+    if not name.strip():
+        problems.insert(0, "the name is empty")
+    if problems:
+        raise DomainError("; ".join(problems))
+    process.name = name.strip()
+    process.description = description.strip()
+    process.correlation_keys = keys
+    process.is_active = is_active
+    return [
+        ProcessStep(
+            position=s.position,
+            name=s.name.strip(),
+            system=s.system.strip(),
+            kind_pattern=s.kind_pattern.strip(),
+            allowance=s.allowance,
+            required=s.required,
+        )
+        for s in sorted(steps, key=lambda s: s.position)
+    ]
+
+
+def _process_steps_replace(process: ProcessDefinition, steps: list[ProcessStep]) -> None:
+    # Replaced, not updated in place: reordering would collide with the unique (process, position) on the way, and
+    # nothing refers to a step row (transactions keep their next step as JSON).
+    ProcessStep.objects.filter(process=process).delete()
+    for step in steps:
+        step.process = process
+    ProcessStep.objects.bulk_create(steps)
+
+
+@transaction.atomic
+def process_definition_create(
+    *,
+    actor: str,
+    slug: str,
+    name: str,
+    correlation_keys: list[str],
+    steps: list[ProcessStepInput],
+    description: str = "",
+    is_active: bool = True,
+) -> ProcessDefinition:
+    """A new process Closeloop recognises from the next correlated batch on; existing transactions are unchanged."""
+    slug = slug.strip()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,59}", slug):
+        raise DomainError("the slug is lower-case letters, digits, - and _ (e.g. order-to-cash)")
+    if ProcessDefinition.objects.filter(slug=slug).exists():
+        raise DomainError(f"a process with the slug {slug!r} exists already")
+    process = ProcessDefinition(slug=slug)
+    rows = _process_apply(
+        process,
+        name=name,
+        description=description,
+        correlation_keys=correlation_keys,
+        is_active=is_active,
+        steps=steps,
+    )
+    process.save()
+    _process_steps_replace(process, rows)
+    audit_record(actor=actor, action="process.created", obj=process, after=process_snapshot(process))
+    return process
+
+
+@transaction.atomic
+def process_definition_update(
+    *,
+    process: ProcessDefinition,
+    actor: str,
+    name: str,
+    correlation_keys: list[str],
+    steps: list[ProcessStepInput],
+    description: str = "",
+    is_active: bool = True,
+) -> ProcessDefinition:
+    """Change a process and its steps; correlation uses them from the next batch on (history is not re-evaluated)."""
+    process = ProcessDefinition.objects.select_for_update().get(pk=process.pk)
+    before = process_snapshot(process)
+    rows = _process_apply(
+        process,
+        name=name,
+        description=description,
+        correlation_keys=correlation_keys,
+        is_active=is_active,
+        steps=steps,
+    )
+    proposed = _process_state(process, rows)
+    if proposed == before:
+        return process
+    process.save()
+    _process_steps_replace(process, rows)
+    audit_record(actor=actor, action="process.updated", obj=process, before=before, after=process_snapshot(process))
+    return process

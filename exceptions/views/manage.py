@@ -1,3 +1,501 @@
-from django.urls import URLPattern
+"""Managers' configuration pages: taxonomy and its gap, classification and routing rules (with previews), queues.
 
-urlpatterns: list[URLPattern] = []
+Plain function views in the house style of transactions/views.py: reads through selectors, writes through the audited
+services of exceptions/configuration.py, and a DomainError becomes a form error or a message, never a 500. Every page
+needs `console.edit_rules`, except the taxonomy gap, which compliance (`console.view_dashboards`) may read too.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from console.lib.audit import actor_for
+from console.lib.errors import DomainError
+from console.lib.navigation import register_nav_item
+from exceptions import configuration, selectors
+from exceptions.manage_forms import CategoryForm, ClassificationRuleForm, QueueForm, QueueMemberForm, RoutingRuleForm
+from exceptions.models import Category, ClassificationRule, RoutingRule
+from exceptions.selectors import NEW_RULE_ID, ROUTING_PREVIEW_SAMPLE
+from exceptions.services import routing_specs
+from transactions.services import duration_label
+
+EDIT_RULES = "console.edit_rules"
+VIEW_DASHBOARDS = "console.view_dashboards"
+GAP_ON_TAXONOMY_PAGE = 10
+# Fields a taxonomy-gap row may pre-fill on a new classification rule.
+PREFILL_FIELDS = ("name", "category", "system", "kind", "error_code", "error_type")
+
+T = TypeVar("T")
+
+
+def _get_or_404(read: Callable[..., T], **kwargs: Any) -> T:
+    try:
+        return read(**kwargs)
+    except ObjectDoesNotExist as exc:
+        raise Http404(str(exc)) from exc
+
+
+def _posted(request: HttpRequest) -> Any:
+    """The POST data to bind a form to, or None on GET (an empty POST still binds, so that it shows its errors)."""
+    return request.POST if request.method == "POST" else None
+
+
+def _any_permission(*perms: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """403 unless the user holds at least one of `perms` (permission_required asks for all of them)."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not any(request.user.has_perm(p) for p in perms):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def _confirm(request: HttpRequest, *, title: str, message: str, cancel: str, button: str) -> HttpResponse:
+    """A GET shows what is about to happen; the form on it POSTs to the same URL."""
+    context = {"title": title, "message": message, "action": request.path, "cancel": cancel, "button": button}
+    return render(request, "exceptions/manage_confirm.html", context)
+
+
+def _glob_literal(value: str) -> str:
+    # A value taken from the data may hold glob characters; in brackets they match only themselves.
+    return "".join(f"[{c}]" if c in "*?[" else c for c in value)
+
+
+# ---- Taxonomy -------------------------------------------------------------------------------------------------------
+
+
+def _gap_links(rows: list[selectors.GapRow]) -> list[tuple[selectors.GapRow, str]]:
+    """Each gap row with the URL of a new classification rule pre-filled from it."""
+    base = reverse("classification-rule-create")
+    linked = []
+    for row in rows:
+        query = {
+            "name": f"{row.system} {row.kind} {row.error_code}".strip()[:120],
+            "system": _glob_literal(row.system),
+            "kind": _glob_literal(row.kind),
+            "error_code": _glob_literal(row.error_code),
+        }
+        linked.append((row, f"{base}?{urlencode({k: v for k, v in query.items() if v})}"))
+    return linked
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+def taxonomy(request: HttpRequest) -> HttpResponse:
+    gap = selectors.taxonomy_gap(now=timezone.now(), limit=GAP_ON_TAXONOMY_PAGE + 1)
+    context = {
+        "categories": selectors.category_list(),
+        "gap": _gap_links(gap[:GAP_ON_TAXONOMY_PAGE]),
+        "gap_more": len(gap) > GAP_ON_TAXONOMY_PAGE,
+    }
+    return render(request, "exceptions/taxonomy.html", context)
+
+
+@login_required
+@_any_permission(EDIT_RULES, VIEW_DASHBOARDS)
+def taxonomy_gap(request: HttpRequest) -> HttpResponse:
+    rows = selectors.taxonomy_gap(now=timezone.now())
+    context = {
+        "gap": _gap_links(rows),
+        "totals": {"last_7_days": sum(r.last_7_days for r in rows), "last_30_days": sum(r.last_30_days for r in rows)},
+        "can_edit": request.user.has_perm(EDIT_RULES),
+    }
+    return render(request, "exceptions/taxonomy_gap.html", context)
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def category_create(request: HttpRequest) -> HttpResponse:
+    form = CategoryForm(_posted(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            category = configuration.category_create(actor=actor_for(request.user), **form.service_kwargs())
+        except DomainError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Category {category.name} created.")
+            return redirect("taxonomy")
+    return render(request, "exceptions/taxonomy_category_form.html", {"form": form, "category": None})
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def category_edit(request: HttpRequest, category_id: int) -> HttpResponse:
+    category = _get_or_404(Category.objects.get, pk=category_id)
+    form = CategoryForm(_posted(request), instance=category)
+    if request.method == "POST" and form.is_valid():
+        try:
+            category = configuration.category_update(
+                category=category, actor=actor_for(request.user), **form.service_kwargs()
+            )
+        except DomainError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Category {category.name} saved.")
+            return redirect("taxonomy")
+    return render(request, "exceptions/taxonomy_category_form.html", {"form": form, "category": category})
+
+
+# ---- Classification rules -------------------------------------------------------------------------------------------
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+def classification_rule_list(request: HttpRequest) -> HttpResponse:
+    context = {"rules": selectors.classification_rule_list(now=timezone.now()), "days": selectors.PREVIEW_DAYS}
+    return render(request, "exceptions/rule_classification_list.html", context)
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+@require_POST
+def classification_rule_reorder(request: HttpRequest) -> HttpResponse:
+    """The list page's order form: one `position-<rule id>` field per rule."""
+    positions: dict[int, int] = {}
+    for name, value in request.POST.items():
+        if not name.startswith("position-"):
+            continue
+        rule_id, text = name.removeprefix("position-"), value.strip()
+        if not rule_id.isdigit() or not text.isdigit():
+            messages.error(request, f"Positions are whole numbers from 0; {text or 'an empty value'!r} is not.")
+            return redirect("classification-rule-list")
+        positions[int(rule_id)] = int(text)
+    try:
+        moved = configuration.classification_rules_reorder(positions=positions, actor=actor_for(request.user))
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Order saved ({moved} rule{'s' if moved != 1 else ''} moved).")
+    return redirect("classification-rule-list")
+
+
+def _classification_rule_page(
+    request: HttpRequest, form: ClassificationRuleForm, rule: ClassificationRule | None
+) -> HttpResponse:
+    """The form; with `preview` posted and a valid form, also what the rule as typed would match (nothing saved)."""
+    preview = None
+    if request.method == "POST" and "preview" in request.POST and form.is_valid():
+        preview = selectors.classification_rule_preview(
+            spec=form.spec(rule.pk if rule else NEW_RULE_ID),
+            position=form.cleaned_data["position"],
+            now=timezone.now(),
+        )
+    context = {
+        "form": form,
+        "rule": rule,
+        "preview": preview,
+        "previewed_active": form.cleaned_data.get("is_active", True) if preview else True,
+    }
+    return render(request, "exceptions/rule_classification_form.html", context)
+
+
+def _saving(request: HttpRequest, form: Any) -> bool:
+    return request.method == "POST" and "preview" not in request.POST and form.is_valid()
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def classification_rule_create(request: HttpRequest) -> HttpResponse:
+    initial: dict[str, Any] = {k: request.GET[k] for k in PREFILL_FIELDS if request.GET.get(k)}
+    if "category" in initial:
+        initial["category"] = Category.objects.filter(slug=initial["category"]).first()
+    form = ClassificationRuleForm(_posted(request), initial=initial)
+    if _saving(request, form):
+        try:
+            rule = configuration.classification_rule_create(actor=actor_for(request.user), **form.service_kwargs())
+        except DomainError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Classification rule {rule} created.")
+            return redirect("classification-rule-list")
+    return _classification_rule_page(request, form, None)
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def classification_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
+    rule = _get_or_404(selectors.classification_rule_get, rule_id=rule_id)
+    form = ClassificationRuleForm(_posted(request), instance=rule)
+    if _saving(request, form):
+        try:
+            rule = configuration.classification_rule_update(
+                rule=rule, actor=actor_for(request.user), **form.service_kwargs()
+            )
+        except DomainError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Classification rule {rule} saved.")
+            return redirect("classification-rule-list")
+    return _classification_rule_page(request, form, rule)
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+@require_POST
+def classification_rule_activate(request: HttpRequest, rule_id: int) -> HttpResponse:
+    rule = _get_or_404(selectors.classification_rule_get, rule_id=rule_id)
+    active = request.POST.get("is_active") == "1"
+    try:
+        rule = configuration.classification_rule_set_active(rule=rule, is_active=active, actor=actor_for(request.user))
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Classification rule {rule} {'activated' if active else 'deactivated'}.")
+    return redirect("classification-rule-list")
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def classification_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
+    rule = _get_or_404(selectors.classification_rule_get, rule_id=rule_id)
+    if request.method == "GET":
+        return _confirm(
+            request,
+            title="Delete classification rule",
+            message=f"Rule #{rule.pk} ({rule}) will no longer classify failures; the next rule that matches them "
+            "will, or they become a taxonomy gap. Cases it classified keep their category.",
+            cancel=reverse("classification-rule-list"),
+            button="Delete rule",
+        )
+    configuration.classification_rule_delete(rule=rule, actor=actor_for(request.user))
+    messages.success(request, f"Classification rule {rule} deleted.")
+    return redirect("classification-rule-list")
+
+
+# ---- Routing rules --------------------------------------------------------------------------------------------------
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+def routing_rule_list(request: HttpRequest) -> HttpResponse:
+    # What "Re-route open cases" would do right now: open cases the saved rules would put in another queue.
+    moves = selectors.routing_moves(rules=routing_specs())
+    context = {
+        "rules": selectors.routing_rule_list(),
+        "moves": moves[:ROUTING_PREVIEW_SAMPLE],
+        "move_count": len(moves),
+        "categories": dict(Category.objects.values_list("slug", "name")),
+    }
+    return render(request, "exceptions/rule_routing_list.html", context)
+
+
+def _routing_rule_page(request: HttpRequest, form: RoutingRuleForm, rule: RoutingRule | None) -> HttpResponse:
+    """The form; with `preview` posted and a valid form, also the open cases that would change queue (nothing saved)."""
+    preview = None
+    if request.method == "POST" and "preview" in request.POST and form.is_valid():
+        rules = selectors.routing_specs_as_typed(
+            spec=form.spec(rule.pk if rule else NEW_RULE_ID),
+            position=form.cleaned_data["position"],
+            is_active=form.cleaned_data["is_active"],
+        )
+        moves = selectors.routing_moves(rules=rules)
+        preview = {"count": len(moves), "moves": moves[:ROUTING_PREVIEW_SAMPLE]}
+    return render(request, "exceptions/rule_routing_form.html", {"form": form, "rule": rule, "preview": preview})
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def routing_rule_create(request: HttpRequest) -> HttpResponse:
+    form = RoutingRuleForm(_posted(request))
+    if _saving(request, form):
+        try:
+            rule = configuration.routing_rule_create(actor=actor_for(request.user), **form.service_kwargs())
+        except DomainError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Routing rule {rule} created. New cases follow it; open cases stay put.")
+            return redirect("routing-rule-list")
+    return _routing_rule_page(request, form, None)
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def routing_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
+    rule = _get_or_404(selectors.routing_rule_get, rule_id=rule_id)
+    form = RoutingRuleForm(_posted(request), instance=rule)
+    if _saving(request, form):
+        try:
+            rule = configuration.routing_rule_update(rule=rule, actor=actor_for(request.user), **form.service_kwargs())
+        except DomainError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Routing rule {rule} saved. New cases follow it; open cases stay put.")
+            return redirect("routing-rule-list")
+    return _routing_rule_page(request, form, rule)
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def routing_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
+    rule = _get_or_404(selectors.routing_rule_get, rule_id=rule_id)
+    if request.method == "GET":
+        return _confirm(
+            request,
+            title="Delete routing rule",
+            message=f"Rule #{rule.pk} ({rule}, to {rule.queue.name}) will no longer route new cases; the next rule "
+            "that matches them will, or the default queue. Open cases stay in their queue until you re-route them.",
+            cancel=reverse("routing-rule-list"),
+            button="Delete rule",
+        )
+    configuration.routing_rule_delete(rule=rule, actor=actor_for(request.user))
+    messages.success(request, f"Routing rule {rule} deleted.")
+    return redirect("routing-rule-list")
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+@require_POST
+def routing_reroute(request: HttpRequest) -> HttpResponse:
+    moves = configuration.cases_reroute(actor=actor_for(request.user))
+    if moves:
+        messages.success(request, f"Moved {len(moves)} open case{'s' if len(moves) != 1 else ''} to their new queue.")
+    else:
+        messages.info(request, "Every open case is already in the queue the routing rules give it.")
+    return redirect("routing-rule-list")
+
+
+# ---- Queues ---------------------------------------------------------------------------------------------------------
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+def queue_manage_list(request: HttpRequest) -> HttpResponse:
+    queues = list(selectors.queue_manage_list())
+    for queue in queues:
+        queue.triage_label = duration_label(queue.triage_target)  # type: ignore[attr-defined]
+        queue.resolve_label = duration_label(queue.resolve_target)  # type: ignore[attr-defined]
+    return render(request, "exceptions/manage_queue_list.html", {"queues": queues})
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def queue_manage_create(request: HttpRequest) -> HttpResponse:
+    form = QueueForm(_posted(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            queue = configuration.queue_create(actor=actor_for(request.user), **form.service_kwargs())
+        except DomainError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Queue {queue.name} created. Add its members below.")
+            return redirect("queue-manage-edit", queue_id=queue.pk)
+    return render(request, "exceptions/manage_queue_form.html", {"form": form, "queue": None})
+
+
+def _queue_page(request: HttpRequest, queue: Any, form: QueueForm, member_form: QueueMemberForm) -> HttpResponse:
+    context = {
+        "queue": queue,
+        "form": form,
+        "member_form": member_form,
+        "members": queue.members.order_by("username"),
+    }
+    return render(request, "exceptions/manage_queue_form.html", context)
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def queue_manage_edit(request: HttpRequest, queue_id: int) -> HttpResponse:
+    queue = _get_or_404(selectors.queue_manage_get, queue_id=queue_id)
+    form = QueueForm(_posted(request), queue=queue)
+    if request.method == "POST" and form.is_valid():
+        try:
+            queue = configuration.queue_update(queue=queue, actor=actor_for(request.user), **form.service_kwargs())
+        except DomainError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Queue {queue.name} saved.")
+            return redirect("queue-manage-list")
+    return _queue_page(request, queue, form, QueueMemberForm(queue=queue))
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+@require_POST
+def queue_member_add(request: HttpRequest, queue_id: int) -> HttpResponse:
+    queue = _get_or_404(selectors.queue_manage_get, queue_id=queue_id)
+    member_form = QueueMemberForm(request.POST, queue=queue)
+    if member_form.is_valid():
+        user = member_form.cleaned_data["user"]
+        try:
+            configuration.queue_member_add(queue=queue, user=user, actor=actor_for(request.user))
+        except DomainError as exc:
+            member_form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{user.get_username()} joined {queue.name}.")
+            return redirect("queue-manage-edit", queue_id=queue.pk)
+    return _queue_page(request, queue, QueueForm(queue=queue), member_form)
+
+
+@login_required
+@permission_required(EDIT_RULES, raise_exception=True)
+@require_POST
+def queue_member_remove(request: HttpRequest, queue_id: int, user_id: int) -> HttpResponse:
+    queue = _get_or_404(selectors.queue_manage_get, queue_id=queue_id)
+    user = _get_or_404(get_user_model().objects.get, pk=user_id)
+    try:
+        configuration.queue_member_remove(queue=queue, user=user, actor=actor_for(request.user))
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{user.get_username()} left {queue.name}; cases assigned to them stay assigned.")
+    return redirect("queue-manage-edit", queue_id=queue.pk)
+
+
+urlpatterns: list[URLPattern] = [
+    path("taxonomy/", taxonomy, name="taxonomy"),
+    path("taxonomy/gap/", taxonomy_gap, name="taxonomy-gap"),
+    path("taxonomy/categories/new/", category_create, name="category-create"),
+    path("taxonomy/categories/<int:category_id>/", category_edit, name="category-edit"),
+    path("taxonomy/rules/", classification_rule_list, name="classification-rule-list"),
+    path("taxonomy/rules/new/", classification_rule_create, name="classification-rule-create"),
+    path("taxonomy/rules/order/", classification_rule_reorder, name="classification-rule-reorder"),
+    path("taxonomy/rules/<int:rule_id>/", classification_rule_edit, name="classification-rule-edit"),
+    path("taxonomy/rules/<int:rule_id>/active/", classification_rule_activate, name="classification-rule-activate"),
+    path("taxonomy/rules/<int:rule_id>/delete/", classification_rule_delete, name="classification-rule-delete"),
+    path("routing/", routing_rule_list, name="routing-rule-list"),
+    path("routing/new/", routing_rule_create, name="routing-rule-create"),
+    path("routing/reroute/", routing_reroute, name="routing-reroute"),
+    path("routing/<int:rule_id>/", routing_rule_edit, name="routing-rule-edit"),
+    path("routing/<int:rule_id>/delete/", routing_rule_delete, name="routing-rule-delete"),
+    path("queues/manage/", queue_manage_list, name="queue-manage-list"),
+    path("queues/manage/new/", queue_manage_create, name="queue-manage-create"),
+    path("queues/manage/<int:queue_id>/", queue_manage_edit, name="queue-manage-edit"),
+    path("queues/manage/<int:queue_id>/members/", queue_member_add, name="queue-member-add"),
+    path("queues/manage/<int:queue_id>/members/<int:user_id>/remove/", queue_member_remove, name="queue-member-remove"),
+]
+
+
+def register_navigation() -> None:
+    """The Management section's entries for these pages; called from ExceptionsConfig.ready()."""
+    register_nav_item("Management", "Taxonomy", "taxonomy", EDIT_RULES, 10)
+    # Compliance reads the gap too (what Closeloop cannot classify is a control question), so its own permission.
+    register_nav_item("Management", "Taxonomy gap", "taxonomy-gap", VIEW_DASHBOARDS, 15)
+    register_nav_item("Management", "Classification rules", "classification-rule-list", EDIT_RULES, 20)
+    register_nav_item("Management", "Routing rules", "routing-rule-list", EDIT_RULES, 30)
+    register_nav_item("Management", "Queues", "queue-manage-list", EDIT_RULES, 40)

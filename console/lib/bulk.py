@@ -1,0 +1,43 @@
+"""Updating many rows with different values in one statement.
+
+Django's bulk_update builds one CASE expression per field over all rows, which grows with rows x fields and made
+it the slowest step of correlating a batch. On PostgreSQL one UPDATE ... FROM (VALUES ...) does the same in linear
+time; SQLite (the quick start) updates row by row, which is cheap in-process.
+"""
+
+from collections.abc import Sequence
+
+from django.db import connection, models
+
+
+def rows_update(objects: Sequence[models.Model], fields: list[str], *, chunk: int = 500) -> None:
+    """Write `fields` of each object (matched by primary key)."""
+    if not objects:
+        return
+    model = type(objects[0])
+    columns = [model._meta.get_field(name) for name in fields]
+    if connection.vendor != "postgresql":
+        for obj in objects:
+            model._base_manager.filter(pk=obj.pk).update(**{c.attname: getattr(obj, c.attname) for c in columns})
+        return
+    pk = model._meta.pk
+    casts = [pk.db_type(connection), *(c.db_type(connection) for c in columns)]
+    row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+    names = ", ".join(connection.ops.quote_name(c.column) for c in (pk, *columns))
+    assignments = ", ".join(
+        f"{connection.ops.quote_name(c.column)} = v.{connection.ops.quote_name(c.column)}" for c in columns
+    )
+    table = connection.ops.quote_name(model._meta.db_table)
+    key = connection.ops.quote_name(pk.column)
+    with connection.cursor() as cursor:
+        for start in range(0, len(objects), chunk):
+            part = objects[start : start + chunk]
+            params: list = []
+            for obj in part:
+                params.append(obj.pk)
+                params += [c.get_db_prep_save(getattr(obj, c.attname), connection) for c in columns]
+            cursor.execute(
+                f"UPDATE {table} AS t SET {assignments} FROM (VALUES {', '.join([row] * len(part))}) AS v({names}) "
+                f"WHERE t.{key} = v.{key}",
+                params,
+            )

@@ -1,0 +1,166 @@
+"""The simulated finance integration estate: a seeded generator of business transactions.
+
+Pure module (no Django, no ORM). `generate` turns a `Scenario` (seed, time window, rate, failure mix) into business
+transactions, each an ordered list of canonical events (ARCHITECTURE.md "Canonical event") with the channel each one
+travels on and the moment it is delivered. The history and live drivers only encode and send what is decided here, so
+one seed gives the same estate whichever way it travels. The systems, processes and failure kinds are in `catalogue`,
+the steps of each process in `processes`.
+"""
+
+import contextlib
+import math
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from transactions.simulation.builder import BusinessTransaction, IdSource, SimEvent, Stalled, TxnBuilder
+from transactions.simulation.catalogue import (
+    DECK_SIZE,
+    DEFAULT_FAILURE_RATE,
+    DEFAULT_FAILURE_WEIGHTS,
+    FAILURE_KINDS,
+    PROCESS_WEIGHTS,
+    FailureKind,
+)
+from transactions.simulation.processes import PROCESS_STEPS
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What to simulate: transactions start in [start, end); nothing occurs or is delivered after `end`."""
+
+    seed: int
+    start: datetime
+    end: datetime
+    rate_per_hour: float  # business transactions per hour (history: the average over the business week)
+    failure_rate: float = DEFAULT_FAILURE_RATE  # share of transactions hit by a failure or delivery anomaly
+    failure_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FAILURE_WEIGHTS))
+    # Live runs compress each process into seconds and arrive at a flat rate; history follows business hours.
+    live: bool = False
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware")
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        if not 0 < self.rate_per_hour < math.inf:
+            raise ValueError("rate must be a number above 0")
+        if not 0 <= self.failure_rate <= 1:
+            raise ValueError("failure rate must be between 0 and 1")
+        unknown = set(self.failure_weights) - set(FAILURE_KINDS)
+        if unknown:
+            raise ValueError(f"unknown failure kinds {sorted(unknown)}; known kinds: {', '.join(FAILURE_KINDS)}")
+        if self.failure_rate > 0 and not any(w > 0 for w in self.failure_weights.values()):
+            raise ValueError("with a failure rate above 0, at least one failure kind needs a weight above 0")
+
+
+def generate(scenario: Scenario) -> Iterator[BusinessTransaction]:
+    """The scenario's business transactions in start order; the same scenario always yields the same ids."""
+    return _Estate(scenario).transactions()
+
+
+def deliveries(transactions: list[BusinessTransaction]) -> list[SimEvent]:
+    """Every delivery of `transactions` in arrival order (ties keep business order)."""
+    return sorted((event for txn in transactions for event in txn.events), key=lambda e: e.deliver_at)
+
+
+# ---- Generator ------------------------------------------------------------------------------------------------------
+
+
+def _intensity(hour: datetime) -> float:
+    """Relative traffic of an hour (UTC): finance integrations follow the business day and the working week."""
+    if hour.weekday() >= 5:
+        return 0.25
+    if hour.hour in (9, 10, 11, 14, 15, 16):
+        return 1.9
+    if 8 <= hour.hour < 18:
+        return 1.5
+    if 6 <= hour.hour < 8 or 18 <= hour.hour < 21:
+        return 0.7
+    return 0.2
+
+
+_WEEK = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
+_MEAN_INTENSITY = sum(_intensity(_WEEK + timedelta(hours=h)) for h in range(168)) / 168
+
+
+class _Deck:
+    """Failure kinds dealt like cards from a shuffled deck, in proportion to their weights, every kind at least once."""
+
+    def __init__(self, weights: Mapping[str, float], rng: random.Random) -> None:
+        total = sum(w for w in weights.values() if w > 0)
+        self.rng = rng
+        self.cards = [
+            name
+            for name in FAILURE_KINDS  # catalogue order, so the deck does not depend on the order weights were given
+            if weights.get(name, 0) > 0
+            for _ in range(max(1, round(weights[name] / total * DECK_SIZE)))
+        ]
+        self.pile: list[str] = []
+
+    def draw(self) -> str:
+        if not self.pile:
+            self.pile = list(self.cards)
+            self.rng.shuffle(self.pile)
+        return self.pile.pop()
+
+
+class _Estate:
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.rng = random.Random(scenario.seed)
+        self.deck = _Deck(scenario.failure_weights, self.rng)
+        self.ids = IdSource(self.rng)
+        self.processes = list(PROCESS_WEIGHTS)
+        self.process_weights = list(PROCESS_WEIGHTS.values())
+
+    def arrivals(self) -> Iterator[datetime]:
+        """A Poisson process: flat in live runs, following business hours in history."""
+        s = self.scenario
+        if s.live:
+            moment = s.start
+            while True:
+                moment += timedelta(seconds=self.rng.expovariate(s.rate_per_hour / 3600))
+                if moment >= s.end:
+                    return
+                yield moment
+        hour = s.start.replace(minute=0, second=0, microsecond=0)
+        while hour < s.end:
+            rate = s.rate_per_hour * _intensity(hour) / _MEAN_INTENSITY
+            moment, hour_end = hour, hour + timedelta(hours=1)
+            while True:
+                moment += timedelta(hours=self.rng.expovariate(rate))
+                if moment >= hour_end:
+                    break
+                if moment >= s.start:
+                    yield moment
+            hour = hour_end
+
+    def transactions(self) -> Iterator[BusinessTransaction]:
+        s = self.scenario
+        for number, start in enumerate(self.arrivals(), start=1):
+            failure: FailureKind | None = None
+            site: tuple[str, str] | None = None
+            if s.failure_rate > 0 and self.rng.random() < s.failure_rate:
+                failure = FAILURE_KINDS[self.deck.draw()]
+                if failure.sites:
+                    site = self.rng.choice(failure.sites)
+            process = site[0] if site else self.rng.choices(self.processes, self.process_weights)[0]
+            txn = TxnBuilder(
+                ids=self.ids,
+                live=s.live,
+                end=s.end,
+                number=number,
+                process=process,
+                # Senders write milliseconds; whole milliseconds keep every channel's timestamps identical.
+                start=start.replace(microsecond=start.microsecond // 1000 * 1000),
+                failure=failure,
+                site=site,
+            )
+            # A failed step that is not retried ends its transaction: the events so far are what happened.
+            with contextlib.suppress(Stalled):
+                PROCESS_STEPS[process](txn)
+            result = txn.finish()
+            if result.events:
+                yield result

@@ -1,0 +1,140 @@
+"""Progress lines and the closing summary of a simulation run (plain text, no dependency)."""
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from transactions.simulation.builder import BusinessTransaction
+from transactions.simulation.catalogue import FAILURE_KINDS, PROCESS_WEIGHTS, SYSTEMS
+
+Write = Callable[[str], None]
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class Progress:
+    """Every `interval` seconds a line such as `simulate: 12,400/25,000 events (49%) 8,100 ev/s ETA 2s`.
+
+    The ETA follows the rate so far, or the clock when the run ends at a known `deadline` (live mode).
+    """
+
+    def __init__(
+        self,
+        *,
+        total: int,
+        write: Write | None,
+        interval: float = 2.0,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total = total
+        self.write = write
+        self.interval = interval
+        self.deadline = deadline
+        self.clock = clock
+        self.done = 0
+        self.started = self.last = clock()
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        now = self.clock()
+        if now - self.last >= self.interval:
+            self.last = now
+            self.report(now)
+
+    def finish(self) -> None:
+        self.report(self.clock())
+
+    def line(self, now: float) -> str:
+        elapsed = now - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        percent = 100 * self.done // self.total if self.total else 100
+        if self.deadline is not None:
+            eta: float | None = max(0.0, self.deadline - now)
+        elif self.done >= self.total:
+            eta = 0.0
+        else:
+            eta = (self.total - self.done) / rate if rate > 0 else None
+        return f"simulate: {self.done:,}/{self.total:,} events ({percent}%) {rate:,.0f} ev/s ETA {_duration(eta)}"
+
+    def report(self, now: float) -> None:
+        if self.write is not None:
+            self.write(self.line(now))
+
+
+@dataclass
+class RunStats:
+    """What a run sent and what ingest answered."""
+
+    transactions: int = 0
+    processes: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)  # transactions hit, by failure kind or delivery anomaly
+    retried: int = 0
+    stalled: int = 0
+    systems: Counter[str] = field(default_factory=Counter)  # deliveries, by system
+    channels: Counter[str] = field(default_factory=Counter)  # deliveries, by channel
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    # Live OTLP: an OTLP export answer counts only rejected spans, so accepted and duplicate spans are not told apart.
+    spans_exported: int = 0
+    spans_failed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def delivered(self) -> int:
+        return sum(self.systems.values())
+
+    def count_transactions(self, transactions: list[BusinessTransaction]) -> None:
+        for txn in transactions:
+            self.transactions += 1
+            self.processes[txn.process] += 1
+            if txn.failure is not None:
+                self.failures[txn.failure] += 1
+            self.retried += txn.retried
+            self.stalled += txn.stalled
+
+    def count_delivery(self, *, system: str, channel: str, count: int) -> None:
+        self.systems[system] += count
+        self.channels[channel] += count
+
+    def count_answer(self, *, accepted: int, duplicates: int, rejected: int) -> None:
+        self.accepted += accepted
+        self.duplicates += duplicates
+        self.rejected += rejected
+
+    def headline(self) -> str:
+        rate = self.delivered / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"simulate: {self.delivered:,} events of {self.transactions:,} business transactions from "
+            f"{len(self.systems)} systems in {self.seconds:.1f}s ({rate:,.0f} ev/s)"
+        )
+
+    def summary(self) -> list[str]:
+        answer = f"{self.accepted:,} accepted, {self.duplicates:,} duplicates, {self.rejected:,} rejected"
+        if self.spans_exported or self.spans_failed:
+            answer += f"; OTLP spans: {self.spans_exported:,} exported, {self.spans_failed:,} failed to export"
+        lines = [self.headline(), f"  ingest answered: {answer}", "  events per system:"]
+        lines += [f"    {name:<18} {self.systems[name]:>8,}" for name in SYSTEMS if self.systems[name]]
+        lines.append("  events per channel: " + ", ".join(f"{c} {n:,}" for c, n in sorted(self.channels.items())))
+        lines.append(
+            "  transactions per process: "
+            + ", ".join(f"{p} {self.processes[p]:,}" for p in PROCESS_WEIGHTS if self.processes[p])
+        )
+        hit = sum(self.failures.values())
+        lines.append(
+            f"  transactions hit by a failure or delivery anomaly: {hit:,} "
+            f"({self.retried:,} recovered on retry, {self.stalled:,} stalled)"
+        )
+        lines += [f"    {name:<30} {self.failures[name]:>6,}" for name in FAILURE_KINDS if self.failures[name]]
+        return lines
