@@ -85,7 +85,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
 
 
 # Pages that offer saved views, and where each lives; a saved view can only point back at one of them.
-SAVED_VIEW_PAGES = {"transactions": "transaction-list"}
+SAVED_VIEW_PAGES = {"transactions": "transaction-list", "queue": "queue-list"}
 
 
 @login_required

@@ -52,13 +52,17 @@ LOCK_NAMESPACE = 0x4558
 # ---- Permissions ----------------------------------------------------------------------------------------------------
 
 
-def can_act_on_case(user: Any, case: Case) -> bool:
+def can_act_on_queue(user: Any, queue: Queue) -> bool:
     """Managers and admins act on every queue; finance operations only on the queues they belong to."""
     if not getattr(user, "is_authenticated", False):
         return False
     if user.has_perm("console.act_on_all_queues"):
         return True
-    return user.has_perm("console.act_on_cases") and case.queue.members.filter(pk=user.pk).exists()
+    return user.has_perm("console.act_on_cases") and queue.members.filter(pk=user.pk).exists()
+
+
+def can_act_on_case(user: Any, case: Case) -> bool:
+    return can_act_on_queue(user, case.queue)
 
 
 def _require_actor(user: Any, case: Case) -> None:
@@ -355,6 +359,8 @@ def _notify_later(case_id: int, kind: str) -> None:
 
 def _locked(case_id: int, expected_version: int | None) -> Case:
     case = Case.objects.select_for_update().select_related("queue", "category").get(pk=case_id)
+    if case.merged_into_id:
+        raise DomainError(f"case #{case.pk} was merged into case #{case.merged_into_id}; act on that one")
     if expected_version is not None and case.version != expected_version:
         raise StaleVersion(
             f"case #{case.pk} changed since you loaded it (version {expected_version}, now {case.version}); reload"
@@ -489,13 +495,15 @@ def cases_bulk(*, action: str, versions: dict[int, int], actor: Any, **params: A
 
 
 @transaction.atomic
-def cases_merge(*, target_id: int, source_ids: list[int], actor: Any) -> Case:
+def cases_merge(*, target_id: int, source_ids: list[int], actor: Any, expected_version: int | None = None) -> Case:
     """Fold cases into one; a fingerprint override sends their future occurrences to the target too."""
     ids = sorted({target_id, *source_ids})
     cases = {c.pk: c for c in Case.objects.select_for_update().select_related("queue").filter(pk__in=ids)}
     if len(cases) != len(ids) or len(ids) < 2:
         raise DomainError("merging needs a target and at least one other existing case")
     target = cases[target_id]
+    if expected_version is not None and target.version != expected_version:
+        raise StaleVersion(f"case #{target.pk} changed since you loaded it; reload")
     for case in cases.values():
         _require_actor(actor, case)
         if case.merged_into_id:
@@ -530,11 +538,13 @@ def cases_merge(*, target_id: int, source_ids: list[int], actor: Any) -> Case:
 
 
 @transaction.atomic
-def occurrence_split(*, occurrence_id: int, actor: Any, message_contains: str = "") -> Case:
+def occurrence_split(
+    *, occurrence_id: int, actor: Any, message_contains: str = "", expected_version: int | None = None
+) -> Case:
     """Move one occurrence to a case of its own; occurrences like it (same fingerprint, and the message text, when
     given) follow it from now on."""
     occurrence = ExceptionRecord.objects.select_related("case", "case__queue", "category").get(pk=occurrence_id)
-    origin = _locked(occurrence.case_id, None)
+    origin = _locked(occurrence.case_id, expected_version)
     _require_actor(actor, origin)
     if origin.occurrence_count < 2:
         raise DomainError("a case with a single occurrence cannot be split")
@@ -629,6 +639,15 @@ def _escalate(case: Case, why: str) -> int:
 
 
 # ---- Notifications --------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def notifications_mark_read(*, user: Any, ids: list[int] | None = None) -> int:
+    """Mark the user's unread notifications (all, or `ids`) as read; a person's reading state, not audited."""
+    unread = Notification.objects.filter(user=user, read_at__isnull=True)
+    if ids is not None:
+        unread = unread.filter(pk__in=ids)
+    return unread.update(read_at=timezone.now())
 
 
 def case_notify(*, case_id: int, kind: str) -> int:

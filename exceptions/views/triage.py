@@ -1,3 +1,532 @@
-from django.urls import URLPattern
+"""The triage console for finance operations: queues, a queue's cases, a case and every action on it, notifications.
 
-urlpatterns: list[URLPattern] = []
+Plain function views in the house style of transactions/views.py: reads through selectors, writes through the
+services (which check the actor's queue and the version the page was based on, and audit in the same transaction).
+A DomainError becomes a message and a form error, NotPermitted a 403, never a 500.
+"""
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, QueryDict
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from console.lib.audit import actor_for, audit_record
+from console.lib.errors import DomainError, NotPermitted, StaleVersion
+from console.lib.exports import csv_response
+from console.lib.saved_views import saved_view_list
+from exceptions import selectors
+from exceptions.choices import ACTIVE_STATUSES, CASE_TRANSITIONS, CaseStatus
+from exceptions.filters import CaseFilterSet
+from exceptions.forms import (
+    BULK_ACTIONS,
+    AssignForm,
+    BulkActionForm,
+    CaseForm,
+    CommentForm,
+    MergeForm,
+    SnoozeForm,
+    SplitForm,
+    TransitionForm,
+)
+from exceptions.models import Case, Queue
+from exceptions.services import (
+    can_act_on_case,
+    can_act_on_queue,
+    case_assign,
+    case_comment,
+    case_transition,
+    cases_bulk,
+    cases_merge,
+    notifications_mark_read,
+    occurrence_split,
+)
+from transactions import selectors as transaction_selectors
+from transactions.charts import timeline_chart
+
+VIEW_CASES = "console.view_cases"
+QUEUE_PAGE = 50
+CSV_LIMIT = 100_000
+CSV_HEADER = [
+    "id",
+    "priority",
+    "status",
+    "title",
+    "category",
+    "system",
+    "kind",
+    "occurrences",
+    "amount_at_stake",
+    "currency",
+    "first_seen",
+    "last_seen",
+    "resolve_due_at",
+    "assignee",
+    "queue",
+]
+# A saved view of a queue page keeps its queue in the query, because saved views go back to an argument-free URL.
+SAVED_VIEW_PAGE = "queue"
+LINKED_TRANSACTIONS = 3
+MAX_FAILURE_MESSAGES = 10
+
+T = TypeVar("T")
+
+
+def _get_or_404(read: Callable[..., T], **kwargs: Any) -> T:
+    try:
+        return read(**kwargs)
+    except ObjectDoesNotExist as exc:
+        raise Http404(str(exc)) from exc
+
+
+def _span(delta: timedelta) -> str:
+    """A target the way operators say it: 4 h, 2 d, 1 d 12 h."""
+    days, minutes = divmod(int(delta.total_seconds() // 60), 1440)
+    hours, minutes = divmod(minutes, 60)
+    return " ".join(f"{n} {unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "min")) if n) or "0 min"
+
+
+def _targets(queue: Queue) -> str:
+    return f"triage {_span(queue.triage_target)}, resolve {_span(queue.resolve_target)}"
+
+
+# ---- Queues ---------------------------------------------------------------------------------------------------------
+
+
+@login_required
+@permission_required(VIEW_CASES, raise_exception=True)
+def queue_list(request: HttpRequest) -> HttpResponse:
+    wanted = request.GET.get("queue", "")
+    if wanted:
+        # Saved views of queue pages come back here with their queue in the query (see SAVED_VIEW_PAGE).
+        return _redirect_to_queue(wanted, request.GET)
+    now = timezone.now()
+    summaries = selectors.queue_summaries(queues=selectors.queue_list_for(user=request.user), now=now)
+    return render(
+        request,
+        "exceptions/queue_list.html",
+        {
+            "rows": [(summary, _targets(summary.queue)) for summary in summaries],
+            "summaries": summaries,
+            "unread": selectors.notification_unread_count(user=request.user),
+        },
+    )
+
+
+def _redirect_to_queue(slug: str, params: QueryDict) -> HttpResponse:
+    queue = _get_or_404(selectors.queue_get, slug=slug)
+    query = params.copy()
+    query.pop("queue", None)
+    target = reverse("queue-detail", args=[queue.slug])
+    return redirect(f"{target}?{query.urlencode()}" if query else target)
+
+
+def _after_cursor(queryset: QuerySet, cursor: str) -> QuerySet:
+    """Keyset pagination on (priority, last_seen desc, id desc), the order of case_list: the page after the cursor."""
+    priority, _, rest = cursor.partition("_")
+    stamp, _, case_id = rest.rpartition("_")
+    try:
+        level, moment, last_id = int(priority), datetime.fromisoformat(stamp), int(case_id)
+    except ValueError:
+        return queryset
+    return queryset.filter(
+        Q(priority__gt=level)
+        | Q(priority=level, last_seen__lt=moment)
+        | Q(priority=level, last_seen=moment, id__lt=last_id)
+    )
+
+
+def _cursor_of(case: Case) -> str:
+    return f"{case.priority}_{case.last_seen.isoformat()}_{case.pk}"
+
+
+def _csv_rows(queryset: QuerySet) -> Iterator[list]:
+    for case in queryset[:CSV_LIMIT].iterator(chunk_size=2000):
+        yield [
+            case.pk,
+            f"P{case.priority}",
+            case.status,
+            case.title,
+            case.category.slug,
+            case.system,
+            case.kind,
+            case.occurrence_count,
+            case.amount_at_stake,
+            case.currency,
+            case.first_seen.isoformat(),
+            case.last_seen.isoformat(),
+            case.resolve_due_at.isoformat() if case.resolve_due_at else "",
+            case.assignee.get_username() if case.assignee else "",
+            case.queue.slug,
+        ]
+
+
+def _filter_data(request: HttpRequest) -> QueryDict:
+    data = request.GET.copy()
+    # The queue is in the path; the default list is the work still to do (open, in progress, waiting).
+    data.pop("queue", None)
+    if "active" not in data and "status" not in data:
+        data["active"] = "true"
+    return data
+
+
+@login_required
+@permission_required(VIEW_CASES, raise_exception=True)
+def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    queue = _get_or_404(selectors.queue_get, slug=slug)
+    if request.GET.get("queue", slug) != slug:
+        return _redirect_to_queue(request.GET["queue"], request.GET)
+    base = selectors.case_list().filter(queue=queue)
+    filterset = CaseFilterSet(_filter_data(request), queryset=base)
+    cases = filterset.qs if filterset.is_valid() else base.none()
+    if request.GET.get("format") == "csv":
+        audit_record(
+            actor=actor_for(request.user),
+            action="cases.exported",
+            object_type="exceptions.case",
+            after={"queue": queue.slug, "filters": {k: v for k, v in request.GET.items() if k != "format"}},
+        )
+        return csv_response(f"cases-{queue.slug}.csv", CSV_HEADER, _csv_rows(cases))
+    if request.GET.get("cursor"):
+        cases = _after_cursor(cases, request.GET["cursor"])
+    page = list(cases[: QUEUE_PAGE + 1])
+    next_cursor = _cursor_of(page[QUEUE_PAGE - 1]) if len(page) > QUEUE_PAGE else None
+    page = page[:QUEUE_PAGE]
+    query = request.GET.copy()
+    for transient in ("cursor", "format", "queue"):
+        query.pop(transient, None)
+    saved_query = query.copy()
+    saved_query["queue"] = queue.slug
+    now = timezone.now()
+    can_act = can_act_on_queue(request.user, queue)
+    members = selectors.queue_member_list(queue=queue)
+    for field in filterset.form.fields.values():
+        is_select = isinstance(field.widget, forms.Select)
+        field.widget.attrs["class"] = "form-select form-select-sm" if is_select else "form-control form-control-sm"
+        if isinstance(field.widget, forms.SelectMultiple):
+            field.widget.attrs["size"] = min(5, len(field.choices))
+    return render(
+        request,
+        "exceptions/queue_detail.html",
+        {
+            "queue": queue,
+            "targets": _targets(queue),
+            "filter": filterset,
+            "filter_fields": [f for f in filterset.form if f.name != "queue"],
+            "cases": page,
+            "late": {c.pk for c in page if c.status in ACTIVE_STATUSES and c.resolve_due_at and c.resolve_due_at < now},
+            "next_cursor": next_cursor,
+            "query": query.urlencode(),
+            "saved_views": saved_view_list(user=request.user, page=SAVED_VIEW_PAGE),
+            "saved_view_page": SAVED_VIEW_PAGE,
+            # The saved-views partial saves `request.GET`; this one also names the queue (the path does not survive).
+            "saved_view_request": {"GET": saved_query},
+            "can_act": can_act,
+            "bulk_form": BulkActionForm(members=members) if can_act else None,
+        },
+    )
+
+
+@login_required
+@permission_required(VIEW_CASES, raise_exception=True)
+@require_POST
+def queue_bulk(request: HttpRequest, slug: str) -> HttpResponse:
+    queue = _get_or_404(selectors.queue_get, slug=slug)
+    if not can_act_on_queue(request.user, queue):
+        raise PermissionDenied("you may only act on cases in the queues you belong to")
+    back = reverse("queue-detail", args=[queue.slug])
+    # Re-encoded, so that only a query string of this page can come back from the form.
+    query = QueryDict(request.POST.get("query", "")).urlencode()
+    if query:
+        back = f"{back}?{query}"
+    form = BulkActionForm(request.POST, members=selectors.queue_member_list(queue=queue))
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, f"Nothing changed: {error}")
+        return redirect(back)
+    action, params = form.service_call(request.user)
+    try:
+        result = cases_bulk(action=action, versions=form.cleaned_data["versions"], actor=request.user, **params)
+    except DomainError as exc:
+        messages.error(request, f"Nothing changed: {exc}")
+        return redirect(back)
+    label = BULK_ACTIONS[form.cleaned_data["action"]]
+    summary = f"{label}: {len(result.done)} done, {len(result.failed)} failed."
+    (messages.warning if result.failed else messages.success)(request, summary)
+    for case_id, reason in list(result.failed.items())[:MAX_FAILURE_MESSAGES]:
+        messages.error(request, f"Case #{case_id}: {reason}")
+    return redirect(back)
+
+
+# ---- A case ---------------------------------------------------------------------------------------------------------
+
+
+def _linked_transactions(case: Case) -> list[dict]:
+    """Up to three transactions of the case's occurrences, each with its status and a small timeline chart."""
+    linked, seen = [], set()
+    for txn_id in selectors.case_transaction_ids(case=case, limit=LINKED_TRANSACTIONS):
+        try:
+            txn = transaction_selectors.transaction_resolve(txn_id=txn_id)
+        except ObjectDoesNotExist:
+            continue
+        if txn.pk in seen:
+            continue
+        seen.add(txn.pk)
+        timeline = transaction_selectors.transaction_timeline(txn=txn)
+        linked.append({"txn": txn, "chart": timeline_chart(timeline), "events": len(timeline["items"])})
+    return linked
+
+
+def _case_forms(request: HttpRequest, case: Case, occurrences: list) -> dict[str, CaseForm | None]:
+    allowed = CASE_TRANSITIONS.get(case.status, set())
+    return {
+        "assign": AssignForm(case=case, actor=request.user, members=selectors.queue_member_list(queue=case.queue)),
+        "comment": CommentForm(case=case),
+        "transition": TransitionForm(case=case) if allowed - {CaseStatus.IGNORED} else None,
+        "snooze": SnoozeForm(case=case) if CaseStatus.IGNORED in allowed else None,
+        "merge": MergeForm(case=case),
+        "split": SplitForm(case=case, occurrences=occurrences) if case.occurrence_count > 1 else None,
+    }
+
+
+def _case_page(
+    request: HttpRequest, case: Case, *, bound: dict[str, CaseForm] | None = None, status: int = 200
+) -> HttpResponse:
+    occurrences = list(selectors.case_occurrences(case=case))
+    can_act = can_act_on_case(request.user, case)
+    forms = _case_forms(request, case, occurrences) if can_act else {}
+    forms.update(bound or {})
+    late = case.status in ACTIVE_STATUSES and case.resolve_due_at is not None and case.resolve_due_at < timezone.now()
+    return render(
+        request,
+        "exceptions/case_detail.html",
+        {
+            "case": case,
+            "late": late,
+            "occurrences": occurrences,
+            "linked": _linked_transactions(case),
+            "history": selectors.case_history(case=case),
+            "can_act": can_act,
+            "forms": forms,
+        },
+        status=status,
+    )
+
+
+@login_required
+@permission_required(VIEW_CASES, raise_exception=True)
+def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _get_or_404(selectors.case_get, case_id=case_id)
+    if case.merged_into_id:
+        return HttpResponsePermanentRedirect(reverse("case-detail", args=[selectors.case_live_id(case_id=case.pk)]))
+    return _case_page(request, case)
+
+
+FormBuilder = Callable[[HttpRequest, Case, QueryDict], CaseForm]
+Performer = Callable[[HttpRequest, Case, Any], str]
+
+
+def _case_action(request: HttpRequest, case_id: int, name: str, build: FormBuilder, perform: Performer) -> HttpResponse:
+    """Validate the posted form, call the service, and answer: a redirect with a message, the page again with the
+    form's errors (400, or 409 for a stale version), or 403."""
+    case = _get_or_404(selectors.case_get, case_id=case_id)
+    if not can_act_on_case(request.user, case):
+        raise PermissionDenied("you may only act on cases in the queues you belong to")
+    if case.merged_into_id:
+        live = selectors.case_live_id(case_id=case.pk)
+        messages.error(request, f"Nothing changed: case #{case.pk} was merged into case #{live}; act on that one.")
+        return redirect("case-detail", case_id=live)
+    form = build(request, case, request.POST)
+    if not form.is_valid():
+        return _case_page(request, case, bound={name: form}, status=400)
+    try:
+        done = perform(request, case, form)
+    except NotPermitted as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except DomainError as exc:
+        status = exc.status_code
+        if isinstance(exc, StaleVersion):
+            # Show the case as it is now; the form keeps what was typed but carries the new version, so that
+            # submitting it again is a decision taken on the current state.
+            case = selectors.case_get(case_id=case.pk)
+            data = request.POST.copy()
+            data["version"] = str(case.version)
+            form = build(request, case, data)
+            form.is_valid()
+        form.add_error(None, str(exc))
+        messages.error(request, f"Nothing changed: {exc}")
+        return _case_page(request, case, bound={name: form}, status=status)
+    messages.success(request, done)
+    return redirect("case-detail", case_id=case.pk)
+
+
+@login_required
+@permission_required(VIEW_CASES, raise_exception=True)
+@require_POST
+def case_assign_view(request: HttpRequest, case_id: int) -> HttpResponse:
+    def build(request: HttpRequest, case: Case, data: QueryDict) -> CaseForm:
+        return AssignForm(data, case=case, actor=request.user, members=selectors.queue_member_list(queue=case.queue))
+
+    def perform(request: HttpRequest, case: Case, form: AssignForm) -> str:
+        assignee = form.cleaned_data["assignee"]
+        case_assign(
+            case_id=case.pk, assignee=assignee, actor=request.user, expected_version=form.cleaned_data["version"]
+        )
+        return f"Case #{case.pk} assigned to {assignee.get_username() if assignee else 'nobody'}."
+
+    return _case_action(request, case_id, "assign", build, perform)
+
+
+@login_required
+@permission_required(VIEW_CASES, raise_exception=True)
+@require_POST
+def case_comment_view(request: HttpRequest, case_id: int) -> HttpResponse:
+    def perform(request: HttpRequest, case: Case, form: CommentForm) -> str:
+        case_comment(
+            case_id=case.pk,
+            body=form.cleaned_data["body"],
+            actor=request.user,
+            expected_version=form.cleaned_data["version"],
+        )
+        return "Comment added."
+
+    return _case_action(request, case_id, "comment", lambda r, c, d: CommentForm(d, case=c), perform)
+
+
+@login_required
+@permission_required(VIEW_CASES, raise_exception=True)
+@require_POST
+def case_transition_view(request: HttpRequest, case_id: int) -> HttpResponse:
+    def perform(request: HttpRequest, case: Case, form: TransitionForm) -> str:
+        moved = case_transition(
+            case_id=case.pk,
+            status=form.cleaned_data["status"],
+            note=form.cleaned_data["note"],
+            actor=request.user,
+            expected_version=form.cleaned_data["version"],
+        )
+        return f"Case #{case.pk} is now {moved.get_status_display().lower()}."
+
+    return _case_action(request, case_id, "transition", lambda r, c, d: TransitionForm(d, case=c), perform)
+
+
+@login_required
+@permission_required(VIEW_CASES, raise_exception=True)
+@require_POST
+def case_snooze_view(request: HttpRequest, case_id: int) -> HttpResponse:
+    def perform(request: HttpRequest, case: Case, form: SnoozeForm) -> str:
+        condition = form.snooze()
+        case_transition(
+            case_id=case.pk,
+            status=CaseStatus.IGNORED,
+            note=form.cleaned_data["note"],
+            actor=request.user,
+            expected_version=form.cleaned_data["version"],
+            **condition,
+        )
+        if condition["snooze_until"]:
+            return f"Case #{case.pk} snoozed until {form.cleaned_data['until']:%Y-%m-%d}."
+        return f"Case #{case.pk} snoozed for {condition['snooze_occurrences']} more occurrence(s)."
+
+    return _case_action(request, case_id, "snooze", lambda r, c, d: SnoozeForm(d, case=c), perform)
+
+
+@login_required
+@permission_required(VIEW_CASES, raise_exception=True)
+@require_POST
+def case_merge_view(request: HttpRequest, case_id: int) -> HttpResponse:
+    def perform(request: HttpRequest, case: Case, form: MergeForm) -> str:
+        sources = form.cleaned_data["cases"]
+        cases_merge(
+            target_id=case.pk, source_ids=sources, actor=request.user, expected_version=form.cleaned_data["version"]
+        )
+        return f"Merged {', '.join(f'#{i}' for i in sources)} into case #{case.pk}."
+
+    return _case_action(request, case_id, "merge", lambda r, c, d: MergeForm(d, case=c), perform)
+
+
+@login_required
+@permission_required(VIEW_CASES, raise_exception=True)
+@require_POST
+def case_split_view(request: HttpRequest, case_id: int) -> HttpResponse:
+    def build(request: HttpRequest, case: Case, data: QueryDict) -> CaseForm:
+        return SplitForm(data, case=case, occurrences=list(selectors.case_occurrences(case=case)))
+
+    def perform(request: HttpRequest, case: Case, form: SplitForm) -> str:
+        new = occurrence_split(
+            occurrence_id=form.cleaned_data["occurrence"],
+            actor=request.user,
+            message_contains=form.cleaned_data["message_contains"],
+            expected_version=form.cleaned_data["version"],
+        )
+        return f"Occurrence split out into case #{new.pk}."
+
+    return _case_action(request, case_id, "split", build, perform)
+
+
+# ---- The cases panel on a transaction's page ------------------------------------------------------------------------
+
+
+def transaction_cases_panel(*, request: HttpRequest, txn: Any, **context: Any) -> str | None:
+    """Registered for the transactions app's page (console.lib.panels): the cases of this transaction, or nothing."""
+    if not request.user.has_perm(VIEW_CASES):
+        return None
+    cases = list(selectors.case_list_for_transaction(txn_id=txn.pk)[:50])
+    if not cases:
+        return None
+    return render_to_string("exceptions/_case_transaction_panel.html", {"cases": cases}, request=request)
+
+
+# ---- Notifications --------------------------------------------------------------------------------------------------
+
+
+@login_required
+@permission_required(VIEW_CASES, raise_exception=True)
+def notification_list(request: HttpRequest) -> HttpResponse:
+    unread_only = request.GET.get("unread") == "1"
+    return render(
+        request,
+        "exceptions/notification_list.html",
+        {
+            "notifications": selectors.notification_list(user=request.user, unread_only=unread_only),
+            "unread": selectors.notification_unread_count(user=request.user),
+            "unread_only": unread_only,
+        },
+    )
+
+
+@login_required
+@permission_required(VIEW_CASES, raise_exception=True)
+@require_POST
+def notification_read(request: HttpRequest) -> HttpResponse:
+    ids = [int(i) for i in request.POST.getlist("notification") if i.isdigit()]
+    marked = notifications_mark_read(user=request.user, ids=None if request.POST.get("all") == "1" else ids)
+    messages.success(request, f"{marked} notification{'s' if marked != 1 else ''} marked as read.")
+    return redirect("notification-list")
+
+
+urlpatterns: list[URLPattern] = [
+    path("queues/", queue_list, name="queue-list"),
+    path("queues/<slug:slug>/", queue_detail, name="queue-detail"),
+    path("queues/<slug:slug>/bulk/", queue_bulk, name="queue-bulk"),
+    path("cases/<int:case_id>/", case_detail, name="case-detail"),
+    path("cases/<int:case_id>/assign/", case_assign_view, name="case-assign"),
+    path("cases/<int:case_id>/comment/", case_comment_view, name="case-comment"),
+    path("cases/<int:case_id>/status/", case_transition_view, name="case-transition"),
+    path("cases/<int:case_id>/snooze/", case_snooze_view, name="case-snooze"),
+    path("cases/<int:case_id>/merge/", case_merge_view, name="case-merge"),
+    path("cases/<int:case_id>/split/", case_split_view, name="case-split"),
+    path("notifications/", notification_list, name="notification-list"),
+    path("notifications/read/", notification_read, name="notification-read"),
+]

@@ -6,10 +6,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 EXPECTED_SECTIONS = {
     "finance_ops": ["Overview", "Operations"],
-    "manager": ["Overview", "Operations"],
-    "compliance": ["Overview", "Operations", "Compliance"],
+    "manager": ["Overview", "Operations", "Management"],
+    "compliance": ["Overview", "Operations", "Management", "Compliance"],
     "integration": ["Overview", "Operations", "Integration"],
-    "admin": ["Overview", "Operations", "Compliance", "Integration", "Administration"],
+    "admin": ["Overview", "Operations", "Management", "Compliance", "Integration", "Administration"],
 }
 
 

@@ -1,0 +1,212 @@
+"""Forms of the triage console: they parse and check what an operator posted; the services decide and write.
+
+Every form on a case carries the version of the case the page showed, so that the service can refuse an action
+based on a stale page (StaleVersion) instead of silently overwriting someone else's change.
+"""
+
+import re
+from datetime import date, datetime, time
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from exceptions.choices import CASE_TRANSITIONS, CaseStatus
+from exceptions.models import Case, ExceptionRecord
+
+
+class BootstrapMixin:
+    """Bootstrap 5 classes on every widget, and `is-invalid` on the fields that failed validation."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():  # type: ignore[attr-defined]
+            widget = field.widget
+            if isinstance(widget, forms.HiddenInput):
+                continue
+            css = "form-select form-select-sm" if isinstance(widget, forms.Select) else "form-control form-control-sm"
+            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+
+    def full_clean(self) -> None:
+        super().full_clean()  # type: ignore[misc]
+        for name in self.errors:  # type: ignore[attr-defined]
+            if name in self.fields:  # type: ignore[attr-defined]
+                widget = self.fields[name].widget  # type: ignore[attr-defined]
+                widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
+
+
+def start_of(day: date) -> datetime:
+    """A snooze "until 2026-06-01" wakes at the start of that day in the console's time zone."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+class CaseForm(BootstrapMixin, forms.Form):
+    """Base of the forms on a case page: the version the page was rendered from."""
+
+    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
+        self.case = case
+        kwargs.setdefault("initial", {})["version"] = case.version
+        # Several of these forms share a page (and field names such as `note`): ids must stay unique.
+        kwargs.setdefault("auto_id", f"id_{type(self).__name__.removesuffix('Form').lower()}_%s")
+        super().__init__(*args, **kwargs)
+
+
+class AssignForm(CaseForm):
+    assignee = forms.ChoiceField(label="Assign to")
+
+    def __init__(self, *args: Any, actor: AbstractBaseUser, members: QuerySet, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+        self.members = {str(m.pk): m for m in members}
+        choices = [("me", f"me ({actor.get_username()})")]
+        choices += [(pk, m.get_username()) for pk, m in self.members.items() if m.pk != actor.pk]
+        choices.append(("none", "nobody (unassign)"))
+        self.fields["assignee"].choices = choices
+
+    def clean_assignee(self) -> AbstractBaseUser | None:
+        value = self.cleaned_data["assignee"]
+        if value == "me":
+            return self.actor
+        if value == "none":
+            return None
+        return self.members[value]
+
+
+class CommentForm(CaseForm):
+    body = forms.CharField(label="Comment", max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class TransitionForm(CaseForm):
+    status = forms.ChoiceField(label="New status")
+    note = forms.CharField(max_length=2000, required=False, help_text="why (kept in the history)")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Snoozing (ignored) needs a condition, so it has a form of its own.
+        allowed = CASE_TRANSITIONS.get(self.case.status, set()) - {CaseStatus.IGNORED}
+        self.fields["status"].choices = [(s.value, s.label) for s in CaseStatus if s in allowed]
+
+
+class SnoozeConditionMixin:
+    """Snoozing is `ignored` until a date or until N more occurrences; exactly one of the two."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()  # type: ignore[misc]
+        until, occurrences = cleaned.get("until"), cleaned.get("occurrences")
+        if until is None and occurrences is None and not self.errors:  # type: ignore[attr-defined]
+            raise forms.ValidationError("Snooze until a date or for a number of further occurrences.")
+        if until is not None and occurrences is not None:
+            raise forms.ValidationError("Choose a date or a number of occurrences, not both.")
+        if until is not None and until <= timezone.localdate():
+            self.add_error("until", "The date must be after today.")  # type: ignore[attr-defined]
+        return cleaned
+
+    def snooze(self) -> dict[str, Any]:
+        """The service's keyword arguments for the condition."""
+        until = self.cleaned_data.get("until")  # type: ignore[attr-defined]
+        return {
+            "snooze_until": start_of(until) if until else None,
+            "snooze_occurrences": self.cleaned_data.get("occurrences"),  # type: ignore[attr-defined]
+        }
+
+
+class SnoozeForm(SnoozeConditionMixin, CaseForm):
+    until = forms.DateField(required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"}))
+    occurrences = forms.IntegerField(
+        required=False, min_value=1, max_value=1_000_000, label="or for N more occurrences"
+    )
+    note = forms.CharField(max_length=2000, required=False)
+
+
+class MergeForm(CaseForm):
+    cases = forms.CharField(
+        label="Merge these cases into this one", max_length=500, help_text="case numbers, e.g. 12, 15, #18"
+    )
+
+    def clean_cases(self) -> list[int]:
+        ids = sorted({int(n) for n in re.findall(r"\d+", self.cleaned_data["cases"])})
+        if not ids:
+            raise forms.ValidationError("Name at least one case number.")
+        if self.case.pk in ids:
+            raise forms.ValidationError(f"A case cannot be merged into itself (#{self.case.pk}).")
+        return ids
+
+
+class SplitForm(CaseForm):
+    occurrence = forms.TypedChoiceField(coerce=int, label="Occurrence")
+    message_contains = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Message contains",
+        help_text="future occurrences whose message contains this text follow the new case (default: the whole "
+        "message)",
+    )
+
+    def __init__(self, *args: Any, occurrences: list[ExceptionRecord], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["occurrence"].choices = [
+            (o.pk, f"{o.occurred_at:%Y-%m-%d %H:%M} · {o.error_code or o.error_type} · {o.error_message[:60]}")
+            for o in occurrences
+        ]
+
+
+# ---- Bulk actions on a queue ----------------------------------------------------------------------------------------
+
+BULK_ACTIONS = {
+    "assign_me": "Assign to me",
+    "assign": "Assign to",
+    "resolve": "Resolve",
+    "ignore": "Snooze (ignore)",
+}
+
+
+class BulkActionForm(SnoozeConditionMixin, BootstrapMixin, forms.Form):
+    """The selected rows (`selected` = case id) and every row's `case` = "<id>:<version>" from the queue page."""
+
+    action = forms.ChoiceField(choices=list(BULK_ACTIONS.items()))
+    assignee = forms.ModelChoiceField(queryset=None, required=False, label="Assignee", empty_label="choose…")
+    until = forms.DateField(required=False, label="Snooze until", widget=forms.DateInput(attrs={"type": "date"}))
+    occurrences = forms.IntegerField(required=False, min_value=1, max_value=1_000_000, label="or N occurrences")
+
+    def __init__(self, *args: Any, members: QuerySet, **kwargs: Any) -> None:
+        # The queue page's filter form has an `assignee` field too.
+        kwargs.setdefault("auto_id", "id_bulk_%s")
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = members
+        self.fields["assignee"].label_from_instance = lambda user: user.get_username()
+
+    def clean(self) -> dict[str, Any]:
+        action = self.cleaned_data.get("action")
+        # Only a snooze needs its condition; the other actions ignore the date and count fields.
+        cleaned = super().clean() if action == "ignore" else self.cleaned_data
+        if action == "assign" and cleaned.get("assignee") is None and "assignee" not in self.errors:
+            self.add_error("assignee", "Choose whom to assign the cases to.")
+        cleaned["versions"] = self._versions()
+        if not cleaned["versions"]:
+            raise forms.ValidationError("Select at least one case.")
+        return cleaned
+
+    def _versions(self) -> dict[int, int]:
+        # Each row posts its version whether or not it is selected; only the selected rows are acted on.
+        known: dict[int, int] = {}
+        for value in self.data.getlist("case"):
+            case_id, _, version = str(value).partition(":")
+            if case_id.isdigit() and version.isdigit():
+                known[int(case_id)] = int(version)
+        selected = {int(v) for v in self.data.getlist("selected") if str(v).isdigit()}
+        return {case_id: version for case_id, version in known.items() if case_id in selected}
+
+    def service_call(self, actor: AbstractBaseUser) -> tuple[str, dict[str, Any]]:
+        """The cases_bulk action and its keyword arguments."""
+        action = self.cleaned_data["action"]
+        if action == "assign_me":
+            return "assign", {"assignee": actor}
+        if action == "assign":
+            return "assign", {"assignee": self.cleaned_data["assignee"]}
+        if action == "resolve":
+            return "transition", {"status": CaseStatus.RESOLVED}
+        return "transition", {"status": CaseStatus.IGNORED, **self.snooze()}

@@ -1,0 +1,117 @@
+import json
+
+import pytest
+
+from tests.exceptions.conftest import failure
+from tests.factories import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+AR = "accounts-receivable"
+
+
+def raise_failures(*records: dict) -> None:
+    """Ingest, correlate and classify failures the way the tasks would (as tests/exceptions/conftest.py does)."""
+    from exceptions.reference import exceptions_reference_data_load
+    from exceptions.services import failures_classify
+    from transactions.correlation_service import batch_correlate
+    from transactions.models import Event
+    from transactions.native import decode_native
+    from transactions.reference import process_reference_data_load
+    from transactions.services import ingest_source_create, records_ingest
+
+    process_reference_data_load()
+    exceptions_reference_data_load()
+    source = ingest_source_create(name="erp", actor="system:test")
+    outcome = records_ingest(
+        source=source,
+        channel="native",
+        records=decode_native(json.dumps(list(records)).encode(), content_type="application/json"),
+    )
+    batch_correlate(batch_id=outcome.batch_id)
+    failures_classify(event_ids=list(Event.objects.filter(batch_id=outcome.batch_id).values_list("id", flat=True)))
+
+
+def log_in(page, live_server, path: str, username: str) -> None:
+    page.goto(f"{live_server.url}{path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+
+
+@pytest.fixture
+def ops(role_user):
+    from exceptions.models import Queue
+
+    raise_failures(
+        failure(),
+        failure(code="F5/201", message="Posting period 04 2026 is not open", kind="payment.apply", amount="500"),
+    )
+    user = role_user("finance_ops", username="fay")
+    Queue.objects.get(slug=AR).members.add(user)
+    return user
+
+
+def test_a_full_triage_from_queue_to_resolved(browser_page, live_server, ops):
+    from exceptions.models import Case, CaseActivity
+
+    page = browser_page
+    log_in(page, live_server, "/queues/", "fay")
+    page.click(f"[data-testid=queue-table] a[href='/queues/{AR}/']")
+    page.wait_for_selector("[data-testid=case-table]")
+    assert page.locator("[data-testid=case-table] tbody tr[data-case]").count() == 2
+    # Keyboard: j focuses the first (most urgent) row, o opens it.
+    page.keyboard.press("j")
+    page.keyboard.press("o")
+    page.wait_for_selector("[data-testid=case-title]")
+    case = Case.objects.order_by("priority", "-last_seen").first()
+    assert page.url.endswith(f"/cases/{case.pk}/")
+    assert "Credit block" in page.inner_text("[data-testid=classification]")
+    page.wait_for_selector("[data-testid=linked-timeline] .plot-container")  # plotly.js drew the transaction
+
+    page.select_option("#id_assign_assignee", "me")
+    page.click("[data-testid=assign-form] button[type=submit]")
+    page.wait_for_selector("text=assigned to fay")
+    assert page.inner_text("[data-testid=case-assignee]") == "fay"
+
+    page.fill("#id_comment_body", "Credit desk raised the limit; replaying.")
+    page.click("[data-testid=comment-form] button[type=submit]")
+    page.wait_for_selector("text=Comment added.")
+
+    page.select_option("#id_transition_status", "resolved")
+    page.fill("#id_transition_note", "limit raised")
+    page.click("[data-testid=transition-form] button[type=submit]")
+    page.wait_for_selector("text=is now resolved")
+
+    case.refresh_from_db()
+    assert case.status == "resolved" and case.assignee == ops and case.resolved_at is not None
+    assert CaseActivity.objects.filter(case=case, kind="comment", actor="user:fay").exists()
+    assert "resolved" in page.inner_text("[data-testid=case-status]")
+    history = page.inner_text("[data-testid=case-history]")
+    for expected in ("assigned to fay", "Credit desk raised the limit; replaying.", "case.assigned", "case.resolved"):
+        assert expected in history, expected
+    # A resolved case can only be reopened now.
+    options = page.eval_on_selector_all("#id_transition_status option", "els => els.map(e => e.value)")
+    assert options == ["open"]
+
+
+def test_keyboard_bulk_assign_and_resolve_on_the_queue_page(browser_page, live_server, ops):
+    from exceptions.models import Case
+
+    page = browser_page
+    log_in(page, live_server, f"/queues/{AR}/", "fay")
+    page.wait_for_selector("[data-testid=shortcut-hint]")
+    first, second = Case.objects.order_by("priority", "-last_seen")
+    page.keyboard.press("j")
+    page.keyboard.press("a")  # nothing selected: the focused row
+    page.wait_for_selector("text=Assign to me: 1 done, 0 failed.")
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    assert page.is_checked(f"input[name=selected][value='{second.pk}']")
+    page.keyboard.press("r")
+    page.wait_for_selector("text=Resolve: 1 done, 0 failed.")
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.assignee == ops and first.status == "in_progress"
+    assert second.status == "resolved" and second.assignee is None
