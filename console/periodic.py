@@ -37,6 +37,16 @@ PERIODIC_JOBS: dict[str, dict] = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },
+    "confirm-replays": {
+        "task": "exceptions.tasks.confirm_replays",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    "sweep-replays": {
+        "task": "exceptions.tasks.sweep_replays",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
     "maintain-event-partitions": {
         "task": "transactions.tasks.maintain_event_partitions",
         "schedule": crontab(minute=5),

@@ -1,8 +1,41 @@
 """Reads of the exceptions app shared by the triage console and the API."""
 
-from django.db.models import QuerySet
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
-from exceptions.models import Case, CaseActivity, ExceptionRecord, Queue
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db.models import Count, Max, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
+
+from console.lib.audit import audit_history
+from exceptions.choices import ACTIVE_STATUSES, UNCLASSIFIED, ReplayStatus
+from exceptions.classification import (
+    CaseFacts,
+    ClassificationSpec,
+    FailureFacts,
+    RoutingSpec,
+    classify,
+    http_status_of,
+    route,
+)
+from exceptions.models import (
+    Case,
+    CaseActivity,
+    Category,
+    ClassificationRule,
+    ExceptionRecord,
+    Notification,
+    OutboundWebhook,
+    Queue,
+    Replay,
+    ReplayTarget,
+    RoutingRule,
+)
+from transactions.selectors import failed_event_details
 
 
 def case_list() -> QuerySet[Case]:
@@ -35,18 +68,6 @@ def queue_list_for(*, user: object) -> QuerySet[Queue]:
 
 
 # ---- Triage console ----
-
-from collections.abc import Iterable  # noqa: E402 - kept inside this block so that it stays one unit
-from dataclasses import dataclass  # noqa: E402
-from datetime import datetime  # noqa: E402
-from typing import Any  # noqa: E402
-
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.db.models import Count, Max, Min, Q  # noqa: E402
-
-from console.lib.audit import audit_history  # noqa: E402
-from exceptions.choices import ACTIVE_STATUSES  # noqa: E402
-from exceptions.models import Notification  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -177,12 +198,6 @@ def notification_unread_count(*, user: Any) -> int:
 
 # ---- API and replay -------------------------------------------------------------------------------------------------
 
-from django.db.models import Prefetch  # noqa: E402 - kept inside this block so that it stays one unit
-
-from exceptions.choices import ReplayStatus  # noqa: E402
-from exceptions.models import OutboundWebhook, Replay, ReplayTarget  # noqa: E402
-from transactions.choices import EventStatus  # noqa: E402
-from transactions.models import Event  # noqa: E402
 
 # Where a success event names the replay it confirms: the id we sent as Idempotency-Key, echoed back as an attribute.
 REPLAY_ID_ATTRIBUTES = ("closeloop.replay_id", "idempotency_key")
@@ -257,52 +272,8 @@ def webhooks_for(*, kind: str) -> list[OutboundWebhook]:
     ]
 
 
-# moves to transactions.selectors: the exceptions app may read events, but they are the transactions app's to query.
-def success_events_carrying(
-    *, values: list[str], since: datetime, names: tuple[str, ...] = REPLAY_ID_ATTRIBUTES
-) -> list[dict]:
-    """Events with status ok received since `since` whose attribute `name` (any of `names`) is one of `values`.
-
-    `received_at >= since` lets PostgreSQL visit only the recent partitions of the event table.
-    """
-    if not values:
-        return []
-    carries = Q()
-    for name in names:
-        # One key with a dot in it ("closeloop.replay_id"), not a path: Django passes it as a single JSON key.
-        # has_key matches the predicate of a partial expression index on the key, should events ever get one.
-        carries |= Q(attributes__has_key=name) & Q(**{f"attributes__{name}__in": values})
-    return list(
-        Event.objects.filter(received_at__gte=since, status=EventStatus.OK)
-        .filter(carries)
-        .values("id", "received_at", "system", "kind", "attributes")
-    )
-
-
 # ---- Manager configuration ------------------------------------------------------------------------------------------
-# Imported here rather than at the head so that this block stays one self-contained addition.
-import sys  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from datetime import datetime, timedelta  # noqa: E402
-from decimal import Decimal  # noqa: E402
-from typing import Any  # noqa: E402
 
-from django.contrib.auth import get_user_model  # noqa: E402, F811
-from django.contrib.auth.models import Permission  # noqa: E402
-from django.db.models import Count, Max, OuterRef, Q, Subquery  # noqa: E402, F811
-
-from exceptions.choices import ACTIVE_STATUSES, UNCLASSIFIED  # noqa: E402, F811
-from exceptions.classification import (  # noqa: E402
-    CaseFacts,
-    ClassificationSpec,
-    FailureFacts,
-    RoutingSpec,
-    classify,
-    http_status_of,
-    route,
-)
-from exceptions.models import Category, ClassificationRule, RoutingRule  # noqa: E402
-from transactions.selectors import failed_event_details  # noqa: E402
 
 # Rule previews and match counts look this far back (the occurrence_time_idx serves `occurred_at >= ?`).
 PREVIEW_DAYS = 7

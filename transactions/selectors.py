@@ -3,11 +3,11 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, IntegerField, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncMinute
 from django.utils import timezone
 
-from transactions.choices import DeadLetterStatus, TransactionStatus
+from transactions.choices import DeadLetterStatus, EventStatus, TransactionStatus
 from transactions.models import (
     DeadLetter,
     Event,
@@ -15,6 +15,8 @@ from transactions.models import (
     IngestBatch,
     IngestSource,
     IngestToken,
+    ProcessDefinition,
+    ProcessStep,
     RedactionRule,
     SourceAlias,
     Transaction,
@@ -341,11 +343,26 @@ def failed_event_ids_recent(*, limit: int = 5000) -> list[int]:
     )
 
 
-# ---- Process definitions (console) ----------------------------------------------------------------------------------
-# Imported here rather than at the head so that this block stays one self-contained addition.
-from django.db.models import Prefetch  # noqa: E402
+def success_events_carrying(*, values: list[str], since: datetime, names: tuple[str, ...]) -> list[dict]:
+    """Events with status ok received since `since` whose attribute `name` (any of `names`) is one of `values`.
 
-from transactions.models import ProcessDefinition, ProcessStep  # noqa: E402
+    `received_at >= since` lets PostgreSQL visit only the recent partitions of the event table.
+    """
+    if not values:
+        return []
+    carries = Q()
+    for name in names:
+        # One key with a dot in it ("closeloop.replay_id"), not a path: Django passes it as a single JSON key.
+        # has_key matches the predicate of a partial expression index on the key, should events ever get one.
+        carries |= Q(attributes__has_key=name) & Q(**{f"attributes__{name}__in": values})
+    return list(
+        Event.objects.filter(received_at__gte=since, status=EventStatus.OK)
+        .filter(carries)
+        .values("id", "received_at", "system", "kind", "attributes")
+    )
+
+
+# ---- Process definitions (console) ----------------------------------------------------------------------------------
 
 
 def process_definition_list() -> QuerySet[ProcessDefinition]:

@@ -1,3 +1,8 @@
-from django.urls import URLPattern
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern] = []
+from exceptions.api.views import CaseViewSet
+
+router = SimpleRouter()
+router.register("cases", CaseViewSet, basename="api-case")
+
+urlpatterns = router.urls

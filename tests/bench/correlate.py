@@ -107,13 +107,12 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     call_command("load_reference_data", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
 
+    from exceptions import tasks as exception_tasks
+    from transactions import tasks
     from transactions.correlation_service import batch_correlate
     from transactions.models import Event, Transaction, TransactionKey
     from transactions.records import DecodedRecord
     from transactions.services import ingest_source_create, records_ingest
-
-    from exceptions import tasks as exception_tasks
-    from transactions import tasks
 
     # Correlation is timed on its own below: ingest must not also run it through the eager task, and the
     # classification it triggers belongs to the exceptions benchmark.

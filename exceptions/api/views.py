@@ -1,0 +1,255 @@
+"""The cases API: list and detail (queryset + serializer + filterset), and the actions operators take on cases.
+
+Every action sends the case version it was based on: a stale one answers 409, a case outside the caller's queues 403,
+input the service refuses 400 with the reason. Reads need console.view_cases; the services decide who may act.
+"""
+
+from typing import Any, TypeVar
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from console.lib.api import HasCapability
+from console.lib.errors import NotPermitted
+from exceptions.api.serializers import (
+    AssignSerializer,
+    BulkResultSerializer,
+    BulkSerializer,
+    CaseDetailSerializer,
+    CaseSerializer,
+    CommentSerializer,
+    ErrorSerializer,
+    ReplayBulkResultSerializer,
+    ReplayBulkSerializer,
+    ReplayRequestSerializer,
+    ReplaySerializer,
+    TransitionSerializer,
+)
+from exceptions.filters import CaseFilterSet
+from exceptions.models import Case
+from exceptions.replays import replay_request, replays_request_bulk
+from exceptions.selectors import case_detail_list, case_list
+from exceptions.services import can_act_on_case, case_assign, case_comment, case_transition, cases_bulk
+
+ACT_ON_CASES = "console.act_on_cases"
+S = TypeVar("S", bound=serializers.Serializer)
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+READ_ERRORS = {
+    401: _error("not authenticated"),
+    403: _error("the caller lacks console.view_cases"),
+}
+LIST_ERRORS = {
+    400: OpenApiResponse(OpenApiTypes.OBJECT, description="an invalid filter value: the problems per filter"),
+    **READ_ERRORS,
+}
+DETAIL_ERRORS = {**READ_ERRORS, 404: _error("no such case")}
+ACTION_ERRORS = {
+    400: _error("invalid input, or an action the case does not allow (the reason is in detail)"),
+    401: _error("not authenticated"),
+    403: _error("the caller may not act on this case (compliance never; finance operations only in their queues)"),
+    404: _error("no such case"),
+    409: _error("the case changed since the version sent: reload it and decide again"),
+}
+BULK_ERRORS = {
+    400: _error("invalid input"),
+    401: _error("not authenticated"),
+    403: _error("the caller may not act on cases"),
+}
+
+
+def _validated(serializer_class: type[S], request: Request) -> S:
+    """The serializer with valid input, or a 400 whose `detail` says what is wrong (and `errors` lists it per field)."""
+    serializer = serializer_class(data=request.data)
+    if not serializer.is_valid():
+        reasons = "; ".join(f"{name}: {_text(problem)}" for name, problem in serializer.errors.items())
+        raise ValidationError({"detail": reasons, "errors": serializer.errors})
+    return serializer
+
+
+def _text(problem: Any) -> str:
+    if isinstance(problem, dict):
+        return ", ".join(f"{key} {_text(value)}" for key, value in problem.items())
+    if isinstance(problem, list):
+        return " ".join(_text(item) for item in problem if item)
+    return str(problem)
+
+
+def _require_acting_role(request: Request) -> None:
+    # Checked before any version or input check: compliance gets 403 for every write, whatever it sent.
+    if not request.user.has_perm(ACT_ON_CASES):
+        raise NotPermitted("your role may read cases but not act on them")
+
+
+class CasePagination(CursorPagination):
+    """Newest occurrence first, stable under inserts; the cursor needs a nearly unique leading column, which rules
+    out priority (four values) as the first sort key."""
+
+    ordering = ("-last_seen", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class CaseViewSet(viewsets.ReadOnlyModelViewSet):
+    """Cases (repeated failures grouped by fingerprint), filtered like the queue pages, and the actions on them."""
+
+    serializer_class = CaseSerializer
+    filterset_class = CaseFilterSet
+    pagination_class = CasePagination
+    permission_classes = [HasCapability]
+    required_capability = "console.view_cases"
+
+    def get_queryset(self) -> QuerySet[Case]:
+        # The detail also answers for merged cases (old links keep working); actions only apply to live ones.
+        return case_detail_list() if self.action == "retrieve" else case_list()
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return CaseDetailSerializer if self.action == "retrieve" else CaseSerializer
+
+    @extend_schema(
+        summary="List cases",
+        description="Live cases (merged ones are folded into their target), newest occurrence first, "
+        "cursor-paginated; filters as on the queue pages, e.g. ?queue=billing&status=open&category=mapping.",
+        responses={200: CaseSerializer(many=True), **LIST_ERRORS},
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="One case",
+        description="The case with its rule explanation, suggested action, latest 50 occurrences, latest 200 "
+        "activities and latest 20 replays. Merged cases still answer, with merged_into set.",
+        responses={200: CaseDetailSerializer, **DETAIL_ERRORS},
+    )
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    def _actionable(self, request: Request) -> Case:
+        _require_acting_role(request)
+        case = self.get_object()
+        if not can_act_on_case(request.user, case):
+            raise NotPermitted("you may only act on cases in the queues you belong to")
+        return case
+
+    def _answer(self, case_id: int) -> Response:
+        # The case as it is now: its new version is what the caller's next action must send.
+        return Response(CaseSerializer(case_list().get(pk=case_id)).data)
+
+    @extend_schema(
+        summary="Assign a case",
+        request=AssignSerializer,
+        responses={200: CaseSerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def assign(self, request: Request, pk: str | None = None) -> Response:
+        case = self._actionable(request)
+        data = _validated(AssignSerializer, request).validated_data
+        case_assign(case_id=case.pk, assignee=data["assignee"], actor=request.user, expected_version=data["version"])
+        return self._answer(case.pk)
+
+    @extend_schema(
+        summary="Comment on a case",
+        request=CommentSerializer,
+        responses={200: CaseSerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def comment(self, request: Request, pk: str | None = None) -> Response:
+        case = self._actionable(request)
+        data = _validated(CommentSerializer, request).validated_data
+        case_comment(case_id=case.pk, body=data["body"], actor=request.user, expected_version=data["version"])
+        return self._answer(case.pk)
+
+    @extend_schema(
+        summary="Change a case's status",
+        description="open -> in_progress -> resolved, also waiting; ignored is a snooze and needs snooze_until or "
+        "snooze_occurrences.",
+        request=TransitionSerializer,
+        responses={200: CaseSerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def transition(self, request: Request, pk: str | None = None) -> Response:
+        case = self._actionable(request)
+        data = _validated(TransitionSerializer, request).validated_data
+        case_transition(
+            case_id=case.pk,
+            status=data["status"],
+            actor=request.user,
+            expected_version=data["version"],
+            note=data["note"],
+            snooze_until=data["snooze_until"],
+            snooze_occurrences=data["snooze_occurrences"],
+        )
+        return self._answer(case.pk)
+
+    @extend_schema(
+        summary="Replay a failed occurrence",
+        description="Sends the occurrence's stored record (or the repaired payload given) to its system's replay "
+        "target, with the replay id as Idempotency-Key. Only for retryable categories; one replay per occurrence "
+        "in flight. Answers 202: the send happens in the background; the replay succeeds (and the case resolves) "
+        "when a success event carrying attribute closeloop.replay_id arrives.",
+        request=ReplayRequestSerializer,
+        responses={202: ReplaySerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def replay(self, request: Request, pk: str | None = None) -> Response:
+        case = self._actionable(request)
+        data = _validated(ReplayRequestSerializer, request).validated_data
+        replay = replay_request(
+            case_id=case.pk,
+            actor=request.user,
+            expected_version=data["version"],
+            occurrence_id=data["occurrence"],
+            payload=data["payload"],
+        )
+        return Response(ReplaySerializer(replay).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="One action on many cases",
+        description="Each case carries its own version and succeeds or fails alone: "
+        '{"done": [ids], "failed": {"id": "reason"}}.',
+        request=BulkSerializer,
+        responses={200: BulkResultSerializer, **BULK_ERRORS},
+    )
+    @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
+    def bulk(self, request: Request) -> Response:
+        _require_acting_role(request)
+        serializer = _validated(BulkSerializer, request)
+        data = serializer.validated_data
+        result = cases_bulk(
+            action=data["action"],
+            versions={c["id"]: c["version"] for c in data["cases"]},
+            actor=request.user,
+            **serializer.params(),
+        )
+        return Response({"done": result.done, "failed": {str(k): v for k, v in result.failed.items()}})
+
+    @extend_schema(
+        summary="Replay every case matching a filter",
+        description="Replays the latest occurrence of each live case matching the filters of GET /cases/ (at most "
+        "500 cases; each succeeds or fails alone).",
+        request=ReplayBulkSerializer,
+        responses={200: ReplayBulkResultSerializer, **BULK_ERRORS},
+    )
+    @action(detail=False, methods=["post"], url_path="replay-bulk", filter_backends=[], pagination_class=None)
+    def replay_bulk(self, request: Request) -> Response:
+        _require_acting_role(request)
+        data = _validated(ReplayBulkSerializer, request).validated_data
+        result = replays_request_bulk(filters=data["filters"], actor=request.user)
+        return Response(
+            {
+                "done": [{"case": case_id, "replay": replay_id} for case_id, replay_id in result.done.items()],
+                "failed": {str(k): v for k, v in result.failed.items()},
+            }
+        )

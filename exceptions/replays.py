@@ -1,0 +1,404 @@
+"""Replays: re-drive a failed step by POSTing its record to the system's replay target, and close the case when the
+target reports success.
+
+A replay's id is the Idempotency-Key the target sees, so that a resend is recognisable there; here, a conditional
+UPDATE claims a replay before its one send, so that a redelivered task never sends twice. A replay is confirmed by a
+success event (status ok) that carries its id in the attribute `closeloop.replay_id` (or `idempotency_key`).
+"""
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import requests
+from django.db import IntegrityError, transaction
+from django.http import QueryDict
+from django.utils import timezone
+
+from console.lib.audit import actor_for, audit_record
+from console.lib.errors import DomainError, NotPermitted
+from exceptions.choices import ACTIVE_STATUSES, ActivityKind, CaseStatus, ReplayStatus
+from exceptions.filters import CaseFilterSet
+from exceptions.models import Case, CaseActivity, ExceptionRecord, Replay
+from exceptions.selectors import (
+    REPLAY_ID_ATTRIBUTES,
+    case_list,
+    occurrence_latest,
+    replay_in_flight,
+    replay_oldest_unconfirmed_claim,
+    replay_previous,
+    replay_target_for,
+    replays_awaiting_success,
+)
+from exceptions.services import _case_state, _locked, _save, can_act_on_case
+from transactions.selectors import failed_event_details, success_events_carrying
+
+logger = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "system:replay"
+SEND_TIMEOUT = 10  # seconds; a target slower than this is reported failed and can be replayed again
+RESPONSE_KEPT = 2000  # characters of the target's answer kept on the replay
+MAX_PAYLOAD_BYTES = 256 * 1024  # a repaired record is one business document, not a batch
+MAX_BULK_CASES = 500
+# How long a sent replay waits for its success event before the occurrence may be replayed again.
+SUCCESS_WINDOW = timedelta(hours=24)
+# A replay still pending this long lost its task; one claimed this long ago lost its worker mid-send.
+PENDING_GRACE = timedelta(minutes=2)
+SENDING_GRACE = timedelta(minutes=5)
+
+
+# ---- Request --------------------------------------------------------------------------------------------------------
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _original_payload(occurrence: ExceptionRecord) -> dict | None:
+    """The failed record as stored (the canonical event's business content), or None when retention dropped it."""
+    events = failed_event_details(event_ids=[occurrence.event_id])
+    if not events:
+        return None
+    event = events[0]
+    fields = ("occurred_at", "system", "kind", "business_keys", "entity", "amount", "currency", "attributes", "error")
+    return {name: _json_value(event.get(name)) for name in fields}
+
+
+def _checked_payload(payload: Any) -> dict:
+    if not isinstance(payload, dict) or not payload:
+        raise DomainError("a repaired payload must be a non-empty JSON object")
+    try:
+        text = json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise DomainError(f"the repaired payload is not plain JSON: {exc}") from exc
+    if len(text.encode()) > MAX_PAYLOAD_BYTES:
+        raise DomainError(f"the repaired payload is larger than {MAX_PAYLOAD_BYTES // 1024} KiB")
+    if "\\u0000" in text:
+        # PostgreSQL cannot store NUL in jsonb; refusing it here answers 400 instead of a 500 at save time.
+        raise DomainError("the repaired payload contains a NUL character")
+    return payload
+
+
+def _occurrence_of(case: Case, occurrence_id: int | None) -> ExceptionRecord:
+    if occurrence_id is None:
+        occurrence = occurrence_latest(case_id=case.pk)
+        if occurrence is None:
+            raise DomainError(f"case #{case.pk} has no occurrence to replay")
+        return occurrence
+    occurrence = ExceptionRecord.objects.filter(pk=occurrence_id, case=case).first()
+    if occurrence is None:
+        raise DomainError(f"occurrence {occurrence_id} is not an occurrence of case #{case.pk}")
+    return occurrence
+
+
+@transaction.atomic
+def replay_request(
+    *,
+    case_id: int,
+    actor: Any,
+    expected_version: int | None,
+    occurrence_id: int | None = None,
+    payload: dict | None = None,
+) -> Replay:
+    """Record a replay of one occurrence (the latest by default) and enqueue its send once committed.
+
+    `payload` is the operator's repaired record; without it the stored original is sent. The case's version moves on
+    (a replay is an action on the case), and the request writes its activity and audit entry in this block.
+    """
+    case = _locked(case_id, expected_version)
+    if not can_act_on_case(actor, case):
+        raise NotPermitted("you may only act on cases in the queues you belong to")
+    if not case.category.retryable:
+        raise DomainError(f"{case.category.name} failures are not fixed by a replay: {case.category.suggested_action}")
+    occurrence = _occurrence_of(case, occurrence_id)
+    target = replay_target_for(system=occurrence.system)
+    if target is None:
+        raise DomainError(f"no replay target configured for {occurrence.system}")
+    if replay_in_flight(occurrence_id=occurrence.pk) is not None:
+        raise DomainError("a replay of this occurrence is already in flight")
+    original = _original_payload(occurrence)
+    if payload is None and original is None:
+        raise DomainError("the original event is no longer stored; send a repaired payload instead")
+    repaired = _checked_payload(payload) if payload is not None else None
+    try:
+        # The case lock serialises requests for this case; the constraint still guards any other writer.
+        with transaction.atomic():
+            replay = Replay.objects.create(
+                case=case,
+                occurrence=occurrence,
+                previous=replay_previous(occurrence_id=occurrence.pk),
+                payload=repaired if repaired is not None else original,
+                payload_before=original if repaired is not None else None,
+                target_url=target.url,
+                requested_by=actor_for(actor),
+            )
+    except IntegrityError as exc:
+        raise DomainError("a replay of this occurrence is already in flight") from exc
+    before = _case_state(case)
+    _save(case, [])
+    CaseActivity.objects.create(
+        case=case,
+        actor=actor_for(actor),
+        kind=ActivityKind.REPLAY,
+        body=f"replay of occurrence {occurrence.pk} requested" + (" with a repaired payload" if repaired else ""),
+        data={"replay": str(replay.pk), "occurrence": occurrence.pk, "repaired": repaired is not None},
+    )
+    after: dict[str, Any] = {
+        **_case_state(case),
+        "replay": str(replay.pk),
+        "occurrence": occurrence.pk,
+        "target_url": target.url,
+        "previous": str(replay.previous_id) if replay.previous_id else None,
+    }
+    if repaired is not None:
+        # The audit trail keeps what the operator changed: the stored record before, the sent one after.
+        before = {**before, "payload": original}
+        after["payload"] = repaired
+    audit_record(actor=actor_for(actor), action="case.replay_requested", obj=case, before=before, after=after)
+    transaction.on_commit(lambda: _send_later(replay.pk))
+    return replay
+
+
+def _send_later(replay_id: uuid.UUID) -> None:
+    from exceptions.tasks import send_replay
+
+    send_replay.delay(str(replay_id))
+
+
+@dataclass
+class BulkReplayResult:
+    done: dict[int, str] = field(default_factory=dict)  # case id -> replay id
+    failed: dict[int, str] = field(default_factory=dict)  # case id -> reason
+
+
+def replays_request_bulk(*, filters: dict, actor: Any) -> BulkReplayResult:
+    """Replay the latest occurrence of every live case matching a case-list filter, each case in its own transaction
+    (one refused case fails alone). Cases are taken as they are now, so no version is asked for."""
+    unknown = sorted(set(filters) - set(CaseFilterSet.base_filters))
+    if unknown:
+        # A misspelt filter would silently widen the selection: refuse it rather than replay too much.
+        raise DomainError(f"unknown filter {', '.join(unknown)}; use {', '.join(sorted(CaseFilterSet.base_filters))}")
+    data = QueryDict(mutable=True)
+    for name, value in filters.items():
+        data.setlist(name, [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)])
+    filterset = CaseFilterSet(data=data, queryset=case_list())
+    if not filterset.is_valid():
+        problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in filterset.errors.items())
+        raise DomainError(f"invalid filter: {problems}")
+    if not any(value not in (None, "", []) for value in filterset.form.cleaned_data.values()):
+        # An empty filter would replay every live case; that is never what an operator means.
+        raise DomainError("give at least one filter (queue, status, category...)")
+    case_ids = list(filterset.qs.values_list("id", flat=True)[: MAX_BULK_CASES + 1])
+    if len(case_ids) > MAX_BULK_CASES:
+        raise DomainError(f"more than {MAX_BULK_CASES} cases match; narrow the filter")
+    result = BulkReplayResult()
+    for case_id in sorted(case_ids):
+        try:
+            replay = replay_request(case_id=case_id, actor=actor, expected_version=None)
+            result.done[case_id] = str(replay.pk)
+        except Case.DoesNotExist:
+            result.failed[case_id] = "no such case"
+        except DomainError as exc:
+            result.failed[case_id] = str(exc)
+    return result
+
+
+# ---- Send -----------------------------------------------------------------------------------------------------------
+
+
+def _claim(replay_id: uuid.UUID | str) -> bool:
+    # A conditional UPDATE (pending -> sending), committed before the send: of two deliveries of the task, one wins.
+    return bool(
+        Replay.objects.filter(pk=replay_id, status=ReplayStatus.PENDING).update(
+            status=ReplayStatus.SENDING, claimed_at=timezone.now()
+        )
+    )
+
+
+def replay_send(*, replay_id: uuid.UUID | str) -> Replay | None:
+    """Send a claimed replay once; None when another delivery of the task claimed it first (or it is unknown)."""
+    if not _claim(replay_id):
+        logger.info("replay.already_claimed", extra={"replay": str(replay_id)})
+        return None
+    replay = Replay.objects.select_related("occurrence").get(pk=replay_id)
+    # The target is read again at send time so that a rotated credential is used; the URL is the one recorded.
+    target = replay_target_for(system=replay.occurrence.system)
+    status_code: int | None = None
+    body = ""
+    if target is None:
+        outcome = f"no active replay target for {replay.occurrence.system} any more"
+    else:
+        headers = {"Content-Type": "application/json", "Idempotency-Key": str(replay.pk)}
+        if target.auth_header:
+            headers["Authorization"] = target.auth_header
+        try:
+            # No redirects: a redirected POST may turn into a GET, or carry the credential to another host.
+            response = requests.post(
+                replay.target_url,
+                data=json.dumps(replay.payload).encode(),
+                headers=headers,
+                timeout=SEND_TIMEOUT,
+                allow_redirects=False,
+            )
+            status_code = response.status_code
+            body = response.text[:RESPONSE_KEPT]
+            outcome = f"HTTP {status_code}"
+        except requests.RequestException as exc:
+            outcome = f"not sent: {type(exc).__name__}"
+            logger.warning("replay.send_failed", extra={"replay": str(replay.pk), "error": type(exc).__name__})
+    sent = status_code is not None and 200 <= status_code < 300
+    return _record_send(replay, status_code=status_code, body=body, outcome=outcome, sent=sent)
+
+
+@transaction.atomic
+def _record_send(replay: Replay, *, status_code: int | None, body: str, outcome: str, sent: bool) -> Replay:
+    now = timezone.now()
+    status = ReplayStatus.SENT if sent else ReplayStatus.FAILED
+    fields = {"response_status": status_code, "response_body": body.replace("\x00", ""), "outcome": outcome[:300]}
+    if status_code is not None:
+        fields["sent_at"] = now
+    # Conditional again: a fast target's success event may have confirmed the replay while we waited for its answer.
+    moved = Replay.objects.filter(pk=replay.pk, status=ReplayStatus.SENDING).update(status=status, **fields)
+    if not moved:
+        Replay.objects.filter(pk=replay.pk).update(**fields)
+    replay.refresh_from_db()
+    audit_record(
+        actor=SYSTEM_ACTOR,
+        action="replay.sent" if sent else "replay.failed",
+        obj=replay,
+        after={"case": replay.case_id, "status": replay.status, "response_status": status_code, "outcome": outcome},
+    )
+    logger.info("replay.recorded", extra={"replay": str(replay.pk), "status": replay.status, "http": status_code})
+    return replay
+
+
+# ---- Confirmation and sweeps ----------------------------------------------------------------------------------------
+
+
+def replays_match_successes(*, since: datetime) -> list[str]:
+    """Mark replays confirmed by a success event received since `since` succeeded, and resolve their cases."""
+    awaiting = replays_awaiting_success(since=since)
+    if not awaiting:
+        return []
+    confirmed = []
+    for event in success_events_carrying(values=list(awaiting), since=since, names=REPLAY_ID_ATTRIBUTES):
+        attributes = event["attributes"] or {}
+        for value in {str(attributes.get("closeloop.replay_id", "")), str(attributes.get("idempotency_key", ""))}:
+            if value in awaiting and _replay_succeed(replay_id=value, event_id=event["id"]):
+                confirmed.append(value)
+    return confirmed
+
+
+@transaction.atomic
+def _replay_succeed(*, replay_id: str, event_id: int) -> bool:
+    replay = Replay.objects.select_for_update().filter(pk=replay_id).first()
+    if replay is None or replay.status == ReplayStatus.SUCCEEDED:
+        return False
+    previous_status = replay.status
+    replay.status = ReplayStatus.SUCCEEDED
+    replay.succeeded_at = timezone.now()
+    replay.outcome = f"confirmed by event {event_id}"
+    replay.save(update_fields=["status", "succeeded_at", "outcome"])
+    case = _locked(replay.case_id, None)
+    before = _case_state(case)
+    resolved = case.status in ACTIVE_STATUSES
+    if resolved:
+        case.status = CaseStatus.RESOLVED
+        case.resolved_at = timezone.now()
+        case.snooze_until = case.snooze_occurrences = None
+        _save(case, ["status", "resolved_at", "snooze_until", "snooze_occurrences"])
+    CaseActivity.objects.create(
+        case=case,
+        actor=SYSTEM_ACTOR,
+        kind=ActivityKind.REPLAY,
+        body=f"replay confirmed by event {event_id}" + ("; case resolved" if resolved else ""),
+        data={"replay": replay_id, "event": event_id, "from": before["status"], "to": case.status},
+    )
+    audit_record(
+        actor=SYSTEM_ACTOR,
+        action="replay.succeeded",
+        obj=replay,
+        before={"status": previous_status},
+        after={"status": replay.status, "case": case.pk, "event": event_id},
+    )
+    if resolved:
+        audit_record(
+            actor=SYSTEM_ACTOR,
+            action="case.resolved",
+            obj=case,
+            before=before,
+            after={**_case_state(case), "replay": replay_id, "event": event_id},
+        )
+    return True
+
+
+def replays_confirm(*, now: datetime | None = None) -> list[str]:
+    """Periodic: look for success events only when replays await one, and only back to the oldest of them, so that
+    the scan of recent events stays short (at most SUCCESS_WINDOW)."""
+    now = now or timezone.now()
+    oldest = replay_oldest_unconfirmed_claim(since=now - SUCCESS_WINDOW)
+    if oldest is None:
+        return []
+    return replays_match_successes(since=max(oldest, now - SUCCESS_WINDOW))
+
+
+def replays_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Periodic: re-enqueue pending replays whose task was lost; fail replays whose worker died mid-send (it is unknown
+    whether the target got them, so no automatic resend) and sent replays that no success event confirmed in time,
+    so that their occurrence can be replayed again."""
+    now = now or timezone.now()
+    pending = list(
+        Replay.objects.filter(status=ReplayStatus.PENDING, created_at__lt=now - PENDING_GRACE).values_list(
+            "pk", flat=True
+        )[:500]
+    )
+    for replay_id in pending:
+        _send_later(replay_id)
+    expired = {
+        "stuck": _fail_where(
+            status=ReplayStatus.SENDING,
+            claimed_at__lt=now - SENDING_GRACE,
+            outcome="the worker stopped while sending; check the target before replaying again",
+        ),
+        "unconfirmed": _fail_where(
+            status=ReplayStatus.SENT,
+            sent_at__lt=now - SUCCESS_WINDOW,
+            outcome=f"no success event within {SUCCESS_WINDOW.total_seconds() / 3600:.0f} h",
+        ),
+    }
+    return {"requeued": len(pending), **expired}
+
+
+@transaction.atomic
+def _fail_where(*, outcome: str, **conditions: Any) -> int:
+    ids = [str(pk) for pk in Replay.objects.filter(**conditions).values_list("pk", flat=True)[:500]]
+    if not ids:
+        return 0
+    Replay.objects.filter(pk__in=ids, status=conditions["status"]).update(status=ReplayStatus.FAILED, outcome=outcome)
+    # One audit link for the batch of automatic changes (ARCHITECTURE.md allows batching automatic actions).
+    audit_record(
+        actor=SYSTEM_ACTOR,
+        action="replays.expired",
+        object_type="exceptions.replay",
+        after={"replays": ids, "outcome": outcome},
+    )
+    return len(ids)
+
+
+__all__ = [
+    "BulkReplayResult",
+    "replay_request",
+    "replay_send",
+    "replays_confirm",
+    "replays_match_successes",
+    "replays_request_bulk",
+    "replays_sweep",
+]
