@@ -14,10 +14,10 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from console.lib.audit import actor_for, audit_record
+from console.lib.bulk import rows_update
 from console.lib.errors import DomainError, NotPermitted, StaleVersion
 from exceptions.choices import ACTIVE_STATUSES, CASE_TRANSITIONS, UNCLASSIFIED, ActivityKind, CaseStatus
 from exceptions.classification import (
@@ -140,13 +140,13 @@ def _default_queue() -> Queue:
     return queue
 
 
-def _category(slug: str) -> Category:
-    category = Category.objects.filter(slug=slug).first()
-    if category is None:
-        category, _ = Category.objects.get_or_create(
+def _categories() -> dict[str, Category]:
+    categories = {c.slug: c for c in Category.objects.all()}
+    if UNCLASSIFIED not in categories:
+        categories[UNCLASSIFIED], _ = Category.objects.get_or_create(
             slug=UNCLASSIFIED, defaults={"name": "Unclassified", "suggested_action": "Add a classification rule."}
         )
-    return category
+    return categories
 
 
 def _lock_fingerprints(fingerprints: Iterable[str]) -> None:
@@ -178,11 +178,19 @@ def _override_target(overrides: list[FingerprintOverride], message: str) -> Case
 
 
 def _new_case(
-    *, facts: FailureFacts, category: Category, classification: Any, signature: str, print_: str, at: datetime
+    *,
+    facts: FailureFacts,
+    category: Category,
+    classification: Any,
+    signature: str,
+    print_: str,
+    at: datetime,
+    routes: list[RoutingSpec],
+    queues: dict[int, Queue],
 ) -> Case:
     amount = facts.amount or Decimal(0)
-    routed = route(CaseFacts(category.slug, facts.system, facts.kind, facts.entity, amount), routing_specs())
-    queue = Queue.objects.get(pk=routed.queue_id) if routed else _default_queue()
+    routed = route(CaseFacts(category.slug, facts.system, facts.kind, facts.entity, amount), routes)
+    queue = queues[routed.queue_id] if routed else _default_queue()
     now = timezone.now()
     return Case.objects.create(
         fingerprint=print_,
@@ -214,7 +222,11 @@ class ClassifyOutcome:
 
 @transaction.atomic
 def failures_classify(*, event_ids: list[int]) -> ClassifyOutcome:
-    """Classify failed events into exception records grouped into cases; events already classified are skipped."""
+    """Classify failed events into exception records grouped into cases; events already classified are skipped.
+
+    Work is per batch, not per event: rules, categories, queues and the batch's cases are read once, records and
+    activities inserted together, and every touched case written once with its final counts.
+    """
     outcome = ClassifyOutcome()
     done = set(ExceptionRecord.objects.filter(event_id__in=event_ids).values_list("event_id", flat=True))
     events = [
@@ -222,7 +234,9 @@ def failures_classify(*, event_ids: list[int]) -> ClassifyOutcome:
     ]
     if not events:
         return outcome
-    rules = classification_specs()
+    rules, routes = classification_specs(), routing_specs()
+    categories = _categories()
+    queues = {q.pk: q for q in Queue.objects.all()}
     prepared = []
     for event in events:
         facts = failure_facts(event)
@@ -232,69 +246,113 @@ def failures_classify(*, event_ids: list[int]) -> ClassifyOutcome:
             category=classification.category, system=facts.system, kind=facts.kind, error_signature=signature
         )
         prepared.append((event, facts, classification, signature, print_))
-    _lock_fingerprints(p[-1] for p in prepared)
+    fingerprints = {p[-1] for p in prepared}
+    _lock_fingerprints(fingerprints)
     overrides: dict[str, list[FingerprintOverride]] = {}
-    for override in FingerprintOverride.objects.filter(
-        is_active=True, fingerprint__in={p[-1] for p in prepared}
-    ).select_related("target"):
+    for override in FingerprintOverride.objects.filter(is_active=True, fingerprint__in=fingerprints).select_related(
+        "target"
+    ):
         overrides.setdefault(override.fingerprint, []).append(override)
+    live: dict[str, Case] = {}
+    for case in (
+        Case.objects.select_for_update(of=("self",))
+        .select_related("category", "queue")
+        .filter(fingerprint__in=fingerprints, merged_into__isnull=True)
+        .order_by("-id")
+    ):
+        live[case.fingerprint] = case  # the oldest live case of a fingerprint wins (ordered newest first)
+    touched: dict[int, Case] = {}
+    occurrences: dict[int, int] = {}
     created_ids, reopened_ids = [], []
+    records, activities = [], []
     for event, facts, classification, signature, print_ in sorted(prepared, key=lambda p: p[0]["occurred_at"]):
-        category = _category(classification.category)
+        category = categories.get(classification.category) or categories[UNCLASSIFIED]
         at = event["occurred_at"]
-        case = _override_target(overrides.get(print_, []), facts.message)
-        if case is None:
-            case = (
-                Case.objects.select_for_update()
-                .filter(fingerprint=print_, merged_into__isnull=True)
-                .order_by("id")
-                .first()
-            )
+        case = _override_target(overrides.get(print_, []), facts.message) or live.get(print_)
+        case = touched.get(case.pk, case) if case is not None else None
         if case is None:
             case = _new_case(
-                facts=facts, category=category, classification=classification, signature=signature, print_=print_, at=at
+                facts=facts,
+                category=category,
+                classification=classification,
+                signature=signature,
+                print_=print_,
+                at=at,
+                routes=routes,
+                queues=queues,
             )
-            CaseActivity.objects.create(
-                case=case,
-                actor="system:classifier",
-                kind=ActivityKind.CREATED,
-                body=classification.explanation,
-                data={"queue": case.queue.slug},
+            live[print_] = case
+            activities.append(
+                CaseActivity(
+                    case=case,
+                    actor="system:classifier",
+                    kind=ActivityKind.CREATED,
+                    body=classification.explanation,
+                    data={"queue": case.queue.slug},
+                )
             )
             created_ids.append(case.pk)
-        elif _record_recurrence(case, at):
+        elif _recur(case, activities):
             reopened_ids.append(case.pk)
-        amount = facts.amount or Decimal(0)
-        Case.objects.filter(pk=case.pk).update(
-            occurrence_count=F("occurrence_count") + 1,
-            amount_at_stake=F("amount_at_stake") + amount,
-            currency=event.get("currency") or case.currency,
-            last_seen=max(case.last_seen, at),
-            first_seen=min(case.first_seen, at),
-            version=F("version") + 1,
-        )
-        ExceptionRecord.objects.create(
-            event_id=event["id"],
-            event_received_at=event["received_at"],
-            txn_id=event.get("txn_id"),
-            case=case,
-            category=category,
-            rule_id=classification.rule_id,
-            explanation=classification.explanation,
-            fingerprint=print_,
-            system=facts.system,
-            kind=facts.kind,
-            error_code=facts.error_code[:100],
-            error_type=facts.error_type[:200],
-            error_message=facts.message,
-            entity=facts.entity,
-            amount=facts.amount,
-            currency=event.get("currency") or "",
-            occurred_at=at,
+        case.occurrence_count += 1
+        case.amount_at_stake += facts.amount or Decimal(0)
+        case.currency = event.get("currency") or case.currency
+        case.last_seen, case.first_seen = max(case.last_seen, at), min(case.first_seen, at)
+        touched[case.pk] = case
+        occurrences[case.pk] = occurrences.get(case.pk, 0) + 1
+        records.append(
+            ExceptionRecord(
+                event_id=event["id"],
+                event_received_at=event["received_at"],
+                txn_id=event.get("txn_id"),
+                case=case,
+                category=category,
+                rule_id=classification.rule_id,
+                explanation=classification.explanation,
+                fingerprint=print_,
+                system=facts.system,
+                kind=facts.kind,
+                error_code=facts.error_code[:100],
+                error_type=facts.error_type[:200],
+                error_message=facts.message,
+                entity=facts.entity,
+                amount=facts.amount,
+                currency=event.get("currency") or "",
+                occurred_at=at,
+            )
         )
         outcome.classified += 1
         outcome.unclassified += classification.category == UNCLASSIFIED
-    _refresh_priorities(set(created_ids) | set(reopened_ids))
+    for case_id, count in occurrences.items():
+        if case_id not in created_ids:
+            activities.append(
+                CaseActivity(
+                    case_id=case_id, actor="system:classifier", kind=ActivityKind.OCCURRENCE, data={"new": count}
+                )
+            )
+    for case in touched.values():
+        case.priority = priority_for(
+            case.category.severity, case.amount_at_stake, escalation_level=case.escalation_level
+        )
+        case.version += 1
+    rows_update(
+        list(touched.values()),
+        [
+            "occurrence_count",
+            "amount_at_stake",
+            "currency",
+            "first_seen",
+            "last_seen",
+            "priority",
+            "status",
+            "resolved_at",
+            "snooze_until",
+            "snooze_occurrences",
+            "version",
+        ],
+    )
+    ExceptionRecord.objects.bulk_create(records, batch_size=1000)
+    CaseActivity.objects.bulk_create(activities, batch_size=1000)
     outcome.cases_created, outcome.cases_reopened = len(created_ids), len(reopened_ids)
     # One audit link per batch of automatic classifications (ARCHITECTURE.md: batching automatic actions is fine).
     audit_record(
@@ -313,39 +371,23 @@ def failures_classify(*, event_ids: list[int]) -> ClassifyOutcome:
     return outcome
 
 
-def _record_recurrence(case: Case, at: datetime) -> bool:
+def _recur(case: Case, activities: list[CaseActivity]) -> bool:
     """A new occurrence of a resolved case reopens it; of a snoozed one, once its condition is met. True: reopened."""
+    why = None
     if case.status == CaseStatus.RESOLVED:
-        _reopen(case, "a new occurrence after it was resolved")
-        return True
-    if case.status == CaseStatus.IGNORED:
+        why = "a new occurrence after it was resolved"
+    elif case.status == CaseStatus.IGNORED:
         if case.snooze_occurrences is not None:
-            left = case.snooze_occurrences - 1
-            if left <= 0:
-                _reopen(case, "the snooze's occurrence count is reached")
-                return True
-            Case.objects.filter(pk=case.pk).update(snooze_occurrences=left)
+            case.snooze_occurrences -= 1
+            if case.snooze_occurrences <= 0:
+                why = "the snooze's occurrence count is reached"
         elif case.snooze_until is not None and case.snooze_until <= timezone.now():
-            _reopen(case, "a new occurrence after the snooze ended")
-            return True
-    CaseActivity.objects.create(
-        case=case, actor="system:classifier", kind=ActivityKind.OCCURRENCE, data={"at": at.isoformat()}
-    )
-    return False
-
-
-def _reopen(case: Case, why: str) -> None:
-    Case.objects.filter(pk=case.pk).update(
-        status=CaseStatus.OPEN, resolved_at=None, snooze_until=None, snooze_occurrences=None
-    )
-    CaseActivity.objects.create(case=case, actor="system:classifier", kind=ActivityKind.REOPENED, body=why)
-
-
-def _refresh_priorities(case_ids: set[int]) -> None:
-    for case in Case.objects.filter(pk__in=case_ids).select_related("category"):
-        priority = priority_for(case.category.severity, case.amount_at_stake, escalation_level=case.escalation_level)
-        if priority != case.priority:
-            Case.objects.filter(pk=case.pk).update(priority=priority)
+            why = "a new occurrence after the snooze ended"
+    if why is None:
+        return False
+    case.status, case.resolved_at, case.snooze_until, case.snooze_occurrences = CaseStatus.OPEN, None, None, None
+    activities.append(CaseActivity(case=case, actor="system:classifier", kind=ActivityKind.REOPENED, body=why))
+    return True
 
 
 def _notify_later(case_id: int, kind: str) -> None:
