@@ -7,6 +7,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from console.lib.errors import DomainError
+from console.lib.forms import BootstrapFormMixin
 from exceptions.classification import ClassificationSpec, RoutingSpec
 from exceptions.configuration import classification_rule_problems
 from exceptions.models import Category, ClassificationRule, Queue, RoutingRule
@@ -15,29 +16,6 @@ from transactions.services import duration_label, duration_parse
 
 # `/queues/manage/` is this page; a queue with that slug would be shadowed by it (or shadow it) on /queues/<slug>/.
 RESERVED_QUEUE_SLUGS = frozenset({"manage"})
-
-
-class BootstrapFormMixin:
-    """Bootstrap 5 classes on every widget, and `is-invalid` on the fields that failed validation."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for field in self.fields.values():  # type: ignore[attr-defined]
-            widget = field.widget
-            if isinstance(widget, forms.CheckboxInput):
-                css = "form-check-input"
-            elif isinstance(widget, forms.Select):
-                css = "form-select form-select-sm"
-            else:
-                css = "form-control form-control-sm"
-            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
-
-    def full_clean(self) -> None:
-        super().full_clean()  # type: ignore[misc]
-        for name in self.errors:  # type: ignore[attr-defined]
-            if name in self.fields:  # type: ignore[attr-defined]
-                widget = self.fields[name].widget  # type: ignore[attr-defined]
-                widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
 
 
 class DurationTextField(forms.CharField):

@@ -5,35 +5,13 @@ from typing import Any
 
 from django import forms
 
+from console.lib.forms import BootstrapFormMixin
 from transactions.canonical import PathError, kind_matches, normalise_key, parse_path, resolve_path
 from transactions.choices import Channel, DeadLetterStatus, RuleAction
 from transactions.models import ExtractionRule, IngestSource, RedactionRule
 from transactions.services import extraction_rule_problems
 
 MAX_SAMPLE_CHARS = 256 * 1024
-
-
-class BootstrapFormMixin:
-    """Bootstrap 5 classes on every widget, and `is-invalid` on the fields that failed validation."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for field in self.fields.values():  # type: ignore[attr-defined]
-            widget = field.widget
-            if isinstance(widget, forms.CheckboxInput):
-                css = "form-check-input"
-            elif isinstance(widget, forms.Select):
-                css = "form-select form-select-sm"
-            else:
-                css = "form-control form-control-sm"
-            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
-
-    def full_clean(self) -> None:
-        super().full_clean()  # type: ignore[misc]
-        for name in self.errors:  # type: ignore[attr-defined]
-            if name in self.fields:  # type: ignore[attr-defined]
-                widget = self.fields[name].widget  # type: ignore[attr-defined]
-                widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
 
 
 def _loads_json(text: str) -> Any:

@@ -19,10 +19,11 @@ from django.views.decorators.http import require_http_methods
 
 from console.lib.audit import actor_for
 from console.lib.errors import DomainError
+from console.lib.forms import BootstrapFormMixin
 from console.lib.navigation import register_nav_item
+from console.lib.views import posted
 from transactions import selectors, services
 from transactions.choices import BROAD_KEY_TYPES
-from transactions.forms import BootstrapFormMixin
 from transactions.models import ProcessDefinition
 
 EDIT_RULES = "console.edit_rules"
@@ -143,10 +144,6 @@ def _step_formset(data: Any, process: ProcessDefinition | None) -> BaseProcessSt
 # ---- Views ----------------------------------------------------------------------------------------------------------
 
 
-def _posted(request: HttpRequest) -> Any:
-    return request.POST if request.method == "POST" else None
-
-
 @login_required
 @permission_required(EDIT_RULES, raise_exception=True)
 def process_list(request: HttpRequest) -> HttpResponse:
@@ -167,7 +164,7 @@ def _process_page(
 @permission_required(EDIT_RULES, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def process_create(request: HttpRequest) -> HttpResponse:
-    form, steps = ProcessForm(_posted(request)), _step_formset(_posted(request), None)
+    form, steps = ProcessForm(posted(request)), _step_formset(posted(request), None)
     if request.method == "POST" and form.is_valid() and steps.is_valid():
         try:
             process = services.process_definition_create(
@@ -195,7 +192,7 @@ def process_edit(request: HttpRequest, process_id: int) -> HttpResponse:
         process = selectors.process_definition_get(process_id=process_id)
     except ObjectDoesNotExist as exc:
         raise Http404("no such process") from exc
-    form, steps = ProcessForm(_posted(request), process=process), _step_formset(_posted(request), process)
+    form, steps = ProcessForm(posted(request), process=process), _step_formset(posted(request), process)
     if request.method == "POST" and form.is_valid() and steps.is_valid():
         try:
             process = services.process_definition_update(

@@ -5,13 +5,12 @@ and turn a service's DomainError into a message or a form error, never a 500.
 """
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render
@@ -25,6 +24,7 @@ from console.lib.errors import DomainError, StaleVersion
 from console.lib.exports import csv_response
 from console.lib.panels import render_panels
 from console.lib.saved_views import saved_view_list
+from console.lib.views import confirm, get_or_404, posted
 from transactions import charts, selectors, services
 from transactions.choices import DeadLetterStatus
 from transactions.filters import TransactionFilterSet
@@ -45,26 +45,6 @@ MANAGE_INGEST = "console.manage_ingest"
 REPLAY_DEAD_LETTERS = "console.replay_dead_letters"
 DEAD_LETTER_PAGE_SIZE = 50
 
-T = TypeVar("T")
-
-
-def _get_or_404(read: Callable[..., T], **kwargs: Any) -> T:
-    try:
-        return read(**kwargs)
-    except ObjectDoesNotExist as exc:
-        raise Http404(str(exc)) from exc
-
-
-def _posted(request: HttpRequest) -> Any:
-    """The POST data to bind a form to, or None on GET (an empty POST still binds, so that it shows its errors)."""
-    return request.POST if request.method == "POST" else None
-
-
-def _confirm(request: HttpRequest, *, title: str, message: str, action: str, cancel: str, button: str) -> HttpResponse:
-    """A GET shows what is about to happen; the form on it POSTs to the same URL."""
-    context = {"title": title, "message": message, "action": action, "cancel": cancel, "button": button}
-    return render(request, "transactions/confirm.html", context)
-
 
 # ---- Ingest sources, tokens, aliases --------------------------------------------------------------------------------
 
@@ -73,7 +53,7 @@ def _confirm(request: HttpRequest, *, title: str, message: str, action: str, can
 @permission_required(MANAGE_INGEST, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def ingest_source_list(request: HttpRequest) -> HttpResponse:
-    form = IngestSourceForm(_posted(request))
+    form = IngestSourceForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             source = services.ingest_source_create(
@@ -107,7 +87,7 @@ def _source_detail(request: HttpRequest, source: IngestSource, **extra: Any) -> 
 @login_required
 @permission_required(MANAGE_INGEST, raise_exception=True)
 def ingest_source_detail(request: HttpRequest, source_id: int) -> HttpResponse:
-    source = _get_or_404(selectors.ingest_source_get, source_id=source_id)
+    source = get_or_404(selectors.ingest_source_get, source_id=source_id)
     return _source_detail(request, source)
 
 
@@ -115,7 +95,7 @@ def ingest_source_detail(request: HttpRequest, source_id: int) -> HttpResponse:
 @permission_required(MANAGE_INGEST, raise_exception=True)
 @require_POST
 def ingest_token_create(request: HttpRequest, source_id: int) -> HttpResponse:
-    source = _get_or_404(selectors.ingest_source_get, source_id=source_id)
+    source = get_or_404(selectors.ingest_source_get, source_id=source_id)
     form = IngestTokenForm(request.POST)
     if not form.is_valid():
         return _source_detail(request, source, token_form=form)
@@ -132,7 +112,7 @@ def ingest_token_create(request: HttpRequest, source_id: int) -> HttpResponse:
 @permission_required(MANAGE_INGEST, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def ingest_token_revoke(request: HttpRequest, source_id: int, token_id: int) -> HttpResponse:
-    source = _get_or_404(selectors.ingest_source_get, source_id=source_id)
+    source = get_or_404(selectors.ingest_source_get, source_id=source_id)
     token = selectors.ingest_token_list(source=source).filter(pk=token_id).first()
     if token is None:
         raise Http404("no such token")
@@ -141,7 +121,7 @@ def ingest_token_revoke(request: HttpRequest, source_id: int, token_id: int) -> 
         if token.revoked_at is not None:
             messages.info(request, f"Token {token.prefix}… is revoked already.")
             return redirect(back)
-        return _confirm(
+        return confirm(
             request,
             title=f"Revoke token {token.prefix}…",
             message=(
@@ -161,7 +141,7 @@ def ingest_token_revoke(request: HttpRequest, source_id: int, token_id: int) -> 
 @permission_required(MANAGE_INGEST, raise_exception=True)
 @require_POST
 def source_alias_create(request: HttpRequest, source_id: int) -> HttpResponse:
-    source = _get_or_404(selectors.ingest_source_get, source_id=source_id)
+    source = get_or_404(selectors.ingest_source_get, source_id=source_id)
     form = SourceAliasForm(request.POST)
     if form.is_valid():
         try:
@@ -183,13 +163,13 @@ def source_alias_create(request: HttpRequest, source_id: int) -> HttpResponse:
 @permission_required(MANAGE_INGEST, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def source_alias_delete(request: HttpRequest, source_id: int, alias_id: int) -> HttpResponse:
-    source = _get_or_404(selectors.ingest_source_get, source_id=source_id)
+    source = get_or_404(selectors.ingest_source_get, source_id=source_id)
     alias = selectors.source_alias_list(source=source).filter(pk=alias_id).first()
     if alias is None:
         raise Http404("no such alias")
     back = reverse("ingest-source-detail", args=[source.pk])
     if request.method == "GET":
-        return _confirm(
+        return confirm(
             request,
             title="Delete alias",
             message=f"CloudEvents from {alias.pattern} will no longer be named {alias.system}; "
@@ -227,7 +207,7 @@ def _extraction_rule_form_page(
 @permission_required(MANAGE_INGEST, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def extraction_rule_create(request: HttpRequest) -> HttpResponse:
-    form = ExtractionRuleForm(_posted(request))
+    form = ExtractionRuleForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             rule = services.extraction_rule_create(actor=actor_for(request.user), **form.service_kwargs())
@@ -243,8 +223,8 @@ def extraction_rule_create(request: HttpRequest) -> HttpResponse:
 @permission_required(MANAGE_INGEST, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def extraction_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
-    rule = _get_or_404(selectors.extraction_rule_list().get, pk=rule_id)
-    form = ExtractionRuleForm(_posted(request), instance=rule)
+    rule = get_or_404(selectors.extraction_rule_list().get, pk=rule_id)
+    form = ExtractionRuleForm(posted(request), instance=rule)
     if request.method == "POST" and form.is_valid():
         try:
             rule = services.extraction_rule_update(rule=rule, actor=actor_for(request.user), **form.service_kwargs())
@@ -260,7 +240,7 @@ def extraction_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
 @permission_required(MANAGE_INGEST, raise_exception=True)
 @require_POST
 def extraction_rule_activate(request: HttpRequest, rule_id: int) -> HttpResponse:
-    rule = _get_or_404(selectors.extraction_rule_list().get, pk=rule_id)
+    rule = get_or_404(selectors.extraction_rule_list().get, pk=rule_id)
     active = request.POST.get("is_active") == "1"
     try:
         rule = services.extraction_rule_set_active(rule=rule, is_active=active, actor=actor_for(request.user))
@@ -275,9 +255,9 @@ def extraction_rule_activate(request: HttpRequest, rule_id: int) -> HttpResponse
 @permission_required(MANAGE_INGEST, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def extraction_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
-    rule = _get_or_404(selectors.extraction_rule_list().get, pk=rule_id)
+    rule = get_or_404(selectors.extraction_rule_list().get, pk=rule_id)
     if request.method == "GET":
-        return _confirm(
+        return confirm(
             request,
             title="Delete extraction rule",
             message=f"Rule #{rule.pk} ({rule}) will no longer apply to records received from now on; "
@@ -316,7 +296,7 @@ def redaction_rule_list(request: HttpRequest) -> HttpResponse:
 @permission_required(MANAGE_INGEST, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def redaction_rule_create(request: HttpRequest) -> HttpResponse:
-    form = RedactionRuleForm(_posted(request))
+    form = RedactionRuleForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             rule = services.redaction_rule_create(actor=actor_for(request.user), **form.service_kwargs())
@@ -332,8 +312,8 @@ def redaction_rule_create(request: HttpRequest) -> HttpResponse:
 @permission_required(MANAGE_INGEST, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def redaction_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
-    rule = _get_or_404(selectors.redaction_rule_list().get, pk=rule_id)
-    form = RedactionRuleForm(_posted(request), instance=rule)
+    rule = get_or_404(selectors.redaction_rule_list().get, pk=rule_id)
+    form = RedactionRuleForm(posted(request), instance=rule)
     if request.method == "POST" and form.is_valid():
         try:
             rule = services.redaction_rule_update(rule=rule, actor=actor_for(request.user), **form.service_kwargs())
@@ -349,9 +329,9 @@ def redaction_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
 @permission_required(MANAGE_INGEST, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def redaction_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
-    rule = _get_or_404(selectors.redaction_rule_list().get, pk=rule_id)
+    rule = get_or_404(selectors.redaction_rule_list().get, pk=rule_id)
     if request.method == "GET":
-        return _confirm(
+        return confirm(
             request,
             title="Delete redaction rule",
             message=f"Attributes matching {rule.pattern} will be stored as received from now on "
@@ -417,7 +397,7 @@ def _dead_letter_detail(
 @login_required
 @permission_required(REPLAY_DEAD_LETTERS, raise_exception=True)
 def dead_letter_detail(request: HttpRequest, dead_letter_id: int) -> HttpResponse:
-    letter = _get_or_404(selectors.dead_letter_get, dead_letter_id=dead_letter_id)
+    letter = get_or_404(selectors.dead_letter_get, dead_letter_id=dead_letter_id)
     return _dead_letter_detail(request, letter)
 
 
@@ -437,7 +417,7 @@ def _replay_message(request: HttpRequest, letter_id: int) -> None:
 @permission_required(REPLAY_DEAD_LETTERS, raise_exception=True)
 @require_POST
 def dead_letter_replay(request: HttpRequest, dead_letter_id: int) -> HttpResponse:
-    letter = _get_or_404(selectors.dead_letter_get, dead_letter_id=dead_letter_id)
+    letter = get_or_404(selectors.dead_letter_get, dead_letter_id=dead_letter_id)
     form = DeadLetterActionForm(request.POST)
     if not form.is_valid():
         messages.error(request, "The page was missing the dead letter's version; reload it and try again.")
@@ -458,7 +438,7 @@ def dead_letter_replay(request: HttpRequest, dead_letter_id: int) -> HttpRespons
 @require_POST
 def dead_letter_repair(request: HttpRequest, dead_letter_id: int) -> HttpResponse:
     """Replay an edited copy of the record; on any problem the page comes back with the user's text kept."""
-    letter = _get_or_404(selectors.dead_letter_get, dead_letter_id=dead_letter_id)
+    letter = get_or_404(selectors.dead_letter_get, dead_letter_id=dead_letter_id)
     form = DeadLetterRepairForm(request.POST)
     if not form.is_valid():
         return _dead_letter_detail(request, letter, repair_form=form)
@@ -486,7 +466,7 @@ def dead_letter_repair(request: HttpRequest, dead_letter_id: int) -> HttpRespons
 @permission_required(REPLAY_DEAD_LETTERS, raise_exception=True)
 @require_POST
 def dead_letter_discard(request: HttpRequest, dead_letter_id: int) -> HttpResponse:
-    letter = _get_or_404(selectors.dead_letter_get, dead_letter_id=dead_letter_id)
+    letter = get_or_404(selectors.dead_letter_get, dead_letter_id=dead_letter_id)
     form = DeadLetterActionForm(request.POST)
     if not form.is_valid():
         messages.error(request, "The page was missing the dead letter's version; reload it and try again.")

@@ -7,14 +7,14 @@ needs `console.edit_rules`, except the taxonomy gap, which compliance (`console.
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from console.lib.audit import actor_for
 from console.lib.errors import DomainError
 from console.lib.navigation import register_nav_item
+from console.lib.views import confirm, get_or_404, posted
 from exceptions import configuration, selectors
 from exceptions.manage_forms import CategoryForm, ClassificationRuleForm, QueueForm, QueueMemberForm, RoutingRuleForm
 from exceptions.models import Category, ClassificationRule, RoutingRule
@@ -35,20 +36,6 @@ VIEW_DASHBOARDS = "console.view_dashboards"
 GAP_ON_TAXONOMY_PAGE = 10
 # Fields a taxonomy-gap row may pre-fill on a new classification rule.
 PREFILL_FIELDS = ("name", "category", "system", "kind", "error_code", "error_type")
-
-T = TypeVar("T")
-
-
-def _get_or_404(read: Callable[..., T], **kwargs: Any) -> T:
-    try:
-        return read(**kwargs)
-    except ObjectDoesNotExist as exc:
-        raise Http404(str(exc)) from exc
-
-
-def _posted(request: HttpRequest) -> Any:
-    """The POST data to bind a form to, or None on GET (an empty POST still binds, so that it shows its errors)."""
-    return request.POST if request.method == "POST" else None
 
 
 def _any_permission(*perms: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
@@ -64,12 +51,6 @@ def _any_permission(*perms: str) -> Callable[[Callable[..., HttpResponse]], Call
         return wrapped
 
     return decorate
-
-
-def _confirm(request: HttpRequest, *, title: str, message: str, cancel: str, button: str) -> HttpResponse:
-    """A GET shows what is about to happen; the form on it POSTs to the same URL."""
-    context = {"title": title, "message": message, "action": request.path, "cancel": cancel, "button": button}
-    return render(request, "exceptions/manage_confirm.html", context)
 
 
 def _glob_literal(value: str) -> str:
@@ -123,7 +104,7 @@ def taxonomy_gap(request: HttpRequest) -> HttpResponse:
 @permission_required(EDIT_RULES, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def category_create(request: HttpRequest) -> HttpResponse:
-    form = CategoryForm(_posted(request))
+    form = CategoryForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             category = configuration.category_create(actor=actor_for(request.user), **form.service_kwargs())
@@ -139,8 +120,8 @@ def category_create(request: HttpRequest) -> HttpResponse:
 @permission_required(EDIT_RULES, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def category_edit(request: HttpRequest, category_id: int) -> HttpResponse:
-    category = _get_or_404(Category.objects.get, pk=category_id)
-    form = CategoryForm(_posted(request), instance=category)
+    category = get_or_404(Category.objects.get, pk=category_id)
+    form = CategoryForm(posted(request), instance=category)
     if request.method == "POST" and form.is_valid():
         try:
             category = configuration.category_update(
@@ -218,7 +199,7 @@ def classification_rule_create(request: HttpRequest) -> HttpResponse:
     initial: dict[str, Any] = {k: request.GET[k] for k in PREFILL_FIELDS if request.GET.get(k)}
     if "category" in initial:
         initial["category"] = Category.objects.filter(slug=initial["category"]).first()
-    form = ClassificationRuleForm(_posted(request), initial=initial)
+    form = ClassificationRuleForm(posted(request), initial=initial)
     if _saving(request, form):
         try:
             rule = configuration.classification_rule_create(actor=actor_for(request.user), **form.service_kwargs())
@@ -234,8 +215,8 @@ def classification_rule_create(request: HttpRequest) -> HttpResponse:
 @permission_required(EDIT_RULES, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def classification_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
-    rule = _get_or_404(selectors.classification_rule_get, rule_id=rule_id)
-    form = ClassificationRuleForm(_posted(request), instance=rule)
+    rule = get_or_404(selectors.classification_rule_get, rule_id=rule_id)
+    form = ClassificationRuleForm(posted(request), instance=rule)
     if _saving(request, form):
         try:
             rule = configuration.classification_rule_update(
@@ -253,7 +234,7 @@ def classification_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse
 @permission_required(EDIT_RULES, raise_exception=True)
 @require_POST
 def classification_rule_activate(request: HttpRequest, rule_id: int) -> HttpResponse:
-    rule = _get_or_404(selectors.classification_rule_get, rule_id=rule_id)
+    rule = get_or_404(selectors.classification_rule_get, rule_id=rule_id)
     active = request.POST.get("is_active") == "1"
     try:
         rule = configuration.classification_rule_set_active(rule=rule, is_active=active, actor=actor_for(request.user))
@@ -268,9 +249,9 @@ def classification_rule_activate(request: HttpRequest, rule_id: int) -> HttpResp
 @permission_required(EDIT_RULES, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def classification_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
-    rule = _get_or_404(selectors.classification_rule_get, rule_id=rule_id)
+    rule = get_or_404(selectors.classification_rule_get, rule_id=rule_id)
     if request.method == "GET":
-        return _confirm(
+        return confirm(
             request,
             title="Delete classification rule",
             message=f"Rule #{rule.pk} ({rule}) will no longer classify failures; the next rule that matches them "
@@ -318,7 +299,7 @@ def _routing_rule_page(request: HttpRequest, form: RoutingRuleForm, rule: Routin
 @permission_required(EDIT_RULES, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def routing_rule_create(request: HttpRequest) -> HttpResponse:
-    form = RoutingRuleForm(_posted(request))
+    form = RoutingRuleForm(posted(request))
     if _saving(request, form):
         try:
             rule = configuration.routing_rule_create(actor=actor_for(request.user), **form.service_kwargs())
@@ -334,8 +315,8 @@ def routing_rule_create(request: HttpRequest) -> HttpResponse:
 @permission_required(EDIT_RULES, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def routing_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
-    rule = _get_or_404(selectors.routing_rule_get, rule_id=rule_id)
-    form = RoutingRuleForm(_posted(request), instance=rule)
+    rule = get_or_404(selectors.routing_rule_get, rule_id=rule_id)
+    form = RoutingRuleForm(posted(request), instance=rule)
     if _saving(request, form):
         try:
             rule = configuration.routing_rule_update(rule=rule, actor=actor_for(request.user), **form.service_kwargs())
@@ -351,9 +332,9 @@ def routing_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
 @permission_required(EDIT_RULES, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def routing_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
-    rule = _get_or_404(selectors.routing_rule_get, rule_id=rule_id)
+    rule = get_or_404(selectors.routing_rule_get, rule_id=rule_id)
     if request.method == "GET":
-        return _confirm(
+        return confirm(
             request,
             title="Delete routing rule",
             message=f"Rule #{rule.pk} ({rule}, to {rule.queue.name}) will no longer route new cases; the next rule "
@@ -395,7 +376,7 @@ def queue_manage_list(request: HttpRequest) -> HttpResponse:
 @permission_required(EDIT_RULES, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def queue_manage_create(request: HttpRequest) -> HttpResponse:
-    form = QueueForm(_posted(request))
+    form = QueueForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             queue = configuration.queue_create(actor=actor_for(request.user), **form.service_kwargs())
@@ -421,8 +402,8 @@ def _queue_page(request: HttpRequest, queue: Any, form: QueueForm, member_form: 
 @permission_required(EDIT_RULES, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def queue_manage_edit(request: HttpRequest, queue_id: int) -> HttpResponse:
-    queue = _get_or_404(selectors.queue_manage_get, queue_id=queue_id)
-    form = QueueForm(_posted(request), queue=queue)
+    queue = get_or_404(selectors.queue_manage_get, queue_id=queue_id)
+    form = QueueForm(posted(request), queue=queue)
     if request.method == "POST" and form.is_valid():
         try:
             queue = configuration.queue_update(queue=queue, actor=actor_for(request.user), **form.service_kwargs())
@@ -438,7 +419,7 @@ def queue_manage_edit(request: HttpRequest, queue_id: int) -> HttpResponse:
 @permission_required(EDIT_RULES, raise_exception=True)
 @require_POST
 def queue_member_add(request: HttpRequest, queue_id: int) -> HttpResponse:
-    queue = _get_or_404(selectors.queue_manage_get, queue_id=queue_id)
+    queue = get_or_404(selectors.queue_manage_get, queue_id=queue_id)
     member_form = QueueMemberForm(request.POST, queue=queue)
     if member_form.is_valid():
         user = member_form.cleaned_data["user"]
@@ -456,8 +437,8 @@ def queue_member_add(request: HttpRequest, queue_id: int) -> HttpResponse:
 @permission_required(EDIT_RULES, raise_exception=True)
 @require_POST
 def queue_member_remove(request: HttpRequest, queue_id: int, user_id: int) -> HttpResponse:
-    queue = _get_or_404(selectors.queue_manage_get, queue_id=queue_id)
-    user = _get_or_404(get_user_model().objects.get, pk=user_id)
+    queue = get_or_404(selectors.queue_manage_get, queue_id=queue_id)
+    user = get_or_404(get_user_model().objects.get, pk=user_id)
     try:
         configuration.queue_member_remove(queue=queue, user=user, actor=actor_for(request.user))
     except DomainError as exc:

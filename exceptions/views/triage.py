@@ -7,14 +7,14 @@ A DomainError becomes a message and a form error, NotPermitted a 403, never a 50
 
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
@@ -25,6 +25,7 @@ from console.lib.audit import actor_for, audit_record
 from console.lib.errors import DomainError, NotPermitted, StaleVersion
 from console.lib.exports import csv_response
 from console.lib.saved_views import saved_view_list
+from console.lib.views import get_or_404
 from exceptions import selectors
 from exceptions.choices import ACTIVE_STATUSES, CASE_TRANSITIONS, CaseStatus
 from exceptions.filters import CaseFilterSet
@@ -79,15 +80,6 @@ SAVED_VIEW_PAGE = "queue"
 LINKED_TRANSACTIONS = 3
 MAX_FAILURE_MESSAGES = 10
 
-T = TypeVar("T")
-
-
-def _get_or_404(read: Callable[..., T], **kwargs: Any) -> T:
-    try:
-        return read(**kwargs)
-    except ObjectDoesNotExist as exc:
-        raise Http404(str(exc)) from exc
-
 
 def _span(delta: timedelta) -> str:
     """A target the way operators say it: 4 h, 2 d, 1 d 12 h."""
@@ -124,7 +116,7 @@ def queue_list(request: HttpRequest) -> HttpResponse:
 
 
 def _redirect_to_queue(slug: str, params: QueryDict) -> HttpResponse:
-    queue = _get_or_404(selectors.queue_get, slug=slug)
+    queue = get_or_404(selectors.queue_get, slug=slug)
     query = params.copy()
     query.pop("queue", None)
     target = reverse("queue-detail", args=[queue.slug])
@@ -183,7 +175,7 @@ def _filter_data(request: HttpRequest) -> QueryDict:
 @login_required
 @permission_required(VIEW_CASES, raise_exception=True)
 def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    queue = _get_or_404(selectors.queue_get, slug=slug)
+    queue = get_or_404(selectors.queue_get, slug=slug)
     if request.GET.get("queue", slug) != slug:
         return _redirect_to_queue(request.GET["queue"], request.GET)
     base = selectors.case_list().filter(queue=queue)
@@ -241,7 +233,7 @@ def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @permission_required(VIEW_CASES, raise_exception=True)
 @require_POST
 def queue_bulk(request: HttpRequest, slug: str) -> HttpResponse:
-    queue = _get_or_404(selectors.queue_get, slug=slug)
+    queue = get_or_404(selectors.queue_get, slug=slug)
     if not can_act_on_queue(request.user, queue):
         raise PermissionDenied("you may only act on cases in the queues you belong to")
     back = reverse("queue-detail", args=[queue.slug])
@@ -327,7 +319,7 @@ def _case_page(
 @login_required
 @permission_required(VIEW_CASES, raise_exception=True)
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
-    case = _get_or_404(selectors.case_get, case_id=case_id)
+    case = get_or_404(selectors.case_get, case_id=case_id)
     if case.merged_into_id:
         return HttpResponsePermanentRedirect(reverse("case-detail", args=[selectors.case_live_id(case_id=case.pk)]))
     return _case_page(request, case)
@@ -340,7 +332,7 @@ Performer = Callable[[HttpRequest, Case, Any], str]
 def _case_action(request: HttpRequest, case_id: int, name: str, build: FormBuilder, perform: Performer) -> HttpResponse:
     """Validate the posted form, call the service, and answer: a redirect with a message, the page again with the
     form's errors (400, or 409 for a stale version), or 403."""
-    case = _get_or_404(selectors.case_get, case_id=case_id)
+    case = get_or_404(selectors.case_get, case_id=case_id)
     if not can_act_on_case(request.user, case):
         raise PermissionDenied("you may only act on cases in the queues you belong to")
     if case.merged_into_id:
