@@ -4,6 +4,7 @@ Every form on a case carries the version of the case the page showed, so that th
 based on a stale page (StaleVersion) instead of silently overwriting someone else's change.
 """
 
+import json
 import re
 from datetime import date, datetime, time
 from typing import Any
@@ -210,3 +211,34 @@ class BulkActionForm(SnoozeConditionMixin, BootstrapMixin, forms.Form):
         if action == "resolve":
             return "transition", {"status": CaseStatus.RESOLVED}
         return "transition", {"status": CaseStatus.IGNORED, **self.snooze()}
+
+
+class ReplayForm(CaseForm):
+    """Re-drive a failed occurrence through its system's replay target, optionally with a repaired payload."""
+
+    occurrence = forms.TypedChoiceField(coerce=int, label="Occurrence")
+    payload = forms.CharField(
+        required=False,
+        label="Repaired payload (JSON, optional)",
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text="leave empty to send the stored original; the difference is kept in the history",
+    )
+
+    def __init__(self, *args: Any, occurrences: list[ExceptionRecord], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["occurrence"].choices = [
+            (o.pk, f"{o.occurred_at:%Y-%m-%d %H:%M} · {o.error_code or o.error_type} · {o.error_message[:60]}")
+            for o in occurrences
+        ]
+
+    def clean_payload(self) -> dict | None:
+        text = self.cleaned_data["payload"].strip()
+        if not text:
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(f"not valid JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise forms.ValidationError("the payload must be a JSON object")
+        return value

@@ -36,11 +36,13 @@ from exceptions.forms import (
     CaseForm,
     CommentForm,
     MergeForm,
+    ReplayForm,
     SnoozeForm,
     SplitForm,
     TransitionForm,
 )
 from exceptions.models import Case, Queue
+from exceptions.replays import replay_request
 from exceptions.services import (
     can_act_on_case,
     can_act_on_queue,
@@ -289,6 +291,7 @@ def _case_forms(request: HttpRequest, case: Case, occurrences: list) -> dict[str
         "snooze": SnoozeForm(case=case) if CaseStatus.IGNORED in allowed else None,
         "merge": MergeForm(case=case),
         "split": SplitForm(case=case, occurrences=occurrences) if case.occurrence_count > 1 else None,
+        "replay": ReplayForm(case=case, occurrences=occurrences) if case.category.retryable and occurrences else None,
     }
 
 
@@ -467,6 +470,26 @@ def case_split_view(request: HttpRequest, case_id: int) -> HttpResponse:
     return _case_action(request, case_id, "split", build, perform)
 
 
+@login_required
+@permission_required(VIEW_CASES, raise_exception=True)
+@require_POST
+def case_replay_view(request: HttpRequest, case_id: int) -> HttpResponse:
+    def build(request: HttpRequest, case: Case, data: QueryDict) -> CaseForm:
+        return ReplayForm(data, case=case, occurrences=list(selectors.case_occurrences(case=case)))
+
+    def perform(request: HttpRequest, case: Case, form: ReplayForm) -> str:
+        replay = replay_request(
+            case_id=case.pk,
+            actor=request.user,
+            expected_version=form.cleaned_data["version"],
+            occurrence_id=form.cleaned_data["occurrence"],
+            payload=form.cleaned_data["payload"],
+        )
+        return f"Replay {replay.pk} queued for {replay.target_url}; the case resolves when the success event arrives."
+
+    return _case_action(request, case_id, "replay", build, perform)
+
+
 # ---- The cases panel on a transaction's page ------------------------------------------------------------------------
 
 
@@ -519,6 +542,7 @@ urlpatterns: list[URLPattern] = [
     path("cases/<int:case_id>/snooze/", case_snooze_view, name="case-snooze"),
     path("cases/<int:case_id>/merge/", case_merge_view, name="case-merge"),
     path("cases/<int:case_id>/split/", case_split_view, name="case-split"),
+    path("cases/<int:case_id>/replay/", case_replay_view, name="case-replay"),
     path("notifications/", notification_list, name="notification-list"),
     path("notifications/read/", notification_read, name="notification-read"),
 ]

@@ -413,3 +413,27 @@ def test_webhook_failures_are_logged_never_raised(raise_failures, endpoint, capl
     failures = [r for r in caplog.records if r.message == "webhook.delivery_failed"]
     assert len(failures) == 2 and {getattr(r, "http", None) for r in failures} == {500, None}
     assert webhooks_deliver(case_id=999999, kind="escalated") == 0
+
+
+@pytest.mark.django_db
+def test_replay_from_the_case_page_with_a_repaired_payload(
+    client, platform_case, operator, endpoint, django_capture_on_commit_callbacks
+):
+    client.force_login(operator)
+    page = client.get(f"/cases/{platform_case.pk}/").content.decode()
+    assert 'data-testid="replay-form"' in page
+    occurrence = ExceptionRecord.objects.filter(case=platform_case).first()
+    bad = client.post(
+        f"/cases/{platform_case.pk}/replay/",
+        {"version": platform_case.version, "occurrence": occurrence.pk, "payload": "[1, 2"},
+    )
+    assert bad.status_code == 400 and not Replay.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/cases/{platform_case.pk}/replay/",
+            {"version": platform_case.version, "occurrence": occurrence.pk, "payload": '{"kind": "order.create"}'},
+        )
+    assert response.status_code == 302
+    replay = Replay.objects.get()
+    assert replay.payload == {"kind": "order.create"} and replay.payload_before is not None
+    assert replay.status == "sent" and endpoint.requests[-1]["headers"]["Idempotency-Key"] == str(replay.pk)
