@@ -34,7 +34,7 @@ from exceptions.selectors import (
     replay_target_for,
     replays_awaiting_success,
 )
-from exceptions.services import _case_state, _locked, _save, can_act_on_case
+from exceptions.services import can_act_on_case, case_lock, case_save, case_state
 from transactions.selectors import failed_event_details, success_events_carrying
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def replay_request(
     `payload` is the operator's repaired record; without it the stored original is sent. The case's version moves on
     (a replay is an action on the case), and the request writes its activity and audit entry in this block.
     """
-    case = _locked(case_id, expected_version)
+    case = case_lock(case_id, expected_version)
     if not can_act_on_case(actor, case):
         raise NotPermitted("you may only act on cases in the queues you belong to")
     if not case.category.retryable:
@@ -142,8 +142,8 @@ def replay_request(
             )
     except IntegrityError as exc:
         raise DomainError("a replay of this occurrence is already in flight") from exc
-    before = _case_state(case)
-    _save(case, [])
+    before = case_state(case)
+    case_save(case, [])
     CaseActivity.objects.create(
         case=case,
         actor=actor_for(actor),
@@ -152,7 +152,7 @@ def replay_request(
         data={"replay": str(replay.pk), "occurrence": occurrence.pk, "repaired": repaired is not None},
     )
     after: dict[str, Any] = {
-        **_case_state(case),
+        **case_state(case),
         "replay": str(replay.pk),
         "occurrence": occurrence.pk,
         "target_url": target.url,
@@ -307,14 +307,14 @@ def _replay_succeed(*, replay_id: str, event_id: int) -> bool:
     replay.succeeded_at = timezone.now()
     replay.outcome = f"confirmed by event {event_id}"
     replay.save(update_fields=["status", "succeeded_at", "outcome"])
-    case = _locked(replay.case_id, None)
-    before = _case_state(case)
+    case = case_lock(replay.case_id, None)
+    before = case_state(case)
     resolved = case.status in ACTIVE_STATUSES
     if resolved:
         case.status = CaseStatus.RESOLVED
         case.resolved_at = timezone.now()
         case.snooze_until = case.snooze_occurrences = None
-        _save(case, ["status", "resolved_at", "snooze_until", "snooze_occurrences"])
+        case_save(case, ["status", "resolved_at", "snooze_until", "snooze_occurrences"])
     CaseActivity.objects.create(
         case=case,
         actor=SYSTEM_ACTOR,
@@ -335,7 +335,7 @@ def _replay_succeed(*, replay_id: str, event_id: int) -> bool:
             action="case.resolved",
             obj=case,
             before=before,
-            after={**_case_state(case), "replay": replay_id, "event": event_id},
+            after={**case_state(case), "replay": replay_id, "event": event_id},
         )
     return True
 

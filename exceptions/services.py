@@ -399,8 +399,10 @@ def _notify_later(case_id: int, kind: str) -> None:
 # ---- Actions on a case ----------------------------------------------------------------------------------------------
 
 
-def _locked(case_id: int, expected_version: int | None) -> Case:
-    case = Case.objects.select_for_update().select_related("queue", "category").get(pk=case_id)
+def case_lock(case_id: int, expected_version: int | None) -> Case:
+    """The case, row-locked until the transaction ends; refused when merged or changed since `expected_version`."""
+    # Only the case row: locking its queue and category too would serialise every action in a queue.
+    case = Case.objects.select_for_update(of=("self",)).select_related("queue", "category").get(pk=case_id)
     if case.merged_into_id:
         raise DomainError(f"case #{case.pk} was merged into case #{case.merged_into_id}; act on that one")
     if expected_version is not None and case.version != expected_version:
@@ -410,12 +412,14 @@ def _locked(case_id: int, expected_version: int | None) -> Case:
     return case
 
 
-def _save(case: Case, fields: list[str]) -> None:
+def case_save(case: Case, fields: list[str]) -> None:
+    """Write `fields` and bump the version, so that pages and API clients holding the old one get a 409."""
     case.version += 1
     case.save(update_fields=[*fields, "version", "updated_at"])
 
 
-def _case_state(case: Case) -> dict:
+def case_state(case: Case) -> dict:
+    """The before/after snapshot an audit entry records for a case."""
     return {
         "status": case.status,
         "assignee": case.assignee.get_username() if case.assignee else None,
@@ -427,7 +431,7 @@ def _case_state(case: Case) -> dict:
 
 @transaction.atomic
 def case_assign(*, case_id: int, assignee: AbstractBaseUser | None, actor: Any, expected_version: int | None) -> Case:
-    case = _locked(case_id, expected_version)
+    case = case_lock(case_id, expected_version)
     _require_actor(actor, case)
     if (
         assignee is not None
@@ -435,18 +439,18 @@ def case_assign(*, case_id: int, assignee: AbstractBaseUser | None, actor: Any, 
         and not assignee.has_perm("console.act_on_all_queues")
     ):
         raise DomainError(f"{assignee.get_username()} is not a member of the {case.queue.name} queue")
-    before = _case_state(case)
+    before = case_state(case)
     case.assignee = assignee
     fields = ["assignee"]
     if assignee is not None and case.status == CaseStatus.OPEN:
         case.status = CaseStatus.IN_PROGRESS
         fields.append("status")
-    _save(case, fields)
+    case_save(case, fields)
     who = assignee.get_username() if assignee else "nobody"
     CaseActivity.objects.create(
         case=case, actor=actor_for(actor), kind=ActivityKind.ASSIGNED, body=f"assigned to {who}"
     )
-    audit_record(actor=actor_for(actor), action="case.assigned", obj=case, before=before, after=_case_state(case))
+    audit_record(actor=actor_for(actor), action="case.assigned", obj=case, before=before, after=case_state(case))
     if assignee is not None and assignee.pk != getattr(actor, "pk", None):
         transaction.on_commit(lambda: _notify_later(case.pk, "assigned"))
     return case
@@ -457,9 +461,9 @@ def case_comment(*, case_id: int, body: str, actor: Any, expected_version: int |
     text = (body or "").strip()
     if not text:
         raise DomainError("a comment needs some text")
-    case = _locked(case_id, expected_version)
+    case = case_lock(case_id, expected_version)
     _require_actor(actor, case)
-    _save(case, [])
+    case_save(case, [])
     activity = CaseActivity.objects.create(
         case=case, actor=actor_for(actor), kind=ActivityKind.COMMENT, body=text[:5000]
     )
@@ -479,7 +483,7 @@ def case_transition(
     snooze_occurrences: int | None = None,
 ) -> Case:
     """Move a case along open -> in_progress -> resolved (also waiting, ignored = snoozed with a condition)."""
-    case = _locked(case_id, expected_version)
+    case = case_lock(case_id, expected_version)
     _require_actor(actor, case)
     if status not in CaseStatus.values:
         raise DomainError(f"unknown status {status!r}")
@@ -494,12 +498,12 @@ def case_transition(
             raise DomainError("the snooze date must be in the future")
         if snooze_occurrences is not None and snooze_occurrences < 1:
             raise DomainError("the number of occurrences must be at least 1")
-    before = _case_state(case)
+    before = case_state(case)
     case.status = status
     case.snooze_until = snooze_until if status == CaseStatus.IGNORED else None
     case.snooze_occurrences = snooze_occurrences if status == CaseStatus.IGNORED else None
     case.resolved_at = timezone.now() if status == CaseStatus.RESOLVED else None
-    _save(case, ["status", "snooze_until", "snooze_occurrences", "resolved_at"])
+    case_save(case, ["status", "snooze_until", "snooze_occurrences", "resolved_at"])
     kind = ActivityKind.SNOOZED if status == CaseStatus.IGNORED else ActivityKind.STATUS
     data = {"from": before["status"], "to": status}
     if snooze_until:
@@ -508,7 +512,7 @@ def case_transition(
         data["occurrences"] = snooze_occurrences
     CaseActivity.objects.create(case=case, actor=actor_for(actor), kind=kind, body=note[:2000], data=data)
     audit_record(
-        actor=actor_for(actor), action=f"case.{status}", obj=case, before=before, after={**_case_state(case), **data}
+        actor=actor_for(actor), action=f"case.{status}", obj=case, before=before, after={**case_state(case), **data}
     )
     return case
 
@@ -564,11 +568,11 @@ def cases_merge(*, target_id: int, source_ids: list[int], actor: Any, expected_v
         source.merged_into = target
         source.status = CaseStatus.RESOLVED
         source.resolved_at = timezone.now()
-        _save(source, ["merged_into", "status", "resolved_at"])
+        case_save(source, ["merged_into", "status", "resolved_at"])
         CaseActivity.objects.create(
             case=source, actor=actor_for(actor), kind=ActivityKind.MERGED, body=f"merged into case #{target.pk}"
         )
-    _save(target, ["occurrence_count", "amount_at_stake", "first_seen", "last_seen"])
+    case_save(target, ["occurrence_count", "amount_at_stake", "first_seen", "last_seen"])
     CaseActivity.objects.create(
         case=target,
         actor=actor_for(actor),
@@ -586,7 +590,7 @@ def occurrence_split(
     """Move one occurrence to a case of its own; occurrences like it (same fingerprint, and the message text, when
     given) follow it from now on."""
     occurrence = ExceptionRecord.objects.select_related("case", "case__queue", "category").get(pk=occurrence_id)
-    origin = _locked(occurrence.case_id, expected_version)
+    origin = case_lock(occurrence.case_id, expected_version)
     _require_actor(actor, origin)
     if origin.occurrence_count < 2:
         raise DomainError("a case with a single occurrence cannot be split")
@@ -618,7 +622,7 @@ def occurrence_split(
     occurrence.save(update_fields=["case"])
     origin.occurrence_count -= 1
     origin.amount_at_stake -= occurrence.amount or 0
-    _save(origin, ["occurrence_count", "amount_at_stake"])
+    case_save(origin, ["occurrence_count", "amount_at_stake"])
     FingerprintOverride.objects.create(
         fingerprint=occurrence.fingerprint,
         message_contains=fragment or occurrence.error_message[:200],
@@ -674,7 +678,7 @@ def _escalate(case: Case, why: str) -> int:
     case.priority = max(1, case.priority - 1)
     # The next escalation waits for a new target, so a late case is not escalated on every sweep.
     case.resolve_due_at = timezone.now() + case.queue.resolve_target
-    _save(case, ["escalation_level", "priority", "resolve_due_at"])
+    case_save(case, ["escalation_level", "priority", "resolve_due_at"])
     CaseActivity.objects.create(case=case, actor="system:escalation", kind=ActivityKind.ESCALATED, body=why)
     transaction.on_commit(lambda: _notify_later(case.pk, "escalated"))
     return case.pk
