@@ -280,7 +280,8 @@ class ProcessStep(models.Model):
 class Transaction(models.Model):
     """An end-to-end business transaction: the connected events of one process instance, summarised."""
 
-    process = models.ForeignKey(ProcessDefinition, null=True, blank=True, on_delete=models.SET_NULL)
+    # No index of its own: txn_process_status_idx starts with process_id.
+    process = models.ForeignKey(ProcessDefinition, null=True, blank=True, on_delete=models.SET_NULL, db_index=False)
     status = models.CharField(max_length=12, choices=TransactionStatus.choices, default=TransactionStatus.IN_FLIGHT)
     started_at = models.DateTimeField()
     last_event_at = models.DateTimeField()
@@ -321,7 +322,8 @@ class Transaction(models.Model):
 class TransactionEvent(models.Model):
     """An event's membership in a transaction (events are append-only, so membership lives here)."""
 
-    txn = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="memberships")
+    # No index of its own: txn_event_timeline_idx starts with txn_id (one index less to maintain per event).
+    txn = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     # The event's id and partition key; no database foreign key, as PostgreSQL's key of events is (id, received_at).
     event_id = models.BigIntegerField(unique=True)
     event_received_at = models.DateTimeField()
