@@ -151,3 +151,19 @@ def test_task_round_trips_through_a_real_worker(tmp_path):
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+@pytest.mark.django_db
+def test_demo_users_log_in_as_each_role_and_ops_works_some_queues(client, capsys):
+    from django.core.management import call_command
+
+    from exceptions.models import Queue
+    from exceptions.reference import exceptions_reference_data_load
+
+    exceptions_reference_data_load()
+    call_command("create_demo_users")
+    call_command("create_demo_users")  # a second `make demo` reuses what exists
+    assert "closeloop-demo" in capsys.readouterr().out
+    for username in ("ops", "manager", "compliance", "integration", "admin"):
+        assert client.login(username=username, password="closeloop-demo"), username
+    assert Queue.objects.filter(members__username="ops").count() == 5

@@ -4,6 +4,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from console.roles import ADMIN, ROLES
+from exceptions.configuration import queue_member_add
+from exceptions.models import Queue
 
 # Demo only: well-known passwords on a console bound to 127.0.0.1.
 DEMO_PASSWORD = "closeloop-demo"  # noqa: S105
@@ -14,6 +16,8 @@ DEMO_USERS = {
     "integration": "integration",
     "admin": ADMIN,
 }
+# The finance-operations demo user works these queues (and only these: the others show as read-only).
+OPS_QUEUES = ("accounts-receivable", "billing", "tax", "master-data", "triage")
 
 
 class Command(BaseCommand):
@@ -30,6 +34,10 @@ class Command(BaseCommand):
             user.is_staff = user.is_superuser = role == ADMIN
             user.save()
             user.groups.add(Group.objects.get(name=role))
+        ops = User.objects.get(username="ops")  # fetched again: permissions are cached per user object
+        for queue in Queue.objects.filter(slug__in=OPS_QUEUES).exclude(members=ops):
+            queue_member_add(queue=queue, user=ops, actor="system:demo")
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, role in DEMO_USERS.items():
             self.stdout.write(f"  {username:<12} {role}")
+        self.stdout.write(f"  ops works the queues {', '.join(OPS_QUEUES)}")
