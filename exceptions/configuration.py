@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from console.lib.audit import audit_record
+from console.lib.audit import audit_delete, audit_record
 from console.lib.errors import DomainError
 from exceptions.choices import ActivityKind, Severity
 from exceptions.models import Case, CaseActivity, Category, ClassificationRule, Queue, RoutingRule
@@ -285,17 +285,7 @@ def classification_rule_set_active(*, rule: ClassificationRule, actor: str, is_a
 def classification_rule_delete(*, rule: ClassificationRule, actor: str) -> None:
     """Cases and occurrences it classified keep their category; they just no longer name a rule."""
     rule = ClassificationRule.objects.select_for_update().get(pk=rule.pk)
-    before = classification_rule_snapshot(rule)
-    rule_id, rule_repr = rule.pk, str(rule)
-    ClassificationRule.objects.filter(pk=rule_id).delete()
-    audit_record(
-        actor=actor,
-        action="classification_rule.deleted",
-        object_type=ClassificationRule._meta.label_lower,
-        object_id=rule_id,
-        object_repr=rule_repr,
-        before=before,
-    )
+    audit_delete(obj=rule, actor=actor, action="classification_rule.deleted", before=classification_rule_snapshot(rule))
 
 
 @transaction.atomic
@@ -406,17 +396,7 @@ def routing_rule_update(*, rule: RoutingRule, actor: str, **fields: Any) -> Rout
 def routing_rule_delete(*, rule: RoutingRule, actor: str) -> None:
     """Cases it routed stay in their queue (they just no longer name a rule) until someone re-routes them."""
     rule = RoutingRule.objects.select_for_update().get(pk=rule.pk)
-    before = routing_rule_snapshot(rule)
-    rule_id, rule_repr = rule.pk, str(rule)
-    RoutingRule.objects.filter(pk=rule_id).delete()
-    audit_record(
-        actor=actor,
-        action="routing_rule.deleted",
-        object_type=RoutingRule._meta.label_lower,
-        object_id=rule_id,
-        object_repr=rule_repr,
-        before=before,
-    )
+    audit_delete(obj=rule, actor=actor, action="routing_rule.deleted", before=routing_rule_snapshot(rule))
 
 
 @transaction.atomic

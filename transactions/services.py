@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from console.lib.audit import audit_record
+from console.lib.audit import audit_delete, audit_record
 from console.lib.errors import DomainError, StaleVersion
 from transactions import cloudevents, native, otlp
 from transactions.canonical import (
@@ -521,17 +521,7 @@ def source_alias_create(*, source: IngestSource, pattern: str, system: str, acto
 
 @transaction.atomic
 def source_alias_delete(*, alias: SourceAlias, actor: str) -> None:
-    before = source_alias_snapshot(alias)
-    alias_id, alias_repr = alias.pk, str(alias)
-    SourceAlias.objects.filter(pk=alias_id).delete()
-    audit_record(
-        actor=actor,
-        action="source_alias.deleted",
-        object_type=SourceAlias._meta.label_lower,
-        object_id=alias_id,
-        object_repr=alias_repr,
-        before=before,
-    )
+    audit_delete(obj=alias, actor=actor, action="source_alias.deleted", before=source_alias_snapshot(alias))
 
 
 def extraction_rule_problems(*, action: str, path: str, key_type: str) -> dict[str, str]:
@@ -685,17 +675,7 @@ def extraction_rule_set_active(*, rule: ExtractionRule, actor: str, is_active: b
 
 @transaction.atomic
 def extraction_rule_delete(*, rule: ExtractionRule, actor: str) -> None:
-    before = extraction_rule_snapshot(rule)
-    rule_id, rule_repr = rule.pk, str(rule)
-    ExtractionRule.objects.filter(pk=rule_id).delete()
-    audit_record(
-        actor=actor,
-        action="extraction_rule.deleted",
-        object_type=ExtractionRule._meta.label_lower,
-        object_id=rule_id,
-        object_repr=rule_repr,
-        before=before,
-    )
+    audit_delete(obj=rule, actor=actor, action="extraction_rule.deleted", before=extraction_rule_snapshot(rule))
 
 
 def redaction_rule_snapshot(rule: RedactionRule) -> dict[str, Any]:
@@ -749,17 +729,7 @@ def redaction_rule_update(
 
 @transaction.atomic
 def redaction_rule_delete(*, rule: RedactionRule, actor: str) -> None:
-    before = redaction_rule_snapshot(rule)
-    rule_id, rule_repr = rule.pk, str(rule)
-    RedactionRule.objects.filter(pk=rule_id).delete()
-    audit_record(
-        actor=actor,
-        action="redaction_rule.deleted",
-        object_type=RedactionRule._meta.label_lower,
-        object_id=rule_id,
-        object_repr=rule_repr,
-        before=before,
-    )
+    audit_delete(obj=rule, actor=actor, action="redaction_rule.deleted", before=redaction_rule_snapshot(rule))
 
 
 # ---- Process definitions (console) ----------------------------------------------------------------------------------

@@ -136,6 +136,15 @@ def audit_record(
     return entry
 
 
+def audit_delete(*, obj: models.Model, actor: str, action: str, before: Any) -> None:
+    """Delete `obj` and record what it was, in the caller's atomic block (the entry outlives the row)."""
+    object_type, object_id, object_repr = obj._meta.label_lower, obj.pk, str(obj)
+    type(obj)._base_manager.filter(pk=object_id).delete()
+    audit_record(
+        actor=actor, action=action, object_type=object_type, object_id=object_id, object_repr=object_repr, before=before
+    )
+
+
 @dataclass(frozen=True)
 class ChainBreak:
     entry_id: int
@@ -196,6 +205,7 @@ __all__ = [
     "AuditEntry",
     "ChainReport",
     "actor_for",
+    "audit_delete",
     "audit_history",
     "audit_record",
     "audit_verify",
