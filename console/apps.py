@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from console.lib.capabilities import MANAGE_INGEST, MANAGE_USERS, VIEW_AUDIT
+
 
 class ConsoleConfig(AppConfig):
     name = "console"
@@ -12,11 +14,9 @@ class ConsoleConfig(AppConfig):
 
         post_migrate.connect(_sync_roles_after_migrate, sender=self)
         register_nav_item("Overview", "Home", "home", permission=None, order=0)
-        register_nav_item("Compliance", "Audit trail", "audit-list", permission="console.view_audit", order=90)
-        register_nav_item("Integration", "API docs", "api-docs", permission="console.manage_ingest", order=90)
-        register_nav_item(
-            "Administration", "Users and groups", "admin:auth_user_changelist", "console.manage_users", 10
-        )
+        register_nav_item("Compliance", "Audit trail", "audit-list", permission=VIEW_AUDIT, order=90)
+        register_nav_item("Integration", "API docs", "api-docs", permission=MANAGE_INGEST, order=90)
+        register_nav_item("Administration", "Users and groups", "admin:auth_user_changelist", MANAGE_USERS, 10)
 
 
 def _sync_roles_after_migrate(**kwargs: object) -> None:

@@ -3,6 +3,7 @@
 from django.db import models
 
 from console.lib.audit import AuditEntry
+from console.lib.capabilities import CAPABILITIES
 from console.lib.saved_views import SavedView
 
 
@@ -12,19 +13,7 @@ class Capability(models.Model):
     class Meta:
         managed = False
         default_permissions = ()
-        permissions = [
-            ("view_transactions", "Read transactions and their timelines"),
-            ("view_cases", "Read exception cases"),
-            ("act_on_cases", "Act on cases in the queues one belongs to"),
-            ("act_on_all_queues", "Act on cases in every queue"),
-            ("edit_rules", "Edit taxonomy, classification, routing, queues, processes, SLAs and ROI assumptions"),
-            ("view_dashboards", "See SLA and ROI dashboards"),
-            ("view_audit", "Read the audit trail"),
-            ("export_lineage", "Export approval lineage and evidence"),
-            ("manage_ingest", "Manage ingest sources, tokens, aliases, extraction and redaction rules"),
-            ("replay_dead_letters", "Browse and replay dead-lettered records"),
-            ("manage_users", "Manage users and groups"),
-        ]
+        permissions = list(CAPABILITIES.items())
 
     def __str__(self) -> str:
         return "capability"

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from console.charts import activity_chart
 from console.filters import AuditEntryFilterSet
+from console.lib.capabilities import VIEW_AUDIT, VIEW_TRANSACTIONS
 from console.lib.saved_views import saved_view_delete, saved_view_save
 from console.selectors import audit_activity_by_day, audit_entry_list
 from transactions.charts import STATUS_ORDER, process_status_chart
@@ -26,7 +27,7 @@ PAGE_SIZE = 100
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     context: dict = {"activity_chart": activity_chart(audit_activity_by_day())}
-    if request.user.has_perm("console.view_transactions"):
+    if request.user.has_perm(VIEW_TRANSACTIONS):
         rows = transaction_counts_by_process()
         totals = {status: sum(r["n"] for r in rows if r["status"] == status) for status in STATUS_ORDER}
         context.update(process_chart=process_status_chart(rows), totals=totals)
@@ -34,7 +35,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@permission_required("console.view_audit", raise_exception=True)
+@permission_required(VIEW_AUDIT, raise_exception=True)
 def audit_list(request: HttpRequest) -> HttpResponse:
     filterset = AuditEntryFilterSet(request.GET, queryset=audit_entry_list())
     entries = filterset.qs

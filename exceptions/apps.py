@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from console.lib.capabilities import VIEW_CASES
+
 
 class ExceptionsConfig(AppConfig):
     name = "exceptions"
@@ -12,8 +14,8 @@ class ExceptionsConfig(AppConfig):
         from exceptions.views.manage import register_navigation
         from exceptions.views.triage import transaction_cases_panel
 
-        register_nav_item("Operations", "Queues", "queue-list", "console.view_cases", 10)
-        register_nav_item("Operations", "Notifications", "notification-list", "console.view_cases", 90)
+        register_nav_item("Operations", "Queues", "queue-list", VIEW_CASES, 10)
+        register_nav_item("Operations", "Notifications", "notification-list", VIEW_CASES, 90)
         # The transactions app's page shows this app's cases without importing it (imports point down only).
         register_panel("transaction_detail", transaction_cases_panel)
         register_navigation()

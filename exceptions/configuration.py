@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from console.lib.audit import audit_delete, audit_record
+from console.lib.capabilities import ACT_ON_CASES
 from console.lib.errors import DomainError
 from exceptions.choices import ActivityKind, Severity
 from exceptions.models import Case, CaseActivity, Category, ClassificationRule, Queue, RoutingRule
@@ -577,7 +578,7 @@ def _member_names(queue: Queue) -> list[str]:
 def queue_member_add(*, queue: Queue, user: Any, actor: str) -> Queue:
     """Finance operations act on the cases of the queues they belong to (managers on every queue anyway)."""
     queue = Queue.objects.select_for_update().get(pk=queue.pk)
-    if not user.is_active or not user.has_perm("console.act_on_cases"):
+    if not user.is_active or not user.has_perm(ACT_ON_CASES):
         raise DomainError(f"{user.get_username()} may not act on cases (finance_ops or manager role needed)")
     if queue.members.filter(pk=user.pk).exists():
         raise DomainError(f"{user.get_username()} is a member of {queue.name} already")

@@ -12,6 +12,7 @@ from django.contrib.auth.models import Permission
 from django.db.models import Count, Max, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from console.lib.audit import audit_history
+from console.lib.capabilities import ACT_ON_ALL_QUEUES, ACT_ON_CASES
 from exceptions.choices import ACTIVE_STATUSES, UNCLASSIFIED, ReplayStatus
 from exceptions.classification import (
     CaseFacts,
@@ -62,7 +63,7 @@ def case_activities(*, case: Case) -> QuerySet[CaseActivity]:
 def queue_list_for(*, user: object) -> QuerySet[Queue]:
     """The queues a user works: all of them for managers and readers of everything, else their memberships."""
     queues = Queue.objects.order_by("name")
-    if user.has_perm("console.act_on_all_queues") or not user.has_perm("console.act_on_cases"):
+    if user.has_perm(ACT_ON_ALL_QUEUES) or not user.has_perm(ACT_ON_CASES):
         return queues
     return queues.filter(members=user)
 

@@ -5,7 +5,6 @@ StaleVersion, 409), and writes its activity and audit entry in the same atomic b
 """
 
 import logging
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +17,9 @@ from django.utils import timezone
 
 from console.lib.audit import actor_for, audit_record
 from console.lib.bulk import rows_update
+from console.lib.capabilities import ACT_ON_ALL_QUEUES, ACT_ON_CASES
 from console.lib.errors import DomainError, NotPermitted, StaleVersion
+from console.lib.locks import advisory_lock_keys, key_bucket
 from exceptions.choices import ACTIVE_STATUSES, CASE_TRANSITIONS, UNCLASSIFIED, ActivityKind, CaseStatus
 from exceptions.classification import (
     CaseFacts,
@@ -56,9 +57,9 @@ def can_act_on_queue(user: Any, queue: Queue) -> bool:
     """Managers and admins act on every queue; finance operations only on the queues they belong to."""
     if not getattr(user, "is_authenticated", False):
         return False
-    if user.has_perm("console.act_on_all_queues"):
+    if user.has_perm(ACT_ON_ALL_QUEUES):
         return True
-    return user.has_perm("console.act_on_cases") and queue.members.filter(pk=user.pk).exists()
+    return user.has_perm(ACT_ON_CASES) and queue.members.filter(pk=user.pk).exists()
 
 
 def can_act_on_case(user: Any, case: Case) -> bool:
@@ -150,15 +151,7 @@ def _categories() -> dict[str, Category]:
 
 
 def _lock_fingerprints(fingerprints: Iterable[str]) -> None:
-    if connection.vendor != "postgresql":
-        return
-    keys = sorted({zlib.crc32(f.encode()) & 0x7FFFFFFF for f in fingerprints})
-    if keys:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(pg_advisory_xact_lock(%s, k)) FROM (SELECT unnest(%s::int[]) AS k ORDER BY 1) AS s",
-                [LOCK_NAMESPACE, keys],
-            )
+    advisory_lock_keys(LOCK_NAMESPACE, (key_bucket(f) for f in fingerprints))
 
 
 def _live_case(case: Case) -> Case:
@@ -436,7 +429,7 @@ def case_assign(*, case_id: int, assignee: AbstractBaseUser | None, actor: Any, 
     if (
         assignee is not None
         and not case.queue.members.filter(pk=assignee.pk).exists()
-        and not assignee.has_perm("console.act_on_all_queues")
+        and not assignee.has_perm(ACT_ON_ALL_QUEUES)
     ):
         raise DomainError(f"{assignee.get_username()} is not a member of the {case.queue.name} queue")
     before = case_state(case)

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from console.lib.capabilities import MANAGE_INGEST, REPLAY_DEAD_LETTERS, VIEW_TRANSACTIONS
+
 
 class TransactionsConfig(AppConfig):
     name = "transactions"
@@ -8,8 +10,8 @@ class TransactionsConfig(AppConfig):
     def ready(self) -> None:
         from console.lib.navigation import register_nav_item
 
-        register_nav_item("Operations", "Transactions", "transaction-list", "console.view_transactions", 20)
-        manage, replay = "console.manage_ingest", "console.replay_dead_letters"
+        register_nav_item("Operations", "Transactions", "transaction-list", VIEW_TRANSACTIONS, 20)
+        manage, replay = MANAGE_INGEST, REPLAY_DEAD_LETTERS
         register_nav_item("Integration", "Feed health", "feed-health", manage, 10)
         register_nav_item("Integration", "Ingest sources", "ingest-source-list", manage, 20)
         register_nav_item("Integration", "Extraction rules", "extraction-rule-list", manage, 30)

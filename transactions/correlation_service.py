@@ -5,7 +5,6 @@ through the unique index of linking keys, and only the transactions the batch to
 """
 
 import logging
-import zlib
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -14,6 +13,7 @@ from django.utils import timezone
 
 from console.lib.audit import audit_record
 from console.lib.bulk import rows_update
+from console.lib.locks import advisory_lock_keys, key_bucket
 from transactions.choices import BROAD_KEY_TYPES, DEFAULT_CORRELATING_KEY_TYPES, TransactionStatus
 from transactions.correlation import (
     SYSTEM,
@@ -67,15 +67,7 @@ def correlating_key_types() -> frozenset[str]:
 
 
 def _lock_keys(keys: set[Key]) -> None:
-    if connection.vendor != "postgresql" or not keys:
-        return
-    buckets = sorted({zlib.crc32(f"{t}\x1f{v}".encode()) % LOCK_BUCKETS for t, v in keys})
-    with connection.cursor() as cursor:
-        # Sorted, so that two workers always queue in the same order and never deadlock.
-        cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(%s, b)) FROM (SELECT unnest(%s::int[]) AS b ORDER BY 1) AS sorted",
-            [LOCK_NAMESPACE, buckets],
-        )
+    advisory_lock_keys(LOCK_NAMESPACE, (key_bucket(f"{t}\x1f{v}", LOCK_BUCKETS) for t, v in keys))
 
 
 def _existing_links(keys: set[Key]) -> dict[Key, int]:

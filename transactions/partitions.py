@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, transaction
 
+from console.lib.locks import advisory_lock_name
 from transactions.models import Event
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def event_partitions_create(*, days: list[date]) -> list[str]:
             start, end = _bounds(day)
             # One transaction: the rows that waited in DEFAULT move to their partition, which is then attached.
             with transaction.atomic():
-                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [name])
+                advisory_lock_name(name)
                 if name in _existing_partitions(cursor):
                     continue
                 cursor.execute(f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")

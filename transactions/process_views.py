@@ -18,6 +18,7 @@ from django.urls import URLPattern, path
 from django.views.decorators.http import require_http_methods
 
 from console.lib.audit import actor_for
+from console.lib.capabilities import EDIT_RULES
 from console.lib.errors import DomainError
 from console.lib.forms import BootstrapFormMixin
 from console.lib.navigation import register_nav_item
@@ -26,7 +27,6 @@ from transactions import selectors, services
 from transactions.choices import BROAD_KEY_TYPES
 from transactions.models import ProcessDefinition
 
-EDIT_RULES = "console.edit_rules"
 EXTRA_STEP_ROWS = 2
 
 

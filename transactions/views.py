@@ -20,6 +20,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from console.lib.audit import actor_for, audit_history, audit_record
+from console.lib.capabilities import MANAGE_INGEST, REPLAY_DEAD_LETTERS, VIEW_TRANSACTIONS
 from console.lib.errors import DomainError, StaleVersion
 from console.lib.exports import csv_response
 from console.lib.panels import render_panels
@@ -41,8 +42,6 @@ from transactions.forms import (
 )
 from transactions.models import DeadLetter, ExtractionRule, IngestSource, Transaction
 
-MANAGE_INGEST = "console.manage_ingest"
-REPLAY_DEAD_LETTERS = "console.replay_dead_letters"
 DEAD_LETTER_PAGE_SIZE = 50
 
 
@@ -532,7 +531,7 @@ def _csv_rows(queryset: QuerySet) -> Iterator[list]:
 
 
 @login_required
-@permission_required("console.view_transactions", raise_exception=True)
+@permission_required(VIEW_TRANSACTIONS, raise_exception=True)
 def transaction_list(request: HttpRequest) -> HttpResponse:
     filterset = TransactionFilterSet(request.GET, queryset=selectors.transaction_list())
     transactions = filterset.qs if filterset.is_valid() else selectors.transaction_list().none()
@@ -577,7 +576,7 @@ def _matches(item: dict, needle: str) -> bool:
 
 
 @login_required
-@permission_required("console.view_transactions", raise_exception=True)
+@permission_required(VIEW_TRANSACTIONS, raise_exception=True)
 def transaction_detail(request: HttpRequest, txn_id: int) -> HttpResponse:
     try:
         txn = selectors.transaction_resolve(txn_id=txn_id)

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 from console.api.serializers import AuditEntrySerializer, MeSerializer
 from console.filters import AuditEntryFilterSet
 from console.lib.api import HasCapability
+from console.lib.capabilities import VIEW_AUDIT
 from console.selectors import audit_entry_list
 
 
@@ -24,7 +25,7 @@ class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = AuditEntrySerializer
     filterset_class = AuditEntryFilterSet
     permission_classes = [HasCapability]
-    required_capability = "console.view_audit"
+    required_capability = VIEW_AUDIT
 
     def get_queryset(self):
         return audit_entry_list()

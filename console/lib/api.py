@@ -29,7 +29,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 class HasCapability(permissions.BasePermission):
-    """Allows the request when the user holds the view's `required_capability` (e.g. "console.view_audit")."""
+    """Allows the request when the user holds the view's `required_capability` (e.g. VIEW_AUDIT)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
         capability = getattr(view, "required_capability", None)

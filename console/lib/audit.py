@@ -8,15 +8,17 @@ so that the lock is short.
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Any
+from typing import Any, TypeVar
 
 import rfc8785
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
+
+from console.lib.errors import DomainError
 
 GENESIS_HASH = "0" * 64
 # Arbitrary constant identifying "the audit chain head" among the database's advisory locks.
@@ -145,6 +147,70 @@ def audit_delete(*, obj: models.Model, actor: str, action: str, before: Any) -> 
     )
 
 
+Snapshot = Callable[[Any], dict[str, Any]]
+M = TypeVar("M", bound=models.Model)
+
+
+@transaction.atomic
+def audited_create(obj: M, *, actor: str, action: str, snapshot: Callable[[M], dict[str, Any]]) -> M:
+    """Insert `obj` (already validated by the caller) and record what it is, in one atomic block."""
+    obj.save(force_insert=True)
+    audit_record(actor=actor, action=action, obj=obj, after=snapshot(obj))
+    return obj
+
+
+@transaction.atomic
+def audited_update(
+    obj: M, *, actor: str, action: str, snapshot: Callable[[M], dict[str, Any]], apply: Callable[[M], None]
+) -> M:
+    """Lock `obj`'s row, `apply` the change to the locked copy, save it and record before/after.
+
+    `apply` validates (raising DomainError leaves nothing written) and sets fields; a change that alters nothing the
+    snapshot shows writes neither the row nor an audit entry, so re-saving a form is not an event.
+    """
+    locked = type(obj)._base_manager.select_for_update().get(pk=obj.pk)
+    before = snapshot(locked)
+    apply(locked)
+    after = snapshot(locked)
+    if after == before:
+        return locked
+    locked.save()
+    audit_record(actor=actor, action=action, obj=locked, before=before, after=after)
+    return locked
+
+
+@transaction.atomic
+def audited_set_active(
+    obj: M,
+    *,
+    actor: str,
+    action_prefix: str,
+    snapshot: Callable[[M], dict[str, Any]],
+    is_active: bool,
+    problems: Callable[[M], list[str]] | None = None,
+) -> M:
+    """Switch `is_active` and record `<prefix>.activated` / `<prefix>.deactivated`.
+
+    `problems` lists what would make an activated object misbehave: rows saved before today's validation existed
+    (or loaded as data) must be fixed before they start acting on live traffic.
+    """
+
+    def switch(locked: M) -> None:
+        if is_active and problems is not None:
+            found = problems(locked)
+            if found:
+                raise DomainError("fix this first: " + "; ".join(found))
+        locked.is_active = is_active  # type: ignore[attr-defined]
+
+    return audited_update(
+        obj,
+        actor=actor,
+        action=f"{action_prefix}.activated" if is_active else f"{action_prefix}.deactivated",
+        snapshot=snapshot,
+        apply=switch,
+    )
+
+
 @dataclass(frozen=True)
 class ChainBreak:
     entry_id: int
@@ -209,4 +275,7 @@ __all__ = [
     "audit_history",
     "audit_record",
     "audit_verify",
+    "audited_create",
+    "audited_set_active",
+    "audited_update",
 ]

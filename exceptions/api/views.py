@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from console.lib.api import HasCapability
+from console.lib.capabilities import ACT_ON_CASES, VIEW_CASES
 from console.lib.errors import NotPermitted
 from exceptions.api.serializers import (
     AssignSerializer,
@@ -38,7 +39,6 @@ from exceptions.replays import replay_request, replays_request_bulk
 from exceptions.selectors import case_detail_list, case_list
 from exceptions.services import can_act_on_case, case_assign, case_comment, case_transition, cases_bulk
 
-ACT_ON_CASES = "console.act_on_cases"
 S = TypeVar("S", bound=serializers.Serializer)
 
 
@@ -109,7 +109,7 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = CaseFilterSet
     pagination_class = CasePagination
     permission_classes = [HasCapability]
-    required_capability = "console.view_cases"
+    required_capability = VIEW_CASES
 
     def get_queryset(self) -> QuerySet[Case]:
         # The detail also answers for merged cases (old links keep working); actions only apply to live ones.

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from console.lib.audit import actor_for
+from console.lib.capabilities import EDIT_RULES, VIEW_DASHBOARDS
 from console.lib.errors import DomainError
 from console.lib.navigation import register_nav_item
 from console.lib.views import confirm, get_or_404, posted
@@ -31,8 +32,6 @@ from exceptions.selectors import NEW_RULE_ID, ROUTING_PREVIEW_SAMPLE
 from exceptions.services import routing_specs
 from transactions.services import duration_label
 
-EDIT_RULES = "console.edit_rules"
-VIEW_DASHBOARDS = "console.view_dashboards"
 GAP_ON_TAXONOMY_PAGE = 10
 # Fields a taxonomy-gap row may pre-fill on a new classification rule.
 PREFILL_FIELDS = ("name", "category", "system", "kind", "error_code", "error_type")

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from console.lib.audit import actor_for, audit_record
+from console.lib.capabilities import VIEW_CASES
 from console.lib.errors import DomainError, NotPermitted, StaleVersion
 from console.lib.exports import csv_response
 from console.lib.saved_views import saved_view_list
@@ -57,7 +58,6 @@ from exceptions.services import (
 from transactions import selectors as transaction_selectors
 from transactions.charts import timeline_chart
 
-VIEW_CASES = "console.view_cases"
 QUEUE_PAGE = 50
 CSV_LIMIT = 100_000
 CSV_HEADER = [

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from console.lib.api import HasCapability
+from console.lib.capabilities import VIEW_TRANSACTIONS
 from transactions.api.serializers import TimelineSerializer, TransactionSerializer
 from transactions.filters import TransactionFilterSet
 from transactions.models import Transaction
@@ -29,7 +30,7 @@ class TransactionViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = TransactionFilterSet
     pagination_class = RecentActivityPagination
     permission_classes = [HasCapability]
-    required_capability = "console.view_transactions"
+    required_capability = VIEW_TRANSACTIONS
 
     def get_queryset(self):
         return transaction_list()
