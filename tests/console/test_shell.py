@@ -5,10 +5,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from console.celery import app as celery_app
-from console.periodic import PERIODIC_JOBS, run_due_jobs
+from console.periodic import run_due_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,13 +59,23 @@ def test_openapi_schema_is_served(client, role_user):
 @pytest.mark.django_db
 def test_periodic_jobs_run_in_process_when_due():
     last_runs: dict[str, float] = {}
-    assert run_due_jobs(last_runs) == list(PERIODIC_JOBS)
+    assert run_due_jobs(last_runs) == list(settings.CELERY_BEAT_SCHEDULE)
     assert "audit-chain-check" not in run_due_jobs(last_runs)  # an hourly job is not due again a moment later
+
+
+@pytest.mark.django_db
+def test_the_in_process_runner_reads_the_schedule_from_settings(settings):
+    settings.CELERY_BEAT_SCHEDULE = {"only-this": dict(settings.CELERY_BEAT_SCHEDULE["audit-chain-check"])}
+    assert run_due_jobs({}) == ["only-this"]
+
+
+def test_beat_reads_the_same_schedule_from_settings():
+    assert celery_app.conf.beat_schedule == settings.CELERY_BEAT_SCHEDULE
 
 
 def test_every_periodic_job_names_a_registered_task_and_expires():
     celery_app.loader.import_default_modules()
-    for name, job in PERIODIC_JOBS.items():
+    for name, job in settings.CELERY_BEAT_SCHEDULE.items():
         assert job["task"] in celery_app.tasks, name
         assert job["options"]["expires"] > 0, name
 
