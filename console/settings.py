@@ -266,11 +266,20 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
 }
 
+# Logs carry their facts in `extra` fields: JSON lines for log shippers in production, key=value for people reading a
+# terminal in development (LOG_FORMAT=json|keyvalue overrides the choice).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "keyvalue" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "keyvalue"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or keyvalue, not {LOG_FORMAT!r}")
+LOG_LINE = "%(asctime)s %(levelname)s %(name)s %(message)s"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": LOG_LINE},
+        "keyvalue": {"()": "console.lib.logs.KeyValueFormatter", "fmt": LOG_LINE},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
