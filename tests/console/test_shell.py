@@ -178,3 +178,13 @@ def test_demo_users_log_in_as_each_role_and_ops_works_some_queues(client, capsys
     for username in ("ops", "manager", "compliance", "integration", "admin"):
         assert client.login(username=username, password="closeloop-demo"), username
     assert Queue.objects.filter(members__username="ops").count() == 5
+
+
+@pytest.mark.django_db
+def test_a_saved_view_without_a_name_is_not_saved_and_the_filter_is_kept(client, role_user):
+    from console.lib.saved_views import SavedView
+
+    client.force_login(role_user("finance_ops"))
+    response = client.post(reverse("saved-view-create"), {"page": "queue", "name": "  ", "query": "status=open"})
+    assert response.status_code == 302 and response["Location"] == reverse("queue-list") + "?status=open"
+    assert not SavedView.objects.exists()
