@@ -17,8 +17,7 @@ from console.services import saved_view_save
 from exceptions.models import Case, CaseActivity, ExceptionRecord, Notification, Queue
 from exceptions.services import case_assign, case_comment, case_notify, case_transition, cases_merge
 from exceptions.views import triage
-
-from .conftest import failure
+from tests.factories import failure
 
 AR = "accounts-receivable"
 PERIOD_CLOSED = {
