@@ -42,8 +42,8 @@ def test_each_hop_is_read_through_the_given_queryset():
     a, b = _txns(2)
     _merge(a, b)
     with transaction.atomic():
-        survivor = merged_chain_end(a, queryset=Transaction.objects.select_for_update().select_related("process"))
-    assert survivor == b
+        assert merged_chain_end(a, queryset=Transaction.objects.select_for_update()) == b
+    assert merged_chain_end(a, queryset=Transaction.objects.select_related("process")) == b
     with pytest.raises(Transaction.DoesNotExist):
         merged_chain_end(a, queryset=Transaction.objects.exclude(pk=b.pk))
     with pytest.raises(Transaction.DoesNotExist):
