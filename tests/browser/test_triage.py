@@ -14,11 +14,10 @@ def raise_failures(*records: dict) -> None:
     """Ingest, correlate and classify failures the way the tasks would (as tests/exceptions/conftest.py does)."""
     from exceptions.reference import exceptions_reference_data_load
     from exceptions.services import failures_classify
-    from transactions.correlation_service import batch_correlate
     from transactions.models import Event
     from transactions.native import decode_native
     from transactions.reference import process_reference_data_load
-    from transactions.services import ingest_source_create, records_ingest
+    from transactions.services import batch_correlate, ingest_source_create, records_ingest
 
     process_reference_data_load()
     exceptions_reference_data_load()

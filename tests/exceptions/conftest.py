@@ -5,11 +5,10 @@ import pytest
 
 from exceptions.reference import exceptions_reference_data_load
 from exceptions.services import failures_classify
-from transactions.correlation_service import batch_correlate
 from transactions.models import Event
 from transactions.native import decode_native
 from transactions.reference import process_reference_data_load
-from transactions.services import ingest_source_create, records_ingest
+from transactions.services import batch_correlate, ingest_source_create, records_ingest
 
 T0 = datetime(2026, 5, 18, 10, 0, tzinfo=UTC)
 _counter = iter(range(1, 10**9))

@@ -29,7 +29,7 @@ from transactions.services import (
     redaction_rule_create,
     source_alias_create,
 )
-from transactions.views import DEAD_LETTER_PAGE_SIZE
+from transactions.views.ingest import DEAD_LETTER_PAGE_SIZE
 
 from .conftest import canonical
 

@@ -14,11 +14,10 @@ from transactions.correlation import (
     group_batch,
     linking_keys,
 )
-from transactions.correlation_service import batch_correlate, transactions_mark_stalled
 from transactions.models import IngestBatch, Transaction, TransactionEvent, TransactionKey, TransactionMerge
 from transactions.native import decode_native
 from transactions.reference import process_reference_data_load
-from transactions.services import records_ingest
+from transactions.services import batch_correlate, records_ingest, transactions_mark_stalled
 
 from .conftest import canonical
 
