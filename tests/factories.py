@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 
 from exceptions.reference import exceptions_reference_data_load
 from exceptions.services import failures_classify
-from transactions.correlation_service import batch_correlate
+from transactions.services import batch_correlate
 from transactions.models import Event, IngestBatch, IngestSource
 from transactions.native import decode_native
 from transactions.reference import process_reference_data_load
