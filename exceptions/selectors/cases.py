@@ -200,5 +200,10 @@ def case_detail_list() -> QuerySet[Case]:
     )
 
 
-def occurrence_latest(*, case_id: int) -> ExceptionRecord | None:
-    return ExceptionRecord.objects.filter(case_id=case_id).order_by("-occurred_at", "-id").first()
+def occurrence_latest(*, case_id: int, replayable: bool = False) -> ExceptionRecord | None:
+    """The case's newest occurrence; with `replayable`, the newest that a failed event carries (a signal has no
+    record to send again)."""
+    occurrences = ExceptionRecord.objects.filter(case_id=case_id)
+    if replayable:
+        occurrences = occurrences.filter(event_id__isnull=False)
+    return occurrences.order_by("-occurred_at", "-id").first()

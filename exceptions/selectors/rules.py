@@ -211,7 +211,8 @@ def classification_rule_preview(
     at = next((i for i, s in enumerate(others) if _order_key(positions[s.rule_id], s.rule_id) > key), len(others))
     edited = [*others[:at], spec, *others[at:]]
     records = list(
-        ExceptionRecord.objects.filter(occurred_at__gte=now - timedelta(days=PREVIEW_DAYS))
+        # Signals name their category themselves: no classification rule ever sees them.
+        ExceptionRecord.objects.filter(occurred_at__gte=now - timedelta(days=PREVIEW_DAYS), event_id__isnull=False)
         .select_related("category")
         .order_by("-occurred_at", "-id")[: limit + 1]
     )

@@ -1,6 +1,6 @@
 """Writes of the exceptions app, one module per topic: `classify` (failures into cases), `cases` (actions on a case),
-`escalation`, `notify`, `configuration` (managers' taxonomy and rules), `queues`, `replays`, `webhooks`. Callers
-import the public names from here."""
+`escalation`, `notify`, `configuration` (managers' taxonomy and rules), `queues`, `replays`, `signals` (occurrences
+that no event carries), `webhooks`. Callers import the public names from here."""
 
 from exceptions.services.cases import (
     BulkResult,
@@ -61,6 +61,11 @@ from exceptions.services.replays import (
     replays_request_bulk,
     replays_sweep,
 )
+from exceptions.services.signals import (
+    signal_fingerprint,
+    signal_record,
+    signal_resolve,
+)
 from exceptions.services.webhooks import (
     SIGNATURE_HEADER,
     webhook_signature,
@@ -114,6 +119,9 @@ __all__ = [
     "routing_rule_problems",
     "routing_rule_snapshot",
     "routing_rule_update",
+    "signal_fingerprint",
+    "signal_record",
+    "signal_resolve",
     "webhook_signature",
     "webhooks_deliver",
 ]

@@ -64,7 +64,7 @@ def _json_value(value: Any) -> Any:
 
 def _original_payload(occurrence: ExceptionRecord) -> dict | None:
     """The failed record as stored (the canonical event's business content), or None when retention dropped it."""
-    events = failed_event_details(event_ids=[occurrence.event_id])
+    events = failed_event_details(event_ids=[occurrence.event_id]) if occurrence.event_id is not None else []
     if not events:
         return None
     event = events[0]
@@ -89,13 +89,16 @@ def _checked_payload(payload: Any) -> dict:
 
 def _occurrence_of(case: Case, occurrence_id: int | None) -> ExceptionRecord:
     if occurrence_id is None:
-        occurrence = occurrence_latest(case_id=case.pk)
+        occurrence = occurrence_latest(case_id=case.pk, replayable=True)
         if occurrence is None:
             raise DomainError(f"case #{case.pk} has no occurrence to replay")
         return occurrence
     occurrence = ExceptionRecord.objects.filter(pk=occurrence_id, case=case).first()
     if occurrence is None:
         raise DomainError(f"occurrence {occurrence_id} is not an occurrence of case #{case.pk}")
+    if occurrence.event_id is None:
+        # A signal (an SLA's silence...) records a condition, not a failed step: there is nothing to send again.
+        raise DomainError(f"occurrence {occurrence_id} records a signal, not a failed event: it cannot be replayed")
     return occurrence
 
 

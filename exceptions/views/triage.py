@@ -279,6 +279,7 @@ def _linked_transactions(case: Case) -> list[dict]:
 
 def _case_forms(request: HttpRequest, case: Case, occurrences: list) -> dict[str, CaseForm | None]:
     allowed = CASE_TRANSITIONS.get(case.status, set())
+    replayable = [o for o in occurrences if o.event_id is not None]  # a signal has no failed record to send again
     return {
         "assign": AssignForm(case=case, actor=request.user, members=selectors.queue_member_list(queue=case.queue)),
         "comment": CommentForm(case=case),
@@ -286,7 +287,7 @@ def _case_forms(request: HttpRequest, case: Case, occurrences: list) -> dict[str
         "snooze": SnoozeForm(case=case) if CaseStatus.IGNORED in allowed else None,
         "merge": MergeForm(case=case),
         "split": SplitForm(case=case, occurrences=occurrences) if case.occurrence_count > 1 else None,
-        "replay": ReplayForm(case=case, occurrences=occurrences) if case.category.retryable and occurrences else None,
+        "replay": ReplayForm(case=case, occurrences=replayable) if case.category.retryable and replayable else None,
     }
 
 
