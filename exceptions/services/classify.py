@@ -121,7 +121,6 @@ def _new_case(*, arrival: Arrival, category: Category, routes: list[RoutingSpec]
         arrival.title
         or f"{category.name}: {facts.system} {facts.kind} — {arrival.signature or facts.error_code or 'failed'}"
     )
-    now = timezone.now()
     return Case.objects.create(
         fingerprint=arrival.fingerprint,
         title=title[:300],
@@ -137,8 +136,10 @@ def _new_case(*, arrival: Arrival, category: Category, routes: list[RoutingSpec]
         status=CaseStatus.OPEN,
         first_seen=arrival.at,
         last_seen=arrival.at,
-        triage_due_at=now + queue.triage_target,
-        resolve_due_at=now + queue.resolve_target,
+        # Targets count from the first occurrence: a failure first seen three weeks ago is overdue now, however late
+        # it was classified (a lost task swept up later, a backlog replayed into ingest).
+        triage_due_at=arrival.at + queue.triage_target,
+        resolve_due_at=arrival.at + queue.resolve_target,
     )
 
 

@@ -10,15 +10,18 @@ from django.utils import timezone
 from console.lib.audit import AuditEntry, audit_verify
 from console.lib.errors import DomainError
 from exceptions.choices import ActivityKind, CaseStatus
-from exceptions.models import Case, CaseActivity, ExceptionRecord, ReplayTarget
+from exceptions.models import Case, CaseActivity, ExceptionRecord, Queue, ReplayTarget
 from exceptions.services import (
     case_transition,
+    cases_escalate,
     replay_request,
     signal_fingerprint,
     signal_record,
     signal_resolve,
 )
 from exceptions.services.classify import fingerprints_lock
+
+from .conftest import failure
 
 SILENCE = {
     "category_slug": "platform",
@@ -200,3 +203,24 @@ def test_the_fingerprint_lock_is_reentrant_within_a_transaction(reference):
     with transaction.atomic():
         fingerprints_lock([signal_fingerprint(**SILENCE)])
         assert silence("sla:1:clock:7").occurrence_count == 1
+
+
+# ---- Targets count from the first occurrence (issue 9, item 7) ------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_case_targets_count_from_the_first_occurrence(raise_failures):
+    # The failure happened long before it was classified (conftest's T0 lies months back).
+    raise_failures(failure())
+    case = Case.objects.get()
+    queue = Queue.objects.get(slug="accounts-receivable")
+    assert case.triage_due_at == case.first_seen + queue.triage_target
+    assert case.resolve_due_at == case.first_seen + queue.resolve_target
+    assert cases_escalate() == [case.pk]  # overdue now, not four hours after classification
+
+
+@pytest.mark.django_db
+def test_a_silence_first_seen_three_weeks_ago_is_overdue(reference):
+    case = silence("sla:1:clock:7", hours_ago=21 * 24)
+    assert case.triage_due_at < timezone.now() and case.resolve_due_at < timezone.now()
+    assert cases_escalate() == [case.pk]
