@@ -8,7 +8,7 @@ never a 500. Every page needs `console.edit_rules`, except the taxonomy gap, whi
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -32,6 +32,7 @@ from exceptions.selectors import NEW_RULE_ID, ROUTING_PREVIEW_SAMPLE, routing_sp
 from transactions.services import duration_label
 
 GAP_ON_TAXONOMY_PAGE = 10
+M = TypeVar("M")
 # Fields a taxonomy-gap row may pre-fill on a new classification rule.
 PREFILL_FIELDS = ("name", "category", "system", "kind", "error_code", "error_type")
 
@@ -104,11 +105,8 @@ def taxonomy_gap(request: HttpRequest) -> HttpResponse:
 def category_create(request: HttpRequest) -> HttpResponse:
     form = CategoryForm(posted(request))
     if request.method == "POST" and form.is_valid():
-        try:
-            category = services.category_create(actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
+        category = _saved(form, services.category_create, actor=actor_for(request.user))
+        if category is not None:
             messages.success(request, f"Category {category.name} created.")
             return redirect("taxonomy")
     return render(request, "exceptions/taxonomy_category_form.html", {"form": form, "category": None})
@@ -121,14 +119,9 @@ def category_edit(request: HttpRequest, category_id: int) -> HttpResponse:
     category = get_or_404(Category.objects.get, pk=category_id)
     form = CategoryForm(posted(request), instance=category)
     if request.method == "POST" and form.is_valid():
-        try:
-            category = services.category_update(
-                category=category, actor=actor_for(request.user), **form.service_kwargs()
-            )
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Category {category.name} saved.")
+        saved = _saved(form, services.category_update, category=category, actor=actor_for(request.user))
+        if saved is not None:
+            messages.success(request, f"Category {saved.name} saved.")
             return redirect("taxonomy")
     return render(request, "exceptions/taxonomy_category_form.html", {"form": form, "category": category})
 
@@ -186,6 +179,16 @@ def _classification_rule_page(
     return render(request, "exceptions/rule_classification_form.html", context)
 
 
+def _saved(form: Any, save: Callable[..., M], **arguments: Any) -> M | None:
+    """Call the service with the form's values; a DomainError it raises becomes the form's error (None: the page
+    shows the form again with it)."""
+    try:
+        return save(**arguments, **form.service_kwargs())
+    except DomainError as exc:
+        form.add_error(None, str(exc))
+        return None
+
+
 def _saving(request: HttpRequest, form: Any) -> bool:
     return request.method == "POST" and "preview" not in request.POST and form.is_valid()
 
@@ -199,11 +202,8 @@ def classification_rule_create(request: HttpRequest) -> HttpResponse:
         initial["category"] = Category.objects.filter(slug=initial["category"]).first()
     form = ClassificationRuleForm(posted(request), initial=initial)
     if _saving(request, form):
-        try:
-            rule = services.classification_rule_create(actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
+        rule = _saved(form, services.classification_rule_create, actor=actor_for(request.user))
+        if rule is not None:
             messages.success(request, f"Classification rule {rule} created.")
             return redirect("classification-rule-list")
     return _classification_rule_page(request, form, None)
@@ -216,14 +216,9 @@ def classification_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse
     rule = get_or_404(selectors.classification_rule_get, rule_id=rule_id)
     form = ClassificationRuleForm(posted(request), instance=rule)
     if _saving(request, form):
-        try:
-            rule = services.classification_rule_update(
-                rule=rule, actor=actor_for(request.user), **form.service_kwargs()
-            )
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Classification rule {rule} saved.")
+        saved = _saved(form, services.classification_rule_update, rule=rule, actor=actor_for(request.user))
+        if saved is not None:
+            messages.success(request, f"Classification rule {saved} saved.")
             return redirect("classification-rule-list")
     return _classification_rule_page(request, form, rule)
 
@@ -299,11 +294,8 @@ def _routing_rule_page(request: HttpRequest, form: RoutingRuleForm, rule: Routin
 def routing_rule_create(request: HttpRequest) -> HttpResponse:
     form = RoutingRuleForm(posted(request))
     if _saving(request, form):
-        try:
-            rule = services.routing_rule_create(actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
+        rule = _saved(form, services.routing_rule_create, actor=actor_for(request.user))
+        if rule is not None:
             messages.success(request, f"Routing rule {rule} created. New cases follow it; open cases stay put.")
             return redirect("routing-rule-list")
     return _routing_rule_page(request, form, None)
@@ -316,12 +308,9 @@ def routing_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_or_404(selectors.routing_rule_get, rule_id=rule_id)
     form = RoutingRuleForm(posted(request), instance=rule)
     if _saving(request, form):
-        try:
-            rule = services.routing_rule_update(rule=rule, actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Routing rule {rule} saved. New cases follow it; open cases stay put.")
+        saved = _saved(form, services.routing_rule_update, rule=rule, actor=actor_for(request.user))
+        if saved is not None:
+            messages.success(request, f"Routing rule {saved} saved. New cases follow it; open cases stay put.")
             return redirect("routing-rule-list")
     return _routing_rule_page(request, form, rule)
 
@@ -376,11 +365,8 @@ def queue_manage_list(request: HttpRequest) -> HttpResponse:
 def queue_manage_create(request: HttpRequest) -> HttpResponse:
     form = QueueForm(posted(request))
     if request.method == "POST" and form.is_valid():
-        try:
-            queue = services.queue_create(actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
+        queue = _saved(form, services.queue_create, actor=actor_for(request.user))
+        if queue is not None:
             messages.success(request, f"Queue {queue.name} created. Add its members below.")
             return redirect("queue-manage-edit", queue_id=queue.pk)
     return render(request, "exceptions/manage_queue_form.html", {"form": form, "queue": None})
@@ -403,12 +389,9 @@ def queue_manage_edit(request: HttpRequest, queue_id: int) -> HttpResponse:
     queue = get_or_404(selectors.queue_manage_get, queue_id=queue_id)
     form = QueueForm(posted(request), queue=queue)
     if request.method == "POST" and form.is_valid():
-        try:
-            queue = services.queue_update(queue=queue, actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Queue {queue.name} saved.")
+        saved = _saved(form, services.queue_update, queue=queue, actor=actor_for(request.user))
+        if saved is not None:
+            messages.success(request, f"Queue {saved.name} saved.")
             return redirect("queue-manage-list")
     return _queue_page(request, queue, form, QueueMemberForm(queue=queue))
 

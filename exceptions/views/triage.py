@@ -41,7 +41,7 @@ from exceptions.forms import (
     SplitForm,
     TransitionForm,
 )
-from exceptions.models import Case, Queue
+from exceptions.models import Case, ExceptionRecord, Queue
 from exceptions.permissions import can_act_on_case, can_act_on_queue
 from exceptions.services import (
     case_assign,
@@ -277,9 +277,14 @@ def _linked_transactions(case: Case) -> list[dict]:
     return linked
 
 
+def _replayable(occurrences: list[ExceptionRecord]) -> list[ExceptionRecord]:
+    # A signal (an SLA's silence) records a condition, not a failed record: there is nothing to send again.
+    return [o for o in occurrences if o.event_id is not None]
+
+
 def _case_forms(request: HttpRequest, case: Case, occurrences: list) -> dict[str, CaseForm | None]:
     allowed = CASE_TRANSITIONS.get(case.status, set())
-    replayable = [o for o in occurrences if o.event_id is not None]  # a signal has no failed record to send again
+    replayable = _replayable(occurrences)
     return {
         "assign": AssignForm(case=case, actor=request.user, members=selectors.queue_member_list(queue=case.queue)),
         "comment": CommentForm(case=case),
@@ -471,7 +476,7 @@ def case_split_view(request: HttpRequest, case_id: int) -> HttpResponse:
 @require_POST
 def case_replay_view(request: HttpRequest, case_id: int) -> HttpResponse:
     def build(request: HttpRequest, case: Case, data: QueryDict) -> CaseForm:
-        return ReplayForm(data, case=case, occurrences=list(selectors.case_occurrences(case=case)))
+        return ReplayForm(data, case=case, occurrences=_replayable(list(selectors.case_occurrences(case=case))))
 
     def perform(request: HttpRequest, case: Case, form: ReplayForm) -> str:
         replay = replay_request(
