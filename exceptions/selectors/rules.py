@@ -1,7 +1,7 @@
-"""Reads of the exceptions app shared by the triage console and the API."""
+"""Reads of the managers' configuration: the rules as classification and routing read them, previews of rules as
+typed, routing moves, the taxonomy gap and queues with their counts."""
 
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -9,11 +9,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db.models import Count, Max, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 
-from console.lib.audit import audit_history
-from console.lib.capabilities import ACT_ON_ALL_QUEUES, ACT_ON_CASES
-from exceptions.choices import ACTIVE_STATUSES, UNCLASSIFIED, ReplayStatus
+from exceptions.choices import ACTIVE_STATUSES, UNCLASSIFIED
 from exceptions.classification import (
     CaseFacts,
     ClassificationSpec,
@@ -25,256 +23,13 @@ from exceptions.classification import (
 )
 from exceptions.models import (
     Case,
-    CaseActivity,
     Category,
     ClassificationRule,
     ExceptionRecord,
-    Notification,
-    OutboundWebhook,
     Queue,
-    Replay,
-    ReplayTarget,
     RoutingRule,
 )
 from transactions.selectors import failed_event_details
-
-
-def case_list() -> QuerySet[Case]:
-    """Live cases (merged ones are folded into their target), most urgent first: priority, then newest occurrence."""
-    return (
-        Case.objects.filter(merged_into__isnull=True)
-        .select_related("queue", "category", "assignee")
-        .order_by("priority", "-last_seen", "-id")
-    )
-
-
-def case_get(*, case_id: int) -> Case:
-    return Case.objects.select_related("queue", "category", "assignee", "rule", "routing_rule").get(pk=case_id)
-
-
-def case_occurrences(*, case: Case, limit: int = 200) -> QuerySet[ExceptionRecord]:
-    return ExceptionRecord.objects.filter(case=case).select_related("rule").order_by("-occurred_at")[:limit]
-
-
-def case_activities(*, case: Case) -> QuerySet[CaseActivity]:
-    return CaseActivity.objects.filter(case=case).order_by("created_at", "id")
-
-
-def queue_list_for(*, user: object) -> QuerySet[Queue]:
-    """The queues a user works: all of them for managers and readers of everything, else their memberships."""
-    queues = Queue.objects.order_by("name")
-    if user.has_perm(ACT_ON_ALL_QUEUES) or not user.has_perm(ACT_ON_CASES):
-        return queues
-    return queues.filter(members=user)
-
-
-# ---- Triage console ----
-
-
-@dataclass(frozen=True)
-class QueueSummary:
-    """One row of the queues page."""
-
-    queue: Queue
-    backlog: int
-    unassigned: int
-    overdue: int
-    oldest_first_seen: datetime | None
-
-
-def _overdue(now: datetime) -> Q:
-    # Triage is met by assigning the case, so the triage target only counts while nobody owns it.
-    return Q(assignee__isnull=True, triage_due_at__lt=now) | Q(resolve_due_at__lt=now)
-
-
-def queue_summaries(*, queues: Iterable[Queue], now: datetime) -> list[QueueSummary]:
-    """Backlog (active cases), unassigned, overdue and the oldest first occurrence per queue, in one grouped query."""
-    queues = list(queues)
-    rows = {
-        row["queue_id"]: row
-        for row in Case.objects.filter(queue__in=queues, status__in=ACTIVE_STATUSES, merged_into__isnull=True)
-        .values("queue_id")
-        .annotate(
-            backlog=Count("id"),
-            unassigned=Count("id", filter=Q(assignee__isnull=True)),
-            overdue=Count("id", filter=_overdue(now)),
-            oldest=Min("first_seen"),
-        )
-        .order_by()
-    }
-    empty = {"backlog": 0, "unassigned": 0, "overdue": 0, "oldest": None}
-    return [
-        QueueSummary(
-            queue=q,
-            backlog=rows.get(q.pk, empty)["backlog"],
-            unassigned=rows.get(q.pk, empty)["unassigned"],
-            overdue=rows.get(q.pk, empty)["overdue"],
-            oldest_first_seen=rows.get(q.pk, empty)["oldest"],
-        )
-        for q in queues
-    ]
-
-
-def queue_get(*, slug: str) -> Queue:
-    return Queue.objects.select_related("lead").get(slug=slug)
-
-
-def queue_member_list(*, queue: Queue) -> QuerySet:
-    """The people a case of this queue can be assigned to."""
-    return get_user_model().objects.filter(queues=queue, is_active=True).order_by("username")
-
-
-def case_live_id(*, case_id: int) -> int:
-    """The id of the case that `case_id` was merged into (following the chain), or `case_id` itself."""
-    seen = {case_id}
-    current = Case.objects.values_list("merged_into_id", flat=True).get(pk=case_id)
-    live = case_id
-    while current is not None and current not in seen:
-        seen.add(current)
-        live = current
-        current = Case.objects.values_list("merged_into_id", flat=True).get(pk=current)
-    return live
-
-
-def case_transaction_ids(*, case: Case, limit: int = 3) -> list[int]:
-    """The distinct transactions the case's occurrences belong to, most recently failing first."""
-    rows = (
-        ExceptionRecord.objects.filter(case=case, txn__isnull=False)
-        .values("txn_id")
-        .annotate(latest=Max("occurred_at"))
-        .order_by("-latest", "-txn_id")[:limit]
-    )
-    return [row["txn_id"] for row in rows]
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One line of a case's history: an activity (what operators read) or an audit entry (the tamper-evident row)."""
-
-    at: datetime
-    actor: str
-    source: str  # "activity" or "audit"
-    what: str
-    body: str
-    data: Any
-
-
-def case_history(*, case: Case) -> list[HistoryEntry]:
-    """Activities and audit entries of the case, oldest first; both are shown because only the audit side is
-    hash-chained, and only the activity side carries recurrences and comments as operators wrote them."""
-    entries = [
-        HistoryEntry(at=a.created_at, actor=a.actor, source="activity", what=a.kind, body=a.body, data=a.data)
-        for a in case_activities(case=case)
-    ]
-    entries += [
-        HistoryEntry(
-            at=e.occurred_at,
-            actor=e.actor,
-            source="audit",
-            what=e.action,
-            body=e.entry_hash[:12],
-            data={"before": e.before, "after": e.after},
-        )
-        for e in audit_history(obj=case)
-    ]
-    # Stable sort: at equal times the activity (written first in each service) stays before its audit entry.
-    return sorted(entries, key=lambda e: e.at)
-
-
-def case_list_for_transaction(*, txn_id: int) -> QuerySet[Case]:
-    """The live cases with an occurrence in this transaction (merges and splits move occurrences, so they are live)."""
-    return case_list().filter(pk__in=ExceptionRecord.objects.filter(txn_id=txn_id).values("case_id"))
-
-
-def notification_list(*, user: Any, unread_only: bool = False, limit: int = 200) -> QuerySet[Notification]:
-    notifications = Notification.objects.filter(user=user).select_related("case").order_by("-created_at", "-id")
-    if unread_only:
-        notifications = notifications.filter(read_at__isnull=True)
-    return notifications[:limit]
-
-
-def notification_unread_count(*, user: Any) -> int:
-    return Notification.objects.filter(user=user, read_at__isnull=True).count()
-
-
-# ---- API and replay -------------------------------------------------------------------------------------------------
-
-
-# Where a success event names the replay it confirms: the id we sent as Idempotency-Key, echoed back as an attribute.
-REPLAY_ID_ATTRIBUTES = ("closeloop.replay_id", "idempotency_key")
-# The statuses the model's partial unique constraint allows once per occurrence.
-REPLAY_IN_FLIGHT = (ReplayStatus.PENDING, ReplayStatus.SENDING, ReplayStatus.SENT)
-
-
-def case_detail_list() -> QuerySet[Case]:
-    """Cases (merged ones too, so that old links still answer) with what the detail view shows, in a fixed number of
-    queries: the latest 50 occurrences, the latest 200 activities and the latest 20 replays."""
-    return Case.objects.select_related(
-        "queue", "category", "assignee", "rule", "routing_rule", "merged_into"
-    ).prefetch_related(
-        Prefetch(
-            "occurrences",
-            queryset=ExceptionRecord.objects.select_related("rule").order_by("-occurred_at", "-id")[:50],
-            to_attr="latest_occurrences",
-        ),
-        # A busy case collects one activity per occurrence; the newest ones are what an operator reads first.
-        Prefetch(
-            "activities",
-            queryset=CaseActivity.objects.order_by("-created_at", "-id")[:200],
-            to_attr="latest_activities",
-        ),
-        Prefetch("replays", queryset=Replay.objects.order_by("-created_at")[:20], to_attr="latest_replays"),
-    )
-
-
-def occurrence_latest(*, case_id: int) -> ExceptionRecord | None:
-    return ExceptionRecord.objects.filter(case_id=case_id).order_by("-occurred_at", "-id").first()
-
-
-def replay_target_for(*, system: str) -> ReplayTarget | None:
-    return ReplayTarget.objects.filter(system=system, is_active=True).first()
-
-
-def replay_previous(*, occurrence_id: int) -> Replay | None:
-    return Replay.objects.filter(occurrence_id=occurrence_id).order_by("-created_at").first()
-
-
-def replay_in_flight(*, occurrence_id: int) -> Replay | None:
-    return Replay.objects.filter(occurrence_id=occurrence_id, status__in=REPLAY_IN_FLIGHT).first()
-
-
-def replays_awaiting_success(*, since: datetime) -> dict[str, Replay]:
-    """Replays a success event may still confirm, by id text: those in flight, and those whose send looked failed
-    since `since` (a target can process a request and still answer 5xx, or time out after doing the work)."""
-    replays = Replay.objects.filter(
-        Q(status__in=[ReplayStatus.SENDING, ReplayStatus.SENT]) | Q(status=ReplayStatus.FAILED, claimed_at__gte=since)
-    )
-    return {str(r.pk): r for r in replays}
-
-
-def replay_oldest_unconfirmed_claim(*, since: datetime) -> datetime | None:
-    """When the oldest replay that a success event may still confirm was claimed (None: nothing awaits one)."""
-    return (
-        Replay.objects.filter(
-            Q(status__in=[ReplayStatus.SENDING, ReplayStatus.SENT])
-            | Q(status=ReplayStatus.FAILED, claimed_at__gte=since)
-        )
-        .order_by("claimed_at")
-        .values_list("claimed_at", flat=True)
-        .first()
-    )
-
-
-def webhooks_for(*, kind: str) -> list[OutboundWebhook]:
-    """Active webhooks subscribed to `kind` (an empty list subscribes to everything); filtered here because SQLite
-    cannot ask whether a JSON list contains a value, and there are only a handful of webhooks."""
-    return [
-        w for w in OutboundWebhook.objects.filter(is_active=True).order_by("id") if not w.events or kind in w.events
-    ]
-
-
-# ---- Manager configuration ------------------------------------------------------------------------------------------
-
 
 # Rule previews and match counts look this far back (the occurrence_time_idx serves `occurred_at >= ?`).
 PREVIEW_DAYS = 7
@@ -284,6 +39,60 @@ PREVIEW_SAMPLE = 20
 ROUTING_PREVIEW_SAMPLE = 50
 # The id a rule being created has in a preview; real ids start at 1.
 NEW_RULE_ID = 0
+
+
+def classification_specs() -> list[ClassificationSpec]:
+    """The active classification rules, in evaluation order, as classification reads them."""
+    return [
+        ClassificationSpec(
+            rule_id=r.pk,
+            name=r.name,
+            category=r.category.slug,
+            system=r.system,
+            kind=r.kind,
+            error_code=r.error_code,
+            error_type=r.error_type,
+            message_pattern=r.message_pattern,
+            http_status=r.http_status,
+            attributes={k: str(v) for k, v in (r.attributes or {}).items()},
+        )
+        for r in ClassificationRule.objects.filter(is_active=True).select_related("category").order_by("position", "id")
+    ]
+
+
+def routing_specs() -> list[RoutingSpec]:
+    """The active routing rules, in evaluation order, as routing reads them."""
+    return [
+        RoutingSpec(
+            rule_id=r.pk,
+            name=r.name,
+            queue_id=r.queue_id,
+            categories=tuple(r.categories or ()),
+            system=r.system,
+            kind=r.kind,
+            entity=r.entity,
+            min_amount=r.min_amount,
+        )
+        for r in RoutingRule.objects.filter(is_active=True).order_by("position", "id")
+    ]
+
+
+def failure_facts(event: dict) -> FailureFacts:
+    """What classification and routing look at in a failed event (as `failed_event_details` returns it)."""
+    error = event.get("error") or {}
+    attributes = event.get("attributes") or {}
+    code = str(error.get("code") or "")
+    return FailureFacts(
+        system=event["system"],
+        kind=event["kind"],
+        error_code=code,
+        error_type=str(error.get("type") or ""),
+        message=str(error.get("message") or ""),
+        http_status=http_status_of(code, attributes),
+        attributes=attributes,
+        entity=event.get("entity") or "",
+        amount=event.get("amount"),
+    )
 
 
 def category_list() -> QuerySet[Category]:
@@ -373,8 +182,6 @@ class ClassificationPreview:
 
 
 def _facts_of(record: ExceptionRecord, event: dict | None) -> FailureFacts:
-    from exceptions.services import failure_facts  # see classification_rule_preview
-
     if event is not None:
         return failure_facts(event)
     # The event is gone (retention dropped its partition): the record keeps all but its attributes.
@@ -397,10 +204,6 @@ def classification_rule_preview(
 
     `spec.rule_id` is the edited rule's id, or NEW_RULE_ID for a rule not saved yet. Nothing is written.
     """
-    # Imported here: the write side (services and the modules they use) reads through selectors; importing it back at
-    # module level would make the two depend on each other at import time.
-    from exceptions.services import classification_specs
-
     current = classification_specs()
     positions = dict(ClassificationRule.objects.values_list("id", "position"))
     others = [s for s in current if s.rule_id != spec.rule_id]
@@ -408,7 +211,8 @@ def classification_rule_preview(
     at = next((i for i, s in enumerate(others) if _order_key(positions[s.rule_id], s.rule_id) > key), len(others))
     edited = [*others[:at], spec, *others[at:]]
     records = list(
-        ExceptionRecord.objects.filter(occurred_at__gte=now - timedelta(days=PREVIEW_DAYS))
+        # Signals name their category themselves: no classification rule ever sees them.
+        ExceptionRecord.objects.filter(occurred_at__gte=now - timedelta(days=PREVIEW_DAYS), event_id__isnull=False)
         .select_related("category")
         .order_by("-occurred_at", "-id")[: limit + 1]
     )
@@ -450,8 +254,6 @@ def routing_rule_get(*, rule_id: int) -> RoutingRule:
 
 def routing_specs_as_typed(*, spec: RoutingSpec, position: int, is_active: bool) -> list[RoutingSpec]:
     """The active routing rules as they would be with `spec` saved in `position` (left out when inactive)."""
-    from exceptions.services import routing_specs  # see classification_rule_preview
-
     positions = dict(RoutingRule.objects.values_list("id", "position"))
     others = [s for s in routing_specs() if s.rule_id != spec.rule_id]
     if not is_active:
