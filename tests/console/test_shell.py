@@ -133,6 +133,8 @@ def test_request_spans_are_named_after_the_route(client):
 
 @pytest.mark.broker
 def test_task_round_trips_through_a_real_worker(tmp_path):
+    from celery.result import allow_join_result
+
     from console.tasks import ping
 
     queue = f"test-{os.getpid()}"
@@ -158,7 +160,10 @@ def test_task_round_trips_through_a_real_worker(tmp_path):
     )
     try:
         result = ping.apply_async(queue=queue)
-        assert result.get(timeout=60) == "pong"
+        # Celery's "inside a task" flag is process-wide: an eager task still running in another thread of this test
+        # process (a live server left by an earlier test) would make get() refuse although this thread is no task.
+        with allow_join_result():
+            assert result.get(timeout=60) == "pong"
     finally:
         worker.terminate()
         worker.wait(timeout=30)
