@@ -33,7 +33,7 @@ lint: install
 
 test: lint
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 bench-correlate: install
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) tests/bench/correlate.py $(BENCH_ARGS)
