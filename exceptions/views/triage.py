@@ -200,9 +200,7 @@ def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
     can_act = can_act_on_queue(request.user, queue)
     members = selectors.queue_member_list(queue=queue)
     for field in filterset.form.fields.values():
-        is_select = isinstance(field.widget, forms.Select)
-        field.widget.attrs["class"] = "form-select form-select-sm" if is_select else "form-control form-control-sm"
-        if isinstance(field.widget, forms.SelectMultiple):
+        if isinstance(field.widget, forms.SelectMultiple):  # a short list box in the filter row, not one 9 rows high
             field.widget.attrs["size"] = min(5, len(field.choices))
     return render(
         request,
