@@ -1,6 +1,6 @@
 """Managers' configuration pages: taxonomy and its gap, classification and routing rules (with previews), queues.
 
-Plain function views in the house style of transactions/views.py: reads through selectors, writes through the audited
+Plain function views in the house style of transactions/views/: reads through selectors, writes through the audited
 services (services/configuration.py and services/queues.py), and a DomainError becomes a form error or a message,
 never a 500. Every page needs `console.edit_rules`, except the taxonomy gap, which compliance
 (`console.view_dashboards`) may read too.

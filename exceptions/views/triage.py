@@ -1,6 +1,6 @@
 """The triage console for finance operations: queues, a queue's cases, a case and every action on it, notifications.
 
-Plain function views in the house style of transactions/views.py: reads through selectors, writes through the
+Plain function views in the house style of transactions/views/: reads through selectors, writes through the
 services (which check the actor's queue and the version the page was based on, and audit in the same transaction).
 A DomainError becomes a message and a form error, NotPermitted a 403, never a 500.
 """
