@@ -3,6 +3,7 @@
 import django_filters
 from django.db.models import Q, QuerySet
 
+from console.lib.forms import BootstrapFilterForm
 from exceptions.choices import ACTIVE_STATUSES, PRIORITIES, CaseStatus
 from exceptions.models import Case, Category, Queue
 
@@ -21,6 +22,7 @@ class CaseFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Case
+        form = BootstrapFilterForm
         fields = ["queue", "status", "active", "category", "priority", "assignee", "system", "q"]
 
     def filter_active(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:

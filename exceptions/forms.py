@@ -26,32 +26,12 @@ from exceptions.services import classification_rule_problems
 from transactions.durations import duration_label, duration_parse
 
 
-class BootstrapMixin:
-    """Bootstrap 5 classes on every widget, and `is-invalid` on the fields that failed validation."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for field in self.fields.values():  # type: ignore[attr-defined]
-            widget = field.widget
-            if isinstance(widget, forms.HiddenInput):
-                continue
-            css = "form-select form-select-sm" if isinstance(widget, forms.Select) else "form-control form-control-sm"
-            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
-
-    def full_clean(self) -> None:
-        super().full_clean()  # type: ignore[misc]
-        for name in self.errors:  # type: ignore[attr-defined]
-            if name in self.fields:  # type: ignore[attr-defined]
-                widget = self.fields[name].widget  # type: ignore[attr-defined]
-                widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
-
-
 def start_of(day: date) -> datetime:
     """A snooze "until 2026-06-01" wakes at the start of that day in the console's time zone."""
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-class CaseForm(BootstrapMixin, forms.Form):
+class CaseForm(BootstrapFormMixin, forms.Form):
     """Base of the forms on a case page: the version the page was rendered from."""
 
     version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
@@ -173,7 +153,7 @@ BULK_ACTIONS = {
 }
 
 
-class BulkActionForm(SnoozeConditionMixin, BootstrapMixin, forms.Form):
+class BulkActionForm(SnoozeConditionMixin, BootstrapFormMixin, forms.Form):
     """The selected rows (`selected` = case id) and every row's `case` = "<id>:<version>" from the queue page."""
 
     action = forms.ChoiceField(choices=list(BULK_ACTIONS.items()))

@@ -7,6 +7,7 @@ from django.db.models import Count, IntegerField, Min, OuterRef, Prefetch, Q, Qu
 from django.db.models.functions import Coalesce, TruncMinute
 from django.utils import timezone
 
+from console.lib.models import merged_chain_end
 from transactions.canonical import CANONICAL_FIELDS
 from transactions.choices import DeadLetterStatus, EventStatus, TransactionStatus
 from transactions.models import (
@@ -249,12 +250,8 @@ def transaction_list() -> QuerySet[Transaction]:
 
 def transaction_resolve(*, txn_id: int) -> Transaction:
     """The transaction with this id, or the one it was merged into (following the chain); DoesNotExist otherwise."""
-    txn = Transaction.objects.select_related("process").get(pk=txn_id)
-    seen = {txn.pk}
-    while txn.merged_into_id and txn.merged_into_id not in seen:
-        seen.add(txn.merged_into_id)
-        txn = Transaction.objects.select_related("process").get(pk=txn.merged_into_id)
-    return txn
+    with_process = Transaction.objects.select_related("process")
+    return merged_chain_end(with_process.get(pk=txn_id), queryset=with_process)
 
 
 # What the timeline reads of each event: its canonical fields and how and when it arrived.

@@ -10,6 +10,7 @@ from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet
 
 from console.lib.audit import audit_history
 from console.lib.capabilities import ACT_ON_ALL_QUEUES, ACT_ON_CASES
+from console.lib.models import merged_chain_end_id
 from exceptions.choices import ACTIVE_STATUSES
 from exceptions.models import (
     Case,
@@ -108,14 +109,7 @@ def queue_member_list(*, queue: Queue) -> QuerySet:
 
 def case_live_id(*, case_id: int) -> int:
     """The id of the case that `case_id` was merged into (following the chain), or `case_id` itself."""
-    seen = {case_id}
-    current = Case.objects.values_list("merged_into_id", flat=True).get(pk=case_id)
-    live = case_id
-    while current is not None and current not in seen:
-        seen.add(current)
-        live = current
-        current = Case.objects.values_list("merged_into_id", flat=True).get(pk=current)
-    return live
+    return merged_chain_end_id(Case.objects.all(), case_id)
 
 
 def case_transaction_ids(*, case: Case, limit: int = 3) -> list[int]:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from console.lib.audit import actor_for, audit_record
 from console.lib.errors import DomainError, StaleVersion
 from exceptions.choices import ACTIVE_STATUSES, CASE_TRANSITIONS, ActivityKind, CaseStatus
-from exceptions.models import Case, CaseActivity, ExceptionRecord, FingerprintOverride, Queue
+from exceptions.models import Case, CaseActivity, ExceptionRecord, FingerprintOverride
 from exceptions.permissions import can_be_assigned, require_case_actor
 from exceptions.services.notify import notify_later
 
@@ -198,16 +198,6 @@ def case_resolve_automatically(*, case_id: int, actor: str, kind: str, body: str
     if resolved:
         audit_record(actor=actor, action="case.resolved", obj=case, before=before, after={**case_state(case), **data})
     return resolved
-
-
-def cases_export_record(*, actor: Any, queue: Queue, filters: dict[str, str]) -> None:
-    """An export of a queue's cases leaves the console with business data: the audit trail says who took what."""
-    audit_record(
-        actor=actor_for(actor),
-        action="cases.exported",
-        object_type="exceptions.case",
-        after={"queue": queue.slug, "filters": filters},
-    )
 
 
 @transaction.atomic

@@ -17,6 +17,7 @@ from django.utils import timezone
 from console.lib.audit import audit_record
 from console.lib.bulk import rows_update
 from console.lib.locks import advisory_lock_keys, key_bucket
+from console.lib.models import merged_chain_end
 from exceptions.choices import UNCLASSIFIED, ActivityKind, CaseStatus
 from exceptions.classification import (
     CaseFacts,
@@ -67,19 +68,13 @@ def fingerprints_lock(fingerprints: Iterable[str]) -> None:
     advisory_lock_keys(LOCK_NAMESPACE, (key_bucket(f) for f in fingerprints))
 
 
-def _live_case(case: Case) -> Case:
-    seen = {case.pk}
-    while case.merged_into_id and case.merged_into_id not in seen:
-        seen.add(case.merged_into_id)
-        case = Case.objects.select_for_update().get(pk=case.merged_into_id)
-    return case
-
-
 def override_target(overrides: list[FingerprintOverride], message: str) -> Case | None:
     # Split overrides name a message fragment and are more specific than merges of the whole fingerprint.
     for override in sorted(overrides, key=lambda o: (o.message_contains == "", -o.pk)):
         if not override.message_contains or override.message_contains.lower() in message.lower():
-            return _live_case(override.target)
+            # The case it names may have been merged since: follow to the live one, locked like every case we add to.
+            # No select_related here: PostgreSQL refuses FOR UPDATE on the nullable side of an outer join.
+            return merged_chain_end(override.target, queryset=Case.objects.select_for_update())
     return None
 
 

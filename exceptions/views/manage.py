@@ -1,6 +1,6 @@
 """Managers' configuration pages: taxonomy and its gap, classification and routing rules (with previews), queues.
 
-Plain function views in the house style of transactions/views.py: reads through selectors, writes through the audited
+Plain function views in the house style of transactions/views/: reads through selectors, writes through the audited
 services (services/configuration.py and services/queues.py), and a DomainError becomes a form error or a message,
 never a 500. Every page needs `console.edit_rules`, except the taxonomy gap, which compliance
 (`console.view_dashboards`) may read too.
@@ -8,7 +8,7 @@ never a 500. Every page needs `console.edit_rules`, except the taxonomy gap, whi
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -24,7 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from console.lib.audit import actor_for
 from console.lib.capabilities import EDIT_RULES, VIEW_DASHBOARDS
 from console.lib.errors import DomainError
-from console.lib.views import confirm, get_or_404, posted
+from console.lib.views import active_write, confirmed_write, form_write, get_or_404, posted
 from exceptions import selectors, services
 from exceptions.forms import CategoryForm, ClassificationRuleForm, QueueForm, QueueMemberForm, RoutingRuleForm
 from exceptions.models import Category, ClassificationRule, RoutingRule
@@ -32,7 +32,6 @@ from exceptions.selectors import NEW_RULE_ID, ROUTING_PREVIEW_SAMPLE, routing_sp
 from transactions.durations import duration_label
 
 GAP_ON_TAXONOMY_PAGE = 10
-M = TypeVar("M")
 # Fields a taxonomy-gap row may pre-fill on a new classification rule.
 PREFILL_FIELDS = ("name", "category", "system", "kind", "error_code", "error_type")
 
@@ -104,11 +103,14 @@ def taxonomy_gap(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def category_create(request: HttpRequest) -> HttpResponse:
     form = CategoryForm(posted(request))
-    if request.method == "POST" and form.is_valid():
-        category = _saved(form, services.category_create, actor=actor_for(request.user))
-        if category is not None:
-            messages.success(request, f"Category {category.name} created.")
-            return redirect("taxonomy")
+    created = form_write(
+        request,
+        form,
+        lambda: services.category_create(actor=actor_for(request.user), **form.service_kwargs()),
+        message=lambda category: f"Category {category.name} created.",
+    )
+    if created is not None:
+        return redirect("taxonomy")
     return render(request, "exceptions/taxonomy_category_form.html", {"form": form, "category": None})
 
 
@@ -118,11 +120,14 @@ def category_create(request: HttpRequest) -> HttpResponse:
 def category_edit(request: HttpRequest, category_id: int) -> HttpResponse:
     category = get_or_404(Category.objects.get, pk=category_id)
     form = CategoryForm(posted(request), instance=category)
-    if request.method == "POST" and form.is_valid():
-        saved = _saved(form, services.category_update, category=category, actor=actor_for(request.user))
-        if saved is not None:
-            messages.success(request, f"Category {saved.name} saved.")
-            return redirect("taxonomy")
+    saved = form_write(
+        request,
+        form,
+        lambda: services.category_update(category=category, actor=actor_for(request.user), **form.service_kwargs()),
+        message=lambda category: f"Category {category.name} saved.",
+    )
+    if saved is not None:
+        return redirect("taxonomy")
     return render(request, "exceptions/taxonomy_category_form.html", {"form": form, "category": category})
 
 
@@ -179,18 +184,9 @@ def _classification_rule_page(
     return render(request, "exceptions/rule_classification_form.html", context)
 
 
-def _saved(form: Any, save: Callable[..., M], **arguments: Any) -> M | None:
-    """Call the service with the form's values; a DomainError it raises becomes the form's error (None: the page
-    shows the form again with it)."""
-    try:
-        return save(**arguments, **form.service_kwargs())
-    except DomainError as exc:
-        form.add_error(None, str(exc))
-        return None
-
-
-def _saving(request: HttpRequest, form: Any) -> bool:
-    return request.method == "POST" and "preview" not in request.POST and form.is_valid()
+def _previewing(request: HttpRequest) -> bool:
+    """The rule forms' Preview button posts the form to show its effect; nothing is saved."""
+    return "preview" in request.POST
 
 
 @login_required
@@ -201,11 +197,15 @@ def classification_rule_create(request: HttpRequest) -> HttpResponse:
     if "category" in initial:
         initial["category"] = Category.objects.filter(slug=initial["category"]).first()
     form = ClassificationRuleForm(posted(request), initial=initial)
-    if _saving(request, form):
-        rule = _saved(form, services.classification_rule_create, actor=actor_for(request.user))
-        if rule is not None:
-            messages.success(request, f"Classification rule {rule} created.")
-            return redirect("classification-rule-list")
+    created = form_write(
+        request,
+        form,
+        lambda: services.classification_rule_create(actor=actor_for(request.user), **form.service_kwargs()),
+        message=lambda rule: f"Classification rule {rule} created.",
+        ready=not _previewing(request),
+    )
+    if created is not None:
+        return redirect("classification-rule-list")
     return _classification_rule_page(request, form, None)
 
 
@@ -215,11 +215,15 @@ def classification_rule_create(request: HttpRequest) -> HttpResponse:
 def classification_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_or_404(selectors.classification_rule_get, rule_id=rule_id)
     form = ClassificationRuleForm(posted(request), instance=rule)
-    if _saving(request, form):
-        saved = _saved(form, services.classification_rule_update, rule=rule, actor=actor_for(request.user))
-        if saved is not None:
-            messages.success(request, f"Classification rule {saved} saved.")
-            return redirect("classification-rule-list")
+    saved = form_write(
+        request,
+        form,
+        lambda: services.classification_rule_update(rule=rule, actor=actor_for(request.user), **form.service_kwargs()),
+        message=lambda rule: f"Classification rule {rule} saved.",
+        ready=not _previewing(request),
+    )
+    if saved is not None:
+        return redirect("classification-rule-list")
     return _classification_rule_page(request, form, rule)
 
 
@@ -228,14 +232,14 @@ def classification_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse
 @require_POST
 def classification_rule_activate(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_or_404(selectors.classification_rule_get, rule_id=rule_id)
-    active = request.POST.get("is_active") == "1"
-    try:
-        rule = services.classification_rule_set_active(rule=rule, is_active=active, actor=actor_for(request.user))
-    except DomainError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Classification rule {rule} {'activated' if active else 'deactivated'}.")
-    return redirect("classification-rule-list")
+    return active_write(
+        request,
+        lambda active: services.classification_rule_set_active(
+            rule=rule, is_active=active, actor=actor_for(request.user)
+        ),
+        noun="Classification rule",
+        back=reverse("classification-rule-list"),
+    )
 
 
 @login_required
@@ -243,18 +247,16 @@ def classification_rule_activate(request: HttpRequest, rule_id: int) -> HttpResp
 @require_http_methods(["GET", "POST"])
 def classification_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_or_404(selectors.classification_rule_get, rule_id=rule_id)
-    if request.method == "GET":
-        return confirm(
-            request,
-            title="Delete classification rule",
-            message=f"Rule #{rule.pk} ({rule}) will no longer classify failures; the next rule that matches them "
-            "will, or they become a taxonomy gap. Cases it classified keep their category.",
-            cancel=reverse("classification-rule-list"),
-            button="Delete rule",
-        )
-    services.classification_rule_delete(rule=rule, actor=actor_for(request.user))
-    messages.success(request, f"Classification rule {rule} deleted.")
-    return redirect("classification-rule-list")
+    return confirmed_write(
+        request,
+        title="Delete classification rule",
+        message=f"Rule #{rule.pk} ({rule}) will no longer classify failures; the next rule that matches them "
+        "will, or they become a taxonomy gap. Cases it classified keep their category.",
+        button="Delete rule",
+        back=reverse("classification-rule-list"),
+        write=lambda: services.classification_rule_delete(rule=rule, actor=actor_for(request.user)),
+        done=f"Classification rule {rule} deleted.",
+    )
 
 
 # ---- Routing rules --------------------------------------------------------------------------------------------------
@@ -293,11 +295,15 @@ def _routing_rule_page(request: HttpRequest, form: RoutingRuleForm, rule: Routin
 @require_http_methods(["GET", "POST"])
 def routing_rule_create(request: HttpRequest) -> HttpResponse:
     form = RoutingRuleForm(posted(request))
-    if _saving(request, form):
-        rule = _saved(form, services.routing_rule_create, actor=actor_for(request.user))
-        if rule is not None:
-            messages.success(request, f"Routing rule {rule} created. New cases follow it; open cases stay put.")
-            return redirect("routing-rule-list")
+    created = form_write(
+        request,
+        form,
+        lambda: services.routing_rule_create(actor=actor_for(request.user), **form.service_kwargs()),
+        message=lambda rule: f"Routing rule {rule} created. New cases follow it; open cases stay put.",
+        ready=not _previewing(request),
+    )
+    if created is not None:
+        return redirect("routing-rule-list")
     return _routing_rule_page(request, form, None)
 
 
@@ -307,11 +313,15 @@ def routing_rule_create(request: HttpRequest) -> HttpResponse:
 def routing_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_or_404(selectors.routing_rule_get, rule_id=rule_id)
     form = RoutingRuleForm(posted(request), instance=rule)
-    if _saving(request, form):
-        saved = _saved(form, services.routing_rule_update, rule=rule, actor=actor_for(request.user))
-        if saved is not None:
-            messages.success(request, f"Routing rule {saved} saved. New cases follow it; open cases stay put.")
-            return redirect("routing-rule-list")
+    saved = form_write(
+        request,
+        form,
+        lambda: services.routing_rule_update(rule=rule, actor=actor_for(request.user), **form.service_kwargs()),
+        message=lambda rule: f"Routing rule {rule} saved. New cases follow it; open cases stay put.",
+        ready=not _previewing(request),
+    )
+    if saved is not None:
+        return redirect("routing-rule-list")
     return _routing_rule_page(request, form, rule)
 
 
@@ -320,18 +330,16 @@ def routing_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def routing_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_or_404(selectors.routing_rule_get, rule_id=rule_id)
-    if request.method == "GET":
-        return confirm(
-            request,
-            title="Delete routing rule",
-            message=f"Rule #{rule.pk} ({rule}, to {rule.queue.name}) will no longer route new cases; the next rule "
-            "that matches them will, or the default queue. Open cases stay in their queue until you re-route them.",
-            cancel=reverse("routing-rule-list"),
-            button="Delete rule",
-        )
-    services.routing_rule_delete(rule=rule, actor=actor_for(request.user))
-    messages.success(request, f"Routing rule {rule} deleted.")
-    return redirect("routing-rule-list")
+    return confirmed_write(
+        request,
+        title="Delete routing rule",
+        message=f"Rule #{rule.pk} ({rule}, to {rule.queue.name}) will no longer route new cases; the next rule "
+        "that matches them will, or the default queue. Open cases stay in their queue until you re-route them.",
+        button="Delete rule",
+        back=reverse("routing-rule-list"),
+        write=lambda: services.routing_rule_delete(rule=rule, actor=actor_for(request.user)),
+        done=f"Routing rule {rule} deleted.",
+    )
 
 
 @login_required
@@ -364,11 +372,14 @@ def queue_manage_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def queue_manage_create(request: HttpRequest) -> HttpResponse:
     form = QueueForm(posted(request))
-    if request.method == "POST" and form.is_valid():
-        queue = _saved(form, services.queue_create, actor=actor_for(request.user))
-        if queue is not None:
-            messages.success(request, f"Queue {queue.name} created. Add its members below.")
-            return redirect("queue-manage-edit", queue_id=queue.pk)
+    queue = form_write(
+        request,
+        form,
+        lambda: services.queue_create(actor=actor_for(request.user), **form.service_kwargs()),
+        message=lambda queue: f"Queue {queue.name} created. Add its members below.",
+    )
+    if queue is not None:
+        return redirect("queue-manage-edit", queue_id=queue.pk)
     return render(request, "exceptions/manage_queue_form.html", {"form": form, "queue": None})
 
 
@@ -388,11 +399,14 @@ def _queue_page(request: HttpRequest, queue: Any, form: QueueForm, member_form: 
 def queue_manage_edit(request: HttpRequest, queue_id: int) -> HttpResponse:
     queue = get_or_404(selectors.queue_manage_get, queue_id=queue_id)
     form = QueueForm(posted(request), queue=queue)
-    if request.method == "POST" and form.is_valid():
-        saved = _saved(form, services.queue_update, queue=queue, actor=actor_for(request.user))
-        if saved is not None:
-            messages.success(request, f"Queue {saved.name} saved.")
-            return redirect("queue-manage-list")
+    saved = form_write(
+        request,
+        form,
+        lambda: services.queue_update(queue=queue, actor=actor_for(request.user), **form.service_kwargs()),
+        message=lambda queue: f"Queue {queue.name} saved.",
+    )
+    if saved is not None:
+        return redirect("queue-manage-list")
     return _queue_page(request, queue, form, QueueMemberForm(queue=queue))
 
 

@@ -1,19 +1,18 @@
 """The triage console for finance operations: queues, a queue's cases, a case and every action on it, notifications.
 
-Plain function views in the house style of transactions/views.py: reads through selectors, writes through the
+Plain function views in the house style of transactions/views/: reads through selectors, writes through the
 services (which check the actor's queue and the version the page was based on, and audit in the same transaction).
 A DomainError becomes a message and a form error, NotPermitted a 403, never a 500.
 """
 
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
-from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -21,9 +20,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from console.lib.audit import actor_for
 from console.lib.capabilities import VIEW_CASES
 from console.lib.errors import DomainError, NotPermitted, StaleVersion
-from console.lib.exports import csv_response
+from console.lib.exports import Keyset, audited_csv_export, export_rows
 from console.lib.saved_views import saved_view_list
 from console.lib.views import get_or_404
 from exceptions import selectors
@@ -48,7 +48,6 @@ from exceptions.services import (
     case_comment,
     case_transition,
     cases_bulk,
-    cases_export_record,
     cases_merge,
     notifications_mark_read,
     occurrence_split,
@@ -58,7 +57,8 @@ from transactions import selectors as transaction_selectors
 from transactions.charts import timeline_chart
 
 QUEUE_PAGE = 50
-CSV_LIMIT = 100_000
+# The order of selectors.case_list: priority first, then the newest occurrence.
+MOST_URGENT = Keyset("priority", "-last_seen", "-id")
 CSV_HEADER = [
     "id",
     "priority",
@@ -124,44 +124,24 @@ def _redirect_to_queue(slug: str, params: QueryDict) -> HttpResponse:
     return redirect(f"{target}?{query.urlencode()}" if query else target)
 
 
-def _after_cursor(queryset: QuerySet, cursor: str) -> QuerySet:
-    """Keyset pagination on (priority, last_seen desc, id desc), the order of case_list: the page after the cursor."""
-    priority, _, rest = cursor.partition("_")
-    stamp, _, case_id = rest.rpartition("_")
-    try:
-        level, moment, last_id = int(priority), datetime.fromisoformat(stamp), int(case_id)
-    except ValueError:
-        return queryset
-    return queryset.filter(
-        Q(priority__gt=level)
-        | Q(priority=level, last_seen__lt=moment)
-        | Q(priority=level, last_seen=moment, id__lt=last_id)
-    )
-
-
-def _cursor_of(case: Case) -> str:
-    return f"{case.priority}_{case.last_seen.isoformat()}_{case.pk}"
-
-
-def _csv_rows(queryset: QuerySet) -> Iterator[list]:
-    for case in queryset[:CSV_LIMIT].iterator(chunk_size=2000):
-        yield [
-            case.pk,
-            f"P{case.priority}",
-            case.status,
-            case.title,
-            case.category.slug,
-            case.system,
-            case.kind,
-            case.occurrence_count,
-            case.amount_at_stake,
-            case.currency,
-            case.first_seen.isoformat(),
-            case.last_seen.isoformat(),
-            case.resolve_due_at.isoformat() if case.resolve_due_at else "",
-            case.assignee.get_username() if case.assignee else "",
-            case.queue.slug,
-        ]
+def _csv_row(case: Case) -> list:
+    return [
+        case.pk,
+        f"P{case.priority}",
+        case.status,
+        case.title,
+        case.category.slug,
+        case.system,
+        case.kind,
+        case.occurrence_count,
+        case.amount_at_stake,
+        case.currency,
+        case.first_seen.isoformat(),
+        case.last_seen.isoformat(),
+        case.resolve_due_at.isoformat() if case.resolve_due_at else "",
+        case.assignee.get_username() if case.assignee else "",
+        case.queue.slug,
+    ]
 
 
 def _filter_data(request: HttpRequest) -> QueryDict:
@@ -183,14 +163,17 @@ def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
     filterset = CaseFilterSet(_filter_data(request), queryset=base)
     cases = filterset.qs if filterset.is_valid() else base.none()
     if request.GET.get("format") == "csv":
-        filters = {k: v for k, v in request.GET.items() if k != "format"}
-        cases_export_record(actor=request.user, queue=queue, filters=filters)
-        return csv_response(f"cases-{queue.slug}.csv", CSV_HEADER, _csv_rows(cases))
-    if request.GET.get("cursor"):
-        cases = _after_cursor(cases, request.GET["cursor"])
-    page = list(cases[: QUEUE_PAGE + 1])
-    next_cursor = _cursor_of(page[QUEUE_PAGE - 1]) if len(page) > QUEUE_PAGE else None
-    page = page[:QUEUE_PAGE]
+        return audited_csv_export(
+            actor=actor_for(request.user),
+            action="cases.exported",
+            object_type="exceptions.case",
+            params=request.GET,
+            filename=f"cases-{queue.slug}.csv",
+            header=CSV_HEADER,
+            rows=export_rows(cases, _csv_row),
+            context={"queue": queue.slug},
+        )
+    page, next_cursor = MOST_URGENT.page(cases, cursor=request.GET.get("cursor"), size=QUEUE_PAGE)
     query = request.GET.copy()
     for transient in ("cursor", "format", "queue"):
         query.pop(transient, None)
@@ -200,9 +183,7 @@ def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
     can_act = can_act_on_queue(request.user, queue)
     members = selectors.queue_member_list(queue=queue)
     for field in filterset.form.fields.values():
-        is_select = isinstance(field.widget, forms.Select)
-        field.widget.attrs["class"] = "form-select form-select-sm" if is_select else "form-control form-control-sm"
-        if isinstance(field.widget, forms.SelectMultiple):
+        if isinstance(field.widget, forms.SelectMultiple):  # a short list box in the filter row, not one 9 rows high
             field.widget.attrs["size"] = min(5, len(field.choices))
     return render(
         request,

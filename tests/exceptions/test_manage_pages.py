@@ -22,7 +22,7 @@ OTHER_ROLES = ["finance_ops", "compliance", "integration"]
 
 
 def recent(hours_ago: float = 1.0, **kwargs: Any) -> dict:
-    """A failure that occurred `hours_ago` hours before now (the conftest's failure() counts from a fixed T0)."""
+    """A failure that occurred `hours_ago` hours before now (tests.factories.failure() counts from a fixed T0)."""
     return failure(hours=(timezone.now() - T0).total_seconds() / 3600 - hours_ago, **kwargs)
 
 

@@ -209,7 +209,7 @@ def test_the_fingerprint_lock_is_reentrant_within_a_transaction(reference):
 
 @pytest.mark.django_db
 def test_case_targets_count_from_the_first_occurrence(raise_failures):
-    # The failure happened long before it was classified (conftest's T0 lies months back).
+    # The failure happened long before it was classified (tests.factories.T0 lies months back).
     raise_failures(failure())
     case = Case.objects.get()
     queue = Queue.objects.get(slug="accounts-receivable")

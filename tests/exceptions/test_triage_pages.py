@@ -162,7 +162,7 @@ def test_navigation_offers_queues_and_notifications(users):
 @pytest.mark.django_db
 def test_queue_list_counts_backlog_unassigned_overdue_and_age(users, cases, colleague):
     credit, period = cases
-    # Targets count from the first occurrence, and conftest's failures happened months ago: the credit block is
+    # Targets count from the first occurrence, and the factories' failures happened months ago: the credit block is
     # made current here, so that only the period case is overdue.
     within_targets(credit)
     credit.refresh_from_db()

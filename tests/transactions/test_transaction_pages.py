@@ -9,6 +9,7 @@ from console.lib.audit import AuditEntry
 from console.lib.saved_views import SavedView
 from tests.factories import T0, event, ingest_and_correlate
 from transactions.models import Transaction
+from transactions.views import transactions as transaction_views
 
 
 @pytest.fixture
@@ -105,6 +106,21 @@ def test_list_page_filters_and_csv_is_formula_safe(reader, estate):
     assert rows[0][0] == "id" and len(rows) == 4
     assert not any(cell.startswith(("=", "+", "-", "@")) for r in rows for cell in r)
     assert AuditEntry.objects.filter(action="transactions.exported").exists()
+
+
+@pytest.mark.django_db
+def test_list_page_pages_with_a_keyset_cursor(reader, estate, monkeypatch):
+    monkeypatch.setattr(transaction_views, "TRANSACTION_PAGE", 2)
+    first = reader.get(reverse("transaction-list"))
+    last = first.context["transactions"][-1]
+    # The cursor keeps its format (last activity, then id), so that links bookmarked before still open the same page.
+    assert first.context["next_cursor"] == f"{last.last_event_at.isoformat()}_{last.pk}"
+    second = reader.get(reverse("transaction-list"), {"cursor": first.context["next_cursor"]})
+    assert second.context["next_cursor"] is None
+    listed = [t.pk for t in first.context["transactions"] + second.context["transactions"]]
+    newest_first = sorted(estate.values(), key=lambda t: (t.last_event_at, t.pk), reverse=True)
+    assert listed == [t.pk for t in newest_first]
+    assert len(reader.get(reverse("transaction-list"), {"cursor": "garbage"}).context["transactions"]) == 2
 
 
 @pytest.mark.django_db

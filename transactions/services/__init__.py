@@ -6,7 +6,6 @@
 - processes: process definitions and their expected steps
 - correlation: correlation of stored batches into transactions (the database side of transactions.correlation)
 - retention: forgetting what is older than the retention period
-- exports: audit records of what was exported
 """
 
 from transactions.services.correlation import (
@@ -15,7 +14,6 @@ from transactions.services.correlation import (
     process_specs,
     transactions_mark_stalled,
 )
-from transactions.services.exports import transactions_export_record
 from transactions.services.ingest import (
     MAX_DEAD_LETTER_BODY,
     IngestOutcome,
@@ -99,6 +97,5 @@ __all__ = [
     "source_alias_snapshot",
     "system_for_source_uri",
     "token_digest",
-    "transactions_export_record",
     "transactions_mark_stalled",
 ]

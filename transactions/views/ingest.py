@@ -3,7 +3,6 @@ dead letters and feed health.
 """
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -18,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from console.lib.audit import actor_for, audit_history
 from console.lib.capabilities import MANAGE_INGEST, REPLAY_DEAD_LETTERS
 from console.lib.errors import DomainError, StaleVersion
-from console.lib.views import confirm, get_or_404, posted
+from console.lib.views import active_write, confirm, confirmed_write, form_write, get_or_404, posted
 from transactions import charts, selectors, services
 from transactions.choices import DeadLetterStatus
 from transactions.forms import (
@@ -33,27 +32,8 @@ from transactions.forms import (
     SourceAliasForm,
 )
 from transactions.models import DeadLetter, ExtractionRule, IngestSource
-from transactions.views import form_write
 
 DEAD_LETTER_PAGE_SIZE = 50
-
-
-def _delete_page(
-    request: HttpRequest,
-    *,
-    title: str,
-    message: str,
-    button: str,
-    back: str,
-    delete: Callable[[], None],
-    done: str,
-) -> HttpResponse:
-    """GET asks to confirm (saying what the deletion changes); POST runs `delete`, says `done` and goes `back`."""
-    if request.method == "GET":
-        return confirm(request, title=title, message=message, action=request.path, cancel=back, button=button)
-    delete()
-    messages.success(request, done)
-    return redirect(back)
 
 
 # ---- Ingest sources, tokens, aliases --------------------------------------------------------------------------------
@@ -175,14 +155,14 @@ def source_alias_delete(request: HttpRequest, source_id: int, alias_id: int) -> 
     alias = selectors.source_alias_list(source=source).filter(pk=alias_id).first()
     if alias is None:
         raise Http404("no such alias")
-    return _delete_page(
+    return confirmed_write(
         request,
         title="Delete alias",
         message=f"CloudEvents from {alias.pattern} will no longer be named {alias.system}; "
         "their source URI becomes their system.",
         button="Delete alias",
         back=reverse("ingest-source-detail", args=[source.pk]),
-        delete=lambda: services.source_alias_delete(alias=alias, actor=actor_for(request.user)),
+        write=lambda: services.source_alias_delete(alias=alias, actor=actor_for(request.user)),
         done=f"Alias {alias} deleted.",
     )
 
@@ -245,14 +225,12 @@ def extraction_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
 @require_POST
 def extraction_rule_activate(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_or_404(selectors.extraction_rule_list().get, pk=rule_id)
-    active = request.POST.get("is_active") == "1"
-    try:
-        rule = services.extraction_rule_set_active(rule=rule, is_active=active, actor=actor_for(request.user))
-    except DomainError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Extraction rule {rule} {'activated' if active else 'deactivated'}.")
-    return redirect("extraction-rule-list")
+    return active_write(
+        request,
+        lambda active: services.extraction_rule_set_active(rule=rule, is_active=active, actor=actor_for(request.user)),
+        noun="Extraction rule",
+        back=reverse("extraction-rule-list"),
+    )
 
 
 @login_required
@@ -260,14 +238,14 @@ def extraction_rule_activate(request: HttpRequest, rule_id: int) -> HttpResponse
 @require_http_methods(["GET", "POST"])
 def extraction_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_or_404(selectors.extraction_rule_list().get, pk=rule_id)
-    return _delete_page(
+    return confirmed_write(
         request,
         title="Delete extraction rule",
         message=f"Rule #{rule.pk} ({rule}) will no longer apply to records received from now on; "
         "events stored before keep their keys.",
         button="Delete rule",
         back=reverse("extraction-rule-list"),
-        delete=lambda: services.extraction_rule_delete(rule=rule, actor=actor_for(request.user)),
+        write=lambda: services.extraction_rule_delete(rule=rule, actor=actor_for(request.user)),
         done=f"Extraction rule {rule} deleted.",
     )
 
@@ -331,14 +309,14 @@ def redaction_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def redaction_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_or_404(selectors.redaction_rule_list().get, pk=rule_id)
-    return _delete_page(
+    return confirmed_write(
         request,
         title="Delete redaction rule",
         message=f"Attributes matching {rule.pattern} will be stored as received from now on "
         "(unless another rule matches them).",
         button="Delete rule",
         back=reverse("redaction-rule-list"),
-        delete=lambda: services.redaction_rule_delete(rule=rule, actor=actor_for(request.user)),
+        write=lambda: services.redaction_rule_delete(rule=rule, actor=actor_for(request.user)),
         done=f"Redaction rule {rule} deleted.",
     )
 

@@ -14,12 +14,11 @@ from django.views.decorators.http import require_http_methods
 
 from console.lib.audit import actor_for
 from console.lib.capabilities import EDIT_RULES
-from console.lib.views import posted
+from console.lib.views import form_write, posted
 from transactions import selectors, services
 from transactions.durations import duration_label
 from transactions.forms import BaseProcessStepFormSet, ProcessForm, process_step_formset
 from transactions.models import ProcessDefinition
-from transactions.views import form_write
 
 
 @login_required
@@ -56,7 +55,7 @@ def process_create(request: HttpRequest) -> HttpResponse:
             steps=steps.steps(),
         ),
         message=lambda process: f"Process {process.name} created. It applies to events correlated from now on.",
-        also_valid=steps.is_valid(),
+        ready=steps.is_valid(),
     )
     if created is not None:
         return redirect("process-list")
@@ -85,7 +84,7 @@ def process_edit(request: HttpRequest, process_id: int) -> HttpResponse:
             steps=steps.steps(),
         ),
         message=lambda process: f"Process {process.name} saved. It applies to events correlated from now on.",
-        also_valid=steps.is_valid(),
+        ready=steps.is_valid(),
     )
     if saved is not None:
         return redirect("process-list")
