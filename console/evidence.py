@@ -117,14 +117,46 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class _HashingMember:
+    """A zip member being written: the bytes go to the archive and into the member's SHA-256 as they pass."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream, self.digest, self.size = stream, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.size += len(data)
+        self.stream.write(data)
+
+
+class PackageWriter:
+    """Writes a package member by member, never holding a member in memory (bulk exports of 100,000 transactions),
+    then the manifest with every member's SHA-256."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.archive = zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED)
+        self.files: dict[str, dict[str, Any]] = {}
+
+    def member(self, name: str, chunks: Iterable[bytes]) -> None:
+        with self.archive.open(name, "w", force_zip64=True) as stream:
+            member = _HashingMember(stream)
+            for chunk in chunks:
+                member.write(chunk)
+        self.files[name] = {"sha256": member.digest.hexdigest(), "bytes": member.size}
+
+    def close(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        full = {**manifest, "files": dict(self.files)}
+        with self.archive:
+            self.archive.writestr(MANIFEST, json.dumps(full, indent=2, sort_keys=True))
+        return full
+
+
 def package_write(out: IO[bytes], *, files: Mapping[str, bytes], manifest: Mapping[str, Any]) -> dict[str, Any]:
     """Write the zip: the files, then manifest.json naming each file's SHA-256 and size. Returns the manifest."""
-    full = {**manifest, "files": {name: {"sha256": sha256(data), "bytes": len(data)} for name, data in files.items()}}
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-        archive.writestr(MANIFEST, json.dumps(full, indent=2, sort_keys=True))
-    return full
+    writer = PackageWriter(out)
+    for name, data in files.items():
+        writer.member(name, [data])
+    return writer.close(manifest)
 
 
 @dataclass(frozen=True)

@@ -24,3 +24,11 @@ class SodRuleForm(BootstrapFormMixin, forms.Form):
     description = forms.CharField(max_length=300, required=False)
     opens_case = forms.BooleanField(required=False, initial=True, label="A finding opens a control case")
     is_active = forms.BooleanField(required=False, initial=True, label="Active")
+
+
+class LineageSampleForm(BootstrapFormMixin, forms.Form):
+    """An auditor's sample: the transactions started in a period, optionally of one legal entity."""
+
+    since = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="Started from")
+    until = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="Started before")
+    entity = forms.CharField(max_length=50, required=False, label="Legal entity", help_text="e.g. DE01; empty: all")

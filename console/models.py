@@ -1,5 +1,7 @@
 """Console models: the audit trail (defined in console.lib so every app can write it) and role capabilities."""
 
+import uuid
+
 from django.db import models
 
 from console.lib.audit import AuditEntry
@@ -60,4 +62,45 @@ class AuditChainCheck(models.Model):
         return f"chain check {self.checked_at:%Y-%m-%d %H:%M} ({'ok' if self.ok else 'broken'})"
 
 
-__all__ = ["AuditChainCheck", "AuditEntry", "Capability", "SavedView", "SodRule"]
+class EvidenceJob(models.Model):
+    """A bulk lineage export (an auditor's sample) built by a worker into a file; the page shows its progress."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requested_by = models.CharField(max_length=200)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    entity = models.CharField(max_length=50, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    rows = models.PositiveBigIntegerField(default=0)
+    path = models.CharField(max_length=500, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "running", "done", "failed"]),
+                name="evidence_job_status_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"evidence job {self.pk} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.status == self.Status.DONE else (100 * self.done // self.total if self.total else 0)
+
+
+__all__ = ["AuditChainCheck", "AuditEntry", "Capability", "EvidenceJob", "SavedView", "SodRule"]

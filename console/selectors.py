@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from console.lib.audit import AuditEntry
 from console.lineage import EventFact, Finding, LineageRow, SodPair, StepControl, actor_key, lineage_build
-from console.models import AuditChainCheck, SodRule
+from console.models import AuditChainCheck, EvidenceJob, SodRule
 from exceptions.selectors import lineage_case_facts
 from transactions.selectors import (
     lineage_events,
@@ -288,3 +288,11 @@ def sod_rule_get(*, rule_id: int) -> SodRule:
 
 def audit_chain_last_check() -> AuditChainCheck | None:
     return AuditChainCheck.objects.order_by("-checked_at", "-id").first()
+
+
+def evidence_job_get(*, job_id: str) -> EvidenceJob:
+    return EvidenceJob.objects.get(pk=job_id)
+
+
+def evidence_job_recent(*, limit: int = 10) -> QuerySet[EvidenceJob]:
+    return EvidenceJob.objects.order_by("-created_at")[:limit]

@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 
 from console.selectors import lineage_get
-from console.services import audit_chain_check_record, lineage_findings_signal
+from console.services import audit_chain_check_record, evidence_job_run, lineage_findings_signal
 
 logger = logging.getLogger(__name__)
 
@@ -30,3 +30,9 @@ def lineage_findings_check(*, txn_ids: list[int]) -> int:
     """Re-check these transactions' controls and open control cases for the findings whose rule asks for one
     (idempotent: a finding already recorded changes nothing)."""
     return lineage_findings_signal(findings=lineage_get(txn_ids=txn_ids).findings)
+
+
+@shared_task
+def evidence_job_build(*, job_id: str) -> str:
+    """Build a bulk evidence package (idempotent: a job already claimed or done is left alone)."""
+    return evidence_job_run(job_id=job_id).status

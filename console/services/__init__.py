@@ -3,6 +3,7 @@ control cases for findings), `sod_rules`, `audit_chain` (recorded chain checks).
 
 from console.services.accounts import api_token_create, api_tokens_revoke, saved_view_delete, saved_view_save
 from console.services.audit_chain import audit_chain_check_record
+from console.services.evidence_jobs import evidence_job_create, evidence_job_run
 from console.services.lineage import (
     evidence_package_bytes,
     evidence_package_write,
@@ -15,6 +16,8 @@ __all__ = [
     "api_token_create",
     "api_tokens_revoke",
     "audit_chain_check_record",
+    "evidence_job_create",
+    "evidence_job_run",
     "evidence_package_bytes",
     "evidence_package_write",
     "lineage_export_record",

@@ -1,21 +1,32 @@
 """The compliance lineage: search, findings, exports and evidence packages (compliance, managers, admin), and the
 segregation-of-duties rules managers keep."""
 
+from datetime import UTC, date, datetime, time
+
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from console.evidence import CSV_HEADER, csv_row, lineage_document
-from console.forms import SodRuleForm
+from console.forms import LineageSampleForm, SodRuleForm
 from console.lib.audit import actor_for
 from console.lib.capabilities import EDIT_RULES, EXPORT_LINEAGE
 from console.lib.errors import DomainError
 from console.lib.exports import csv_response
 from console.lib.views import get_or_404, posted
-from console.selectors import LineageResult, lineage_get, sod_rule_get, sod_rule_list
+from console.models import EvidenceJob
+from console.selectors import (
+    LineageResult,
+    evidence_job_get,
+    evidence_job_recent,
+    lineage_get,
+    sod_rule_get,
+    sod_rule_list,
+)
 from console.services import (
+    evidence_job_create,
     evidence_package_bytes,
     lineage_export_record,
     sod_rule_create,
@@ -36,7 +47,56 @@ def lineage_page(request: HttpRequest) -> HttpResponse:
     if result is not None and any(f.opens_case for f in result.findings):
         # Control cases are opened by Closeloop (system actor, idempotent per finding), never by the reader's request.
         lineage_findings_check.delay(txn_ids=[t["id"] for t in result.transactions])
-    return render(request, "console/lineage.html", {"query": query, "result": result})
+    context = {"query": query, "result": result, "sample": LineageSampleForm(), "jobs": evidence_job_recent()}
+    return render(request, "console/lineage.html", context)
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+@login_required
+@permission_required(EXPORT_LINEAGE, raise_exception=True)
+@require_POST
+def lineage_sample_create(request: HttpRequest) -> HttpResponse:
+    """Queue an auditor's sample (bulk evidence package); the job page shows its progress and then the download."""
+    form = LineageSampleForm(request.POST)
+    if form.is_valid():
+        try:
+            job = evidence_job_create(
+                actor=actor_for(request.user),
+                since=day_start(form.cleaned_data["since"]),
+                until=day_start(form.cleaned_data["until"]),
+                entity=form.cleaned_data["entity"],
+            )
+        except DomainError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("evidence-job", job_id=job.pk)
+    context = {"query": "", "result": None, "sample": form, "jobs": evidence_job_recent()}
+    return render(request, "console/lineage.html", context, status=400)
+
+
+@login_required
+@permission_required(EXPORT_LINEAGE, raise_exception=True)
+@require_GET
+def evidence_job_page(request: HttpRequest, job_id: str) -> HttpResponse:
+    return render(request, "console/evidence_job.html", {"job": get_or_404(evidence_job_get, job_id=job_id)})
+
+
+def evidence_job_file(job: EvidenceJob) -> HttpResponse:
+    """The finished package as a download (streamed from disk); 409 while it is still being built."""
+    if job.status != EvidenceJob.Status.DONE:
+        return HttpResponse(f"the package is {job.status}", status=409)
+    package = open(job.path, "rb")  # noqa: SIM115 - FileResponse streams it and closes it when the response is done
+    return FileResponse(package, content_type="application/zip", as_attachment=True, filename=f"evidence-{job.pk}.zip")
+
+
+@login_required
+@permission_required(EXPORT_LINEAGE, raise_exception=True)
+@require_GET
+def evidence_job_download(request: HttpRequest, job_id: str) -> HttpResponse:
+    return evidence_job_file(get_or_404(evidence_job_get, job_id=job_id))
 
 
 def export_filename(query: str, extension: str) -> str:

@@ -3,6 +3,7 @@ real ingest -> correlate -> classify pipeline."""
 
 import csv
 import io
+import json
 import zipfile
 
 import pytest
@@ -276,3 +277,48 @@ def test_the_audit_page_shows_chain_status_readable_changes_and_verifies_now(cli
     text = response.content.decode()
     assert "chain intact" in text and "Chain verified" in text
     assert 'type="date"' in text
+
+
+def test_a_bulk_sample_is_built_by_the_task_streamed_to_a_file_and_verifies(
+    client, sod_contract, source, role_user, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.EVIDENCE_DIR = tmp_path
+    ingest_and_correlate(source, approval("x1", "contract.approved", 1, "mia", "deal-desk", contract="C-2"))
+    client.force_login(role_user("compliance", username="carla"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("api-evidence-package-create"),
+            {"since": "2026-05-18T00:00:00Z", "until": "2026-05-19T00:00:00Z"},
+            content_type="application/json",
+        )
+    assert response.status_code == 202
+    job_id = response.json()["id"]
+    download = client.get(reverse("api-evidence-package", args=[job_id]))
+    assert download.status_code == 200 and download["Content-Type"] == "application/zip"
+    path = tmp_path / "sample.zip"
+    path.write_bytes(b"".join(download.streaming_content))
+    check = package_verify(str(path))
+    assert check.ok, check.problems
+    assert check.manifest["transactions"] == 2 and check.manifest["exported_by"] == "user:carla"
+    with zipfile.ZipFile(path) as archive:
+        document = json.loads(archive.read("lineage.json"))
+        lines = archive.read("lineage.csv").decode().splitlines()
+    assert len(document["transactions"]) == 2 and len(document["rows"]) == len(lines) - 1
+    assert [f["code"] for f in document["findings"]] == ["sod_pair"]
+    entry = AuditEntry.objects.filter(action="lineage.exported").latest("id")
+    assert entry.actor == "user:carla" and entry.after["rows"] == len(document["rows"])
+    page = client.get(reverse("evidence-job", args=[job_id]))
+    assert "100%" in page.content.decode() and reverse("evidence-job-download", args=[job_id]) in page.content.decode()
+
+
+def test_a_sample_still_being_built_answers_its_status(client, controls, role_user, settings, tmp_path):
+    settings.EVIDENCE_DIR = tmp_path
+    client.force_login(role_user("compliance"))
+    response = client.post(reverse("lineage-sample-create"), {"since": "2026-05-18", "until": "2026-05-19"})
+    job_id = response["Location"].rstrip("/").split("/")[-1]  # on_commit never ran: the job is still pending
+    status = client.get(reverse("api-evidence-package", args=[job_id]))
+    assert status.status_code == 202 and status.json()["status"] == "pending"
+    assert client.get(reverse("evidence-job-download", args=[job_id])).status_code == 409
+    assert (
+        client.post(reverse("lineage-sample-create"), {"since": "2026-05-19", "until": "2026-05-18"}).status_code == 400
+    )
