@@ -7,7 +7,16 @@ FINANCE_OPS, MANAGER, COMPLIANCE, INTEGRATION, ADMIN = "finance_ops", "manager",
 
 ROLE_CAPABILITIES: dict[str, set[str]] = {
     FINANCE_OPS: {"view_transactions", "view_cases", "act_on_cases"},
-    MANAGER: {"view_transactions", "view_cases", "act_on_cases", "act_on_all_queues", "edit_rules", "view_dashboards"},
+    # Managers read the lineage too: they own the processes' approval controls and the segregation-of-duties rules.
+    MANAGER: {
+        "view_transactions",
+        "view_cases",
+        "act_on_cases",
+        "act_on_all_queues",
+        "edit_rules",
+        "view_dashboards",
+        "export_lineage",
+    },
     COMPLIANCE: {"view_transactions", "view_cases", "view_dashboards", "view_audit", "export_lineage"},
     INTEGRATION: {"view_transactions", "manage_ingest", "replay_dead_letters"},
 }

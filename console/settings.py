@@ -150,6 +150,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Bulk evidence packages (auditors' samples) are built by workers into files here; web and workers must share it.
+EVIDENCE_DIR = Path(os.environ.get("EVIDENCE_DIR", BASE_DIR / "var" / "evidence"))
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [
     BASE_DIR / "static",

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from console.views import audit, health, home, saved_views
+from console.views import audit, health, home, lineage, saved_views
 
 api_v1 = [
     path("", include("console.api.urls")),
@@ -16,6 +16,15 @@ api_v1 = [
 urlpatterns = [
     path("", home.home, name="home"),
     path("audit/", audit.audit_list, name="audit-list"),
+    path("audit/verify/", audit.audit_verify_now, name="audit-verify"),
+    path("lineage/", lineage.lineage_page, name="lineage"),
+    path("lineage/export/", lineage.lineage_export, name="lineage-export"),
+    path("lineage/samples/", lineage.lineage_sample_create, name="lineage-sample-create"),
+    path("lineage/samples/<uuid:job_id>/", lineage.evidence_job_page, name="evidence-job"),
+    path("lineage/samples/<uuid:job_id>/download/", lineage.evidence_job_download, name="evidence-job-download"),
+    path("lineage/sod-rules/", lineage.sod_rule_list_view, name="sod-rule-list"),
+    path("lineage/sod-rules/<int:rule_id>/", lineage.sod_rule_edit, name="sod-rule-edit"),
+    path("lineage/sod-rules/<int:rule_id>/delete/", lineage.sod_rule_delete_view, name="sod-rule-delete"),
     path("views/", saved_views.saved_view_create, name="saved-view-create"),
     path("views/<int:view_id>/delete/", saved_views.saved_view_delete_view, name="saved-view-delete"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

@@ -257,6 +257,15 @@ class ProcessStepForm(BootstrapFormMixin, forms.Form):
     kind_pattern = forms.CharField(max_length=200, label="Kind pattern", help_text="glob, a|b for alternatives")
     allowance = forms.CharField(max_length=30, help_text="after the previous step, e.g. 4h or 2d")
     required = forms.BooleanField(required=False, initial=True)
+    requires_approval = forms.BooleanField(required=False, label="Needs approval")
+    approval_step = forms.CharField(max_length=120, required=False, label="Approval step", help_text="e.g. deal-desk")
+    allowed_approvers = forms.CharField(
+        max_length=500, required=False, label="Allowed approvers", help_text="roles or user names, comma-separated"
+    )
+    approval_opens_case = forms.BooleanField(required=False, label="Finding opens a case")
+
+    def clean_allowed_approvers(self) -> tuple[str, ...]:
+        return tuple(a.strip() for a in self.cleaned_data["allowed_approvers"].split(",") if a.strip())
 
     def clean_allowance(self) -> Any:
         try:
@@ -286,6 +295,10 @@ class BaseProcessStepFormSet(forms.BaseFormSet):
                 kind_pattern=f.cleaned_data["kind_pattern"],
                 allowance=f.cleaned_data["allowance"],
                 required=f.cleaned_data["required"],
+                requires_approval=f.cleaned_data["requires_approval"],
+                approval_step=f.cleaned_data["approval_step"],
+                allowed_approvers=f.cleaned_data["allowed_approvers"],
+                approval_opens_case=f.cleaned_data["approval_opens_case"],
             )
             for f in self.forms
             if f.cleaned_data and not self._should_delete_form(f)

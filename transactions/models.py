@@ -268,6 +268,15 @@ class ProcessStep(models.Model):
     kind_pattern = models.CharField(max_length=200, help_text="glob on the event kind, e.g. invoice.posted")
     allowance = models.DurationField(help_text="time allowed after the previous step before the transaction stalls")
     required = models.BooleanField(default=True)
+    # Approval controls (compliance lineage): the step needs an approval before the next step of the process happens.
+    requires_approval = models.BooleanField(default=False)
+    approval_step = models.CharField(
+        max_length=120, blank=True, help_text="the approval's step name (e.g. deal-desk); empty: this step's name"
+    )
+    allowed_approvers = models.JSONField(
+        default=list, blank=True, help_text="role names or user names that may approve; empty: anyone"
+    )
+    approval_opens_case = models.BooleanField(default=False, help_text="a finding on this step opens a control case")
 
     class Meta:
         ordering = ["process", "position"]

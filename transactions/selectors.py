@@ -1,5 +1,6 @@
 """Reads of the transactions app: ingest sources, rules, dead letters, feed health, transactions and timelines."""
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,6 +11,7 @@ from django.utils import timezone
 from console.lib.models import merged_chain_end
 from transactions.canonical import CANONICAL_FIELDS
 from transactions.choices import DeadLetterStatus, EventStatus, TransactionStatus
+from transactions.filters import NOT_BUSINESS, key_value_candidates
 from transactions.models import (
     DeadLetter,
     Event,
@@ -23,6 +25,7 @@ from transactions.models import (
     SourceAlias,
     Transaction,
     TransactionEvent,
+    TransactionKey,
     TransactionMerge,
 )
 from transactions.timeline import build_timeline
@@ -351,3 +354,79 @@ def process_definition_list() -> QuerySet[ProcessDefinition]:
 
 def process_definition_get(*, process_id: int) -> ProcessDefinition:
     return process_definition_list().get(pk=process_id)
+
+
+# ---- Compliance lineage (console) -----------------------------------------------------------------------------------
+
+
+def transaction_ids_for_search(*, query: str, limit: int = 200) -> list[int]:
+    """Live transactions a lineage search names: a transaction id (merged ones lead to their survivor) or any business
+    key value (contract, order, invoice, vendor...), in the forms the transactions search accepts."""
+    query = query.strip()
+    if not query:
+        return []
+    found: list[int] = []
+    if query.isdigit():
+        with contextlib.suppress(Transaction.DoesNotExist):
+            found.append(transaction_resolve(txn_id=int(query)).pk)
+    keyed = (
+        TransactionKey.objects.filter(value__in=key_value_candidates(query))
+        .exclude(key_type__in=NOT_BUSINESS)
+        .values_list("txn_id", flat=True)
+    )
+    for txn_id in keyed.order_by("txn_id")[:limit]:
+        if txn_id not in found:
+            found.append(txn_id)
+    return found
+
+
+def transaction_ids_in_period(
+    *, since: datetime, until: datetime, entity: str = "", limit: int = 1_000_000
+) -> list[int]:
+    """Live transactions started in [since, until) (an auditor's sample), optionally of one legal entity; by id."""
+    txns = Transaction.objects.exclude(status=TransactionStatus.MERGED).filter(
+        started_at__gte=since, started_at__lt=until
+    )
+    if entity:
+        # The legal entity is an event field, not a key: the transactions with an event of that entity in the period.
+        of_entity = Event.objects.filter(entity=entity.strip(), occurred_at__gte=since, occurred_at__lt=until)
+        txns = txns.filter(pk__in=TransactionEvent.objects.filter(event_id__in=of_entity.values("id")).values("txn_id"))
+    return list(txns.order_by("id").values_list("id", flat=True)[:limit])
+
+
+def lineage_transactions(*, txn_ids: list[int]) -> list[dict]:
+    """The transactions with their process and the ids they absorbed (whose cases still name the absorbed id)."""
+    absorbed: dict[int, list[int]] = {}
+    for survivor_id, absorbed_id in TransactionMerge.objects.filter(survivor_id__in=txn_ids).values_list(
+        "survivor_id", "absorbed_id"
+    ):
+        absorbed.setdefault(survivor_id, []).append(absorbed_id)
+    rows = list(
+        Transaction.objects.filter(pk__in=txn_ids)
+        .order_by("id")
+        .values("id", "process_id", "process__name", "status", "started_at", "business_keys")
+    )
+    for row in rows:
+        row["absorbed_ids"] = sorted(absorbed.get(row["id"], []))
+    return rows
+
+
+def lineage_events(*, txn_ids: list[int]) -> list[dict]:
+    """Every event of these transactions with its approval and attributes, in time order (id breaks ties)."""
+    members = list(
+        TransactionEvent.objects.filter(txn_id__in=txn_ids).values_list("event_id", "event_received_at", "txn_id")
+    )
+    txn_of = {event_id: txn_id for event_id, _, txn_id in members}
+    events = list(
+        Event.objects.filter(id__in=list(txn_of), received_at__in={m[1] for m in members})
+        .order_by("occurred_at", "id")
+        .values("id", "occurred_at", "system", "kind", "status", "approval", "attributes", "business_keys", "entity")
+    )
+    for row in events:
+        row["txn_id"] = txn_of[row["id"]]
+    return events
+
+
+def process_step_rules(*, process_ids: list[int]) -> list[ProcessStep]:
+    """The steps of these processes, with their approval controls, in order."""
+    return list(ProcessStep.objects.filter(process_id__in=process_ids).order_by("process_id", "position"))

@@ -201,3 +201,54 @@ def occurrence_latest(*, case_id: int, replayable: bool = False) -> ExceptionRec
     if replayable:
         occurrences = occurrences.filter(event_id__isnull=False)
     return occurrences.order_by("-occurred_at", "-id").first()
+
+
+def lineage_case_facts(*, txn_ids: Iterable[int]) -> dict[str, list[dict]]:
+    """What the exceptions app decided and did about these transactions, as plain rows for the compliance lineage:
+    occurrences (classification), their cases (routing), case activities and replays, oldest first."""
+    ids = list(txn_ids)
+    records = list(
+        ExceptionRecord.objects.filter(txn_id__in=ids)
+        .order_by("occurred_at", "id")
+        .values(
+            "id",
+            "txn_id",
+            "case_id",
+            "event_id",
+            "occurred_at",
+            "created_at",
+            "system",
+            "kind",
+            "category__slug",
+            "rule__name",
+            "explanation",
+            "signal_key",
+        )
+    )
+    case_ids = sorted({r["case_id"] for r in records})
+    cases = list(
+        Case.objects.filter(pk__in=case_ids)
+        .order_by("id")
+        .values(
+            "id",
+            "title",
+            "status",
+            "created_at",
+            "first_seen",
+            "category__slug",
+            "queue__name",
+            "routing_rule__name",
+            "merged_into_id",
+        )
+    )
+    activities = list(
+        CaseActivity.objects.filter(case_id__in=case_ids)
+        .order_by("created_at", "id")
+        .values("id", "case_id", "actor", "kind", "body", "created_at")
+    )
+    replays = list(
+        Replay.objects.filter(case_id__in=case_ids)
+        .order_by("created_at")
+        .values("id", "case_id", "status", "outcome", "requested_by", "created_at", "target_url")
+    )
+    return {"records": records, "cases": cases, "activities": activities, "replays": replays}

@@ -155,3 +155,32 @@ def test_the_admin_shows_audit_entries_read_only(client):
     entry = AuditEntry.objects.get(action="case.assign")
     assert client.post(f"/admin/console/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_trigger_rejects_truncate_on_postgres():
+    from django.db import InternalError, ProgrammingError
+
+    entry = audit_record(actor="system:test", action="test.protected")
+    with connection.cursor() as cursor:
+        # Off in the test database only, so that transactional tests can flush (tests/conftest.py); on, as migrated.
+        cursor.execute("ALTER TABLE console_auditentry ENABLE TRIGGER audit_no_truncate")
+    with pytest.raises((InternalError, ProgrammingError)), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE console_auditentry")
+    assert AuditEntry.objects.filter(id=entry.id).exists()
+
+
+@pytest.mark.django_db
+def test_verify_audit_refuses_an_empty_chain_when_the_last_check_saw_entries(capsys):
+    from console.services import audit_chain_check_record
+
+    audit_record(actor="system:test", action="test.one")
+    check = audit_chain_check_record(actor="system:test")
+    assert check.ok and check.checked > 0
+    call_command("verify_audit")  # intact: same or more entries than the check saw
+    _tamper("DELETE FROM console_auditentry", [])
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("verify_audit")
+    assert exit_info.value.code == 1
+    assert "the table is empty" in capsys.readouterr().err

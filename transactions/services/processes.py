@@ -32,6 +32,10 @@ class ProcessStepInput:
     allowance: timedelta
     system: str = ""
     required: bool = True
+    requires_approval: bool = False
+    approval_step: str = ""
+    allowed_approvers: tuple[str, ...] = ()
+    approval_opens_case: bool = False
 
 
 def correlation_key_problem(keys: list[str]) -> str | None:
@@ -78,6 +82,10 @@ def process_step_rows(steps: Iterable[ProcessStep]) -> list[dict[str, Any]]:
             "kind_pattern": s.kind_pattern,
             "allowance": duration_label(s.allowance),
             "required": s.required,
+            "requires_approval": s.requires_approval,
+            "approval_step": s.approval_step,
+            "allowed_approvers": ", ".join(s.allowed_approvers or []),
+            "approval_opens_case": s.approval_opens_case,
         }
         for s in steps
     ]
@@ -125,6 +133,10 @@ def _process_apply(
             kind_pattern=s.kind_pattern.strip(),
             allowance=s.allowance,
             required=s.required,
+            requires_approval=s.requires_approval,
+            approval_step=s.approval_step.strip(),
+            allowed_approvers=[a.strip() for a in s.allowed_approvers if a.strip()],
+            approval_opens_case=s.approval_opens_case,
         )
         for s in sorted(steps, key=lambda s: s.position)
     ]

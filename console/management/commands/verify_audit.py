@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandParser
 
 from console.lib.audit import audit_verify
+from console.selectors import audit_chain_last_check
 
 
 class Command(BaseCommand):
@@ -11,6 +12,20 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         report = audit_verify(expected_head=options.get("expect_head"))
+        last = audit_chain_last_check()
+        if report.checked == 0 and last is not None and last.checked > 0:
+            # An empty table after a check that saw entries means they were removed wholesale (e.g. TRUNCATE).
+            self.stderr.write(
+                f"audit chain BROKEN: the table is empty, but the check of {last.checked_at:%Y-%m-%d %H:%M} UTC saw "
+                f"{last.checked} entries with head {last.head_hash}"
+            )
+            raise SystemExit(1)
+        if report.ok and last is not None and last.ok and report.checked < last.checked:
+            self.stderr.write(
+                f"audit chain BROKEN: {report.checked} entries now, {last.checked} at the check of "
+                f"{last.checked_at:%Y-%m-%d %H:%M} UTC (entries were removed from the end)"
+            )
+            raise SystemExit(1)
         if report.ok:
             self.stdout.write(f"audit chain intact: {report.checked} entries")
             self.stdout.write(f"head hash: {report.head_hash}")

@@ -1,4 +1,4 @@
-"""Writes the console owns: users' saved views and REST API tokens (whose audit entries the receivers write)."""
+"""Saved views and REST API tokens (whose audit entries the receivers write)."""
 
 from datetime import timedelta
 
