@@ -1,0 +1,262 @@
+"""Business SLAs: calendars, SLA definitions and their clocks per transaction, volume and evidence monitors."""
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from console.lib.models import TimeStampedModel
+from exceptions.models import Case, Queue
+from slas.calendars import CalendarError, WorkCalendar, parse_working_hours
+from slas.choices import DEFAULT_BREACH_CATEGORY, LIVE_CLOCK_STATUSES, ClockStatus, EvidenceDirection, VolumeMode
+from transactions.models import ProcessDefinition, Transaction
+
+
+class BusinessCalendar(TimeStampedModel):
+    """Working days and hours in a time zone, plus holidays: what "business time" means for a region or entity."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    time_zone = models.CharField(max_length=64, help_text="IANA name, e.g. Europe/Berlin")
+    working_hours = models.JSONField(
+        default=dict,
+        help_text='local wall-clock intervals per weekday, e.g. {"mon": [["08:00", "12:00"], ["13:00", "17:00"]]}',
+    )
+    description = models.CharField(max_length=300, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        try:
+            WorkCalendar.from_data(time_zone=self.time_zone, working_hours=self.working_hours)
+        except CalendarError as exc:
+            field = "time_zone" if "time zone" in str(exc) else "working_hours"
+            raise ValidationError({field: str(exc)}) from exc
+
+    def as_work_calendar(self, holidays: list | None = None) -> WorkCalendar:
+        """The pure calendar; `holidays` defaults to this calendar's stored dates (one query)."""
+        if holidays is None:
+            holidays = list(self.holidays.values_list("date", flat=True))
+        return WorkCalendar(
+            time_zone=self.time_zone, weekly=parse_working_hours(self.working_hours), holidays=frozenset(holidays)
+        )
+
+
+class Holiday(models.Model):
+    """A non-working local date of one calendar."""
+
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="holidays")
+    date = models.DateField()
+    name = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["calendar", "date"]
+        # The unique constraint's index also serves the calendar's holiday list (WHERE calendar_id=? ORDER BY date).
+        constraints = [models.UniqueConstraint(fields=["calendar", "date"], name="holiday_unique_date")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}"
+
+
+class SlaDefinition(TimeStampedModel):
+    """A business promise: from a start event to a stop event on a transaction, within a target business time."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    process = models.ForeignKey(
+        ProcessDefinition,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="only transactions of this process; empty: any transaction with the start event",
+    )
+    # Start and stop events: system and kind are globs (a|b for alternatives), status ok/error or empty for any.
+    start_system = models.CharField(max_length=100, blank=True, help_text="glob; empty: any system")
+    start_kind = models.CharField(max_length=200, help_text="glob on the event kind, a|b for alternatives")
+    start_status = models.CharField(max_length=10, blank=True, default="ok", help_text="ok, error or empty: any")
+    start_key_type = models.CharField(max_length=40, blank=True, help_text="the event must carry this business key")
+    stop_system = models.CharField(max_length=100, blank=True, help_text="glob; empty: any system")
+    stop_kind = models.CharField(max_length=200, help_text="glob on the event kind, a|b for alternatives")
+    stop_status = models.CharField(max_length=10, blank=True, default="ok", help_text="ok, error or empty: any")
+    stop_key_type = models.CharField(max_length=40, blank=True, help_text="the event must carry this business key")
+    pause_conditions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='e.g. [{"case_category": "data_quality"}, {"event_kind": "vendor.query", "until_kind": "vendor.*"}]',
+    )
+    target = models.DurationField(help_text="business time from start to stop")
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="sla_definitions")
+    at_risk_percent = models.PositiveSmallIntegerField(default=80, help_text="at risk once this share is used")
+    breach_queue = models.ForeignKey(
+        Queue,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="empty: routed by the routing rules",
+    )
+    breach_category_slug = models.SlugField(max_length=40, default=DEFAULT_BREACH_CATEGORY)
+    is_active = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(at_risk_percent__gte=1, at_risk_percent__lte=100), name="sla_definition_at_risk_range"
+            ),
+            models.CheckConstraint(condition=Q(target__gt=timedelta(0)), name="sla_definition_target_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SlaClock(models.Model):
+    """One definition's clock on one transaction: business time used, left, paused, and its forecast."""
+
+    definition = models.ForeignKey(SlaDefinition, on_delete=models.CASCADE, related_name="clocks")
+    # No index of its own: slaclock_txn_idx starts with txn_id.
+    txn = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="+", db_index=False)
+    status = models.CharField(max_length=10, choices=ClockStatus.choices, default=ClockStatus.RUNNING)
+    started_at = models.DateTimeField(help_text="when the start event occurred")
+    # Event ids (no foreign keys: events are partitioned and append-only).
+    start_event_id = models.BigIntegerField()
+    stop_event_id = models.BigIntegerField(null=True, blank=True)
+    pause_event_id = models.BigIntegerField(null=True, blank=True, help_text="the event that paused it, if any")
+    stopped_at = models.DateTimeField(null=True, blank=True, help_text="when the stop event occurred")
+    paused_since = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=200, blank=True)
+    paused_seconds = models.BigIntegerField(default=0, help_text="business seconds spent paused (finished pauses)")
+    elapsed_seconds = models.BigIntegerField(default=0, help_text="business seconds counted against the target")
+    remaining_seconds = models.BigIntegerField(default=0, help_text="negative once breached")
+    due_at = models.DateTimeField(null=True, blank=True, help_text="business-time deadline (moves with pauses)")
+    waiting_for_step = models.CharField(max_length=120, blank=True)
+    expected_finish_at = models.DateTimeField(null=True, blank=True)
+    at_risk_reason = models.CharField(max_length=300, blank=True)
+    at_risk_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    met_at = models.DateTimeField(null=True, blank=True)
+    breach_case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["definition", "txn"], name="slaclock_unique_definition_txn"),
+            models.CheckConstraint(condition=Q(status__in=ClockStatus.values), name="slaclock_status_valid"),
+        ]
+        indexes = [
+            # The beat pass: WHERE status IN (running, paused, at_risk) ORDER BY id (only live clocks are indexed).
+            models.Index(fields=["id"], name="slaclock_live_idx", condition=Q(status__in=LIVE_CLOCK_STATUSES)),
+            # A transaction's clocks (its page, evaluation after correlation, merges): WHERE txn_id IN (...).
+            models.Index(fields=["txn", "status"], name="slaclock_txn_idx"),
+            # The clocks page and API: WHERE definition_id=? [AND status=?] ORDER BY started_at DESC, id DESC.
+            models.Index(fields=["definition", "status", "-started_at", "-id"], name="slaclock_definition_idx"),
+            # The clocks page and API without a definition filter: ORDER BY started_at DESC, id DESC.
+            models.Index(fields=["-started_at", "-id"], name="slaclock_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.definition_id} on {self.txn_id}: {self.status}"
+
+
+class VolumeMonitor(TimeStampedModel):
+    """An expected count of matching events per window or by a daily deadline: silence (or a flood) becomes a case."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    system = models.CharField(max_length=100, help_text="glob on the event's system")
+    kind = models.CharField(max_length=200, default="*", help_text="glob on the event kind, a|b for alternatives")
+    entity = models.CharField(max_length=50, blank=True, help_text="glob on the legal entity; empty: any")
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="volume_monitors")
+    mode = models.CharField(max_length=20, choices=VolumeMode.choices, default=VolumeMode.WINDOW)
+    window = models.DurationField(null=True, blank=True, help_text="window mode: count over this sliding window")
+    deadline_time = models.TimeField(null=True, blank=True, help_text="daily mode: local time on each working day")
+    min_count = models.PositiveIntegerField(default=1)
+    max_count = models.PositiveIntegerField(null=True, blank=True)
+    working_hours_only = models.BooleanField(default=True, help_text="evaluate only during working time")
+    queue = models.ForeignKey(
+        Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="empty: routing rules"
+    )
+    category_slug = models.SlugField(max_length=40, default="platform")
+    is_active = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1)
+    # Evaluation state.
+    last_evaluated_at = models.DateTimeField(null=True, blank=True)
+    currently_violated = models.BooleanField(default=False)
+    last_count = models.PositiveIntegerField(null=True, blank=True)
+    violated_since = models.DateTimeField(null=True, blank=True)
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="the open violation's case"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(mode__in=VolumeMode.values), name="volume_mode_valid"),
+            models.CheckConstraint(
+                condition=(Q(mode=VolumeMode.WINDOW, window__isnull=False, window__gt=timedelta(0)))
+                | Q(mode=VolumeMode.DAILY_DEADLINE, deadline_time__isnull=False),
+                name="volume_mode_has_window_or_deadline",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_count__isnull=True) | Q(max_count__gte=models.F("min_count")),
+                name="volume_max_not_below_min",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EvidenceMonitor(TimeStampedModel):
+    """Evidence that must precede or follow a trigger event within a business-time window, or a control case opens."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    process = models.ForeignKey(
+        ProcessDefinition, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="empty: any"
+    )
+    trigger_system = models.CharField(max_length=100, blank=True, help_text="glob; empty: any system")
+    trigger_kind = models.CharField(max_length=200, help_text="glob on the event kind, a|b for alternatives")
+    trigger_status = models.CharField(max_length=10, blank=True, default="ok", help_text="ok, error or empty: any")
+    evidence_system = models.CharField(max_length=100, blank=True, help_text="glob; empty: any system")
+    evidence_kind = models.CharField(max_length=200, blank=True, help_text="glob on the evidence event's kind")
+    evidence_approval_step = models.CharField(
+        max_length=100, blank=True, help_text="or: an event carrying an approval of this step"
+    )
+    direction = models.CharField(max_length=10, choices=EvidenceDirection.choices, default=EvidenceDirection.AFTER)
+    window = models.DurationField(help_text="business time between trigger and evidence")
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="evidence_monitors")
+    queue = models.ForeignKey(
+        Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="empty: routing rules"
+    )
+    category_slug = models.SlugField(max_length=40, default=DEFAULT_BREACH_CATEGORY)
+    is_active = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1)
+    last_evaluated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(direction__in=EvidenceDirection.values), name="evidence_direction_valid"
+            ),
+            models.CheckConstraint(condition=Q(window__gt=timedelta(0)), name="evidence_window_positive"),
+            models.CheckConstraint(
+                condition=~Q(evidence_kind="") | ~Q(evidence_approval_step=""), name="evidence_has_matcher"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
