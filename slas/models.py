@@ -127,14 +127,20 @@ class SlaClock(models.Model):
     # No index of its own: slaclock_txn_idx starts with txn_id.
     txn = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="+", db_index=False)
     status = models.CharField(max_length=10, choices=ClockStatus.choices, default=ClockStatus.RUNNING)
+    entity = models.CharField(max_length=50, blank=True, help_text="legal entity of the start event")
     started_at = models.DateTimeField(help_text="when the start event occurred")
     # Event ids (no foreign keys: events are partitioned and append-only).
     start_event_id = models.BigIntegerField()
     stop_event_id = models.BigIntegerField(null=True, blank=True)
     pause_event_id = models.BigIntegerField(null=True, blank=True, help_text="the event that paused it, if any")
     stopped_at = models.DateTimeField(null=True, blank=True, help_text="when the stop event occurred")
-    paused_since = models.DateTimeField(null=True, blank=True)
+    paused_since = models.DateTimeField(null=True, blank=True, help_text="start of the pause in force, if any")
     pause_reason = models.CharField(max_length=200, blank=True)
+    pauses = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='every pause: [{"from": iso, "to": iso or null, "reason": "...", "source": "event" or "case"}]',
+    )
     paused_seconds = models.BigIntegerField(default=0, help_text="business seconds spent paused (finished pauses)")
     elapsed_seconds = models.BigIntegerField(default=0, help_text="business seconds counted against the target")
     remaining_seconds = models.BigIntegerField(default=0, help_text="negative once breached")
