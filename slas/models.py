@@ -147,6 +147,11 @@ class SlaClock(models.Model):
     due_at = models.DateTimeField(null=True, blank=True, help_text="business-time deadline (moves with pauses)")
     waiting_for_step = models.CharField(max_length=120, blank=True)
     expected_finish_at = models.DateTimeField(null=True, blank=True)
+    forecast = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='p90 seconds of the awaited step and of the steps after it: {"since", "step_p90", "after_p90"}',
+    )
     at_risk_reason = models.CharField(max_length=300, blank=True)
     at_risk_at = models.DateTimeField(null=True, blank=True)
     breached_at = models.DateTimeField(null=True, blank=True)
