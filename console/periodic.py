@@ -52,6 +52,11 @@ PERIODIC_JOBS: dict[str, dict] = {
         "schedule": crontab(minute=5),
         "options": {"expires": 50 * 60},
     },
+    "refresh-dashboard-rollups": {
+        "task": "slas.tasks.refresh_dashboard_rollups",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
     "apply-ingest-retention": {
         "task": "transactions.tasks.apply_ingest_retention",
         "schedule": crontab(minute=30, hour=2),

@@ -147,6 +147,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# The day boundaries of dashboard rollups ("breaches on 29 March" means that local day, 23 hours long with DST).
+DASHBOARD_TIME_ZONE = os.environ.get("DASHBOARD_TIME_ZONE", TIME_ZONE)
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))

@@ -271,3 +271,71 @@ class EvidenceMonitor(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+# ---- Dashboards: daily rollups and ROI assumptions ------------------------------------------------------------------
+# Dashboards read these pre-aggregated rows, never the event or clock history, so a page costs the same with a year
+# of data as with a week. `slas.services.rollups` rebuilds a day by deleting and re-inserting its rows.
+
+
+class RollupMetric(models.TextChoices):
+    SLA_CLOCKS = "sla_clocks", "SLA clocks closed (met or breached)"
+    TXN_STARTED = "txn_started", "Transactions started (auto-correlated across systems)"
+    TXN_COMPLETED = "txn_completed", "Transactions completed (with or without a case)"
+    EXCEPTIONS = "exceptions", "Exception occurrences (auto-classified or not)"
+    CASES_RESOLVED = "cases_resolved", "Cases resolved (time to resolve)"
+    REPLAYS = "replays", "Replays finished (succeeded or failed)"
+    INVOICE_CYCLE = "invoice_cycle", "Contract approved to invoice posted"
+    PAYMENT_SYNC = "payment_sync", "Payment received to payment applied in the ERP"
+    DSO = "dso", "Invoice posted to payment received"
+    EVIDENCE = "evidence", "Invoice posted to control evidence captured"
+
+
+class DailyRollup(models.Model):
+    """Counts, sums and duration samples of one metric for one local day and one combination of dimensions."""
+
+    day = models.DateField(help_text="local day in DASHBOARD_TIME_ZONE")
+    metric = models.CharField(max_length=20, choices=RollupMetric.choices)
+    # Dimensions; a metric leaves the ones it does not use empty.
+    process = models.CharField(max_length=60, blank=True, help_text="process definition slug")
+    entity = models.CharField(max_length=50, blank=True)
+    definition = models.ForeignKey(SlaDefinition, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    system = models.CharField(max_length=100, blank=True)
+    category = models.CharField(max_length=40, blank=True, help_text="taxonomy category slug")
+    queue = models.CharField(max_length=60, blank=True, help_text="queue slug")
+    step = models.CharField(max_length=120, blank=True, help_text="process step (SLA breaches: the awaited step)")
+    # Measures.
+    count = models.PositiveIntegerField(default=0)
+    good = models.PositiveIntegerField(default=0, help_text="met, touchless, auto-classified, auto-correlated, ok")
+    bad = models.PositiveIntegerField(default=0, help_text="breached, with a case, failed")
+    total_seconds = models.BigIntegerField(default=0)
+    samples = models.JSONField(default=list, blank=True, help_text="durations in seconds, for percentiles")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(metric__in=RollupMetric.values), name="rollup_metric_valid")]
+        indexes = [
+            # Every dashboard figure: WHERE metric=? AND day BETWEEN ? AND ?; the rebuild's DELETE WHERE day IN (...).
+            models.Index(fields=["metric", "day"], name="rollup_metric_day_idx"),
+            models.Index(fields=["day"], name="rollup_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.day}"
+
+
+class RoiAssumption(TimeStampedModel):
+    """A manager-set figure an ROI KPI is computed with (minutes saved per item, evidence window), audited on change."""
+
+    key = models.SlugField(max_length=60, unique=True)
+    label = models.CharField(max_length=160)
+    value = models.DecimalField(max_digits=12, decimal_places=2)
+    unit = models.CharField(max_length=30)
+    help_text = models.CharField(max_length=300, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.CheckConstraint(condition=Q(value__gte=0), name="roi_assumption_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.value} {self.unit}"
