@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from console.lib.audit import audit_verify
+from console.selectors import audit_chain_status
 
 logger = logging.getLogger(__name__)
 
@@ -18,12 +18,11 @@ def ping() -> str:
 @shared_task
 def audit_chain_check() -> dict:
     """Periodic tamper check of the audit chain; a break is logged as an error for alerting."""
-    report = audit_verify()
-    if report.ok:
-        logger.info("audit.chain_ok", extra={"checked": report.checked, "head_hash": report.head_hash})
+    status = audit_chain_status(refresh=True)
+    if status["ok"]:
+        logger.info("audit.chain_ok", extra={"checked": status["checked"], "head_hash": status["head_hash"]})
     else:
         logger.error(
-            "audit.chain_broken",
-            extra={"entry_id": report.first_break.entry_id, "reason": report.first_break.reason},
+            "audit.chain_broken", extra={"entry_id": status["break_entry_id"], "reason": status["break_reason"]}
         )
-    return {"ok": report.ok, "checked": report.checked, "head_hash": report.head_hash}
+    return {"ok": status["ok"], "checked": status["checked"], "head_hash": status["head_hash"]}

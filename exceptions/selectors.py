@@ -82,7 +82,8 @@ class QueueSummary:
     oldest_first_seen: datetime | None
 
 
-def _overdue(now: datetime) -> Q:
+def case_overdue_condition(*, now: datetime) -> Q:
+    """Cases past a target: the queue page's overdue count and its `overdue` filter use this one condition."""
     # Triage is met by assigning the case, so the triage target only counts while nobody owns it.
     return Q(assignee__isnull=True, triage_due_at__lt=now) | Q(resolve_due_at__lt=now)
 
@@ -97,7 +98,7 @@ def queue_summaries(*, queues: Iterable[Queue], now: datetime) -> list[QueueSumm
         .annotate(
             backlog=Count("id"),
             unassigned=Count("id", filter=Q(assignee__isnull=True)),
-            overdue=Count("id", filter=_overdue(now)),
+            overdue=Count("id", filter=case_overdue_condition(now=now)),
             oldest=Min("first_seen"),
         )
         .order_by()

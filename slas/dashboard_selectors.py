@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -245,11 +245,13 @@ AT_RISK_SORTS = {
 
 
 def at_risk_clocks(*, sort: str = "remaining", limit: int = 200) -> list[SlaClock]:
-    """Clocks at risk now, least time left first by default (live rows: the partial live-clock index serves it)."""
+    """Clocks at risk now (also paused ones that were at risk), least time left first by default.
+
+    Live rows only: the partial live-clock index bounds the scan to running clocks, never history.
+    """
     order = AT_RISK_SORTS.get(sort, AT_RISK_SORTS["remaining"])
-    return list(
-        SlaClock.objects.filter(status=ClockStatus.AT_RISK).select_related("definition", "txn").order_by(*order)[:limit]
-    )
+    at_risk = Q(status=ClockStatus.AT_RISK) | Q(status=ClockStatus.PAUSED, at_risk_at__isnull=False)
+    return list(SlaClock.objects.filter(at_risk).select_related("definition", "txn").order_by(*order)[:limit])
 
 
 # ---- ROI dashboard --------------------------------------------------------------------------------------------------
@@ -476,17 +478,6 @@ def worst_breaches(*, limit: int = 3) -> list[SlaClock]:
 
 def _days_ago(days: int) -> datetime:
     return timezone.now() - timedelta(days=days)
-
-
-def at_risk_count_by_queue(*, queue_ids: list[int]) -> dict[int, int]:
-    """At-risk clocks per breach queue (the queue their breach would land in)."""
-    rows = (
-        SlaClock.objects.filter(status=ClockStatus.AT_RISK, definition__breach_queue_id__in=queue_ids)
-        .values("definition__breach_queue_id")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    return {r["definition__breach_queue_id"]: r["n"] for r in rows}
 
 
 def open_control_cases() -> QuerySet[Case]:
