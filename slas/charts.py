@@ -1,14 +1,14 @@
 """Plotly figures of the SLA and ROI dashboards, built from dashboard selector output.
 
-Every bar and point carries its drill-down URL in `customdata`; static/js/drilldown.js opens it on click.
+Figures are plain trace and layout dicts (`figure_dict_html`): plotly.py's validating objects cost about 100 ms each,
+more than a whole dashboard may take. Every bar and point carries its drill-down URL in `customdata`;
+static/js/drilldown.js opens it on click.
 """
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-import plotly.graph_objects as go
-
-from console.lib.charts import STATUS_COLOURS, figure_html
+from console.lib.charts import STATUS_COLOURS, figure_dict_html
 from slas.kpis import RATIO_BUCKETS
 
 HOVER_LINK = "<br><i>click to see them</i>"
@@ -22,14 +22,17 @@ def _series(rows: Iterable[dict], name_of: Callable[[dict], str]) -> dict[str, l
 
 
 def _empty(title: str) -> str:
-    figure = go.Figure()
-    figure.update_layout(
-        title=title,
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        annotations=[{"text": "No data in this period", "showarrow": False, "font": {"size": 14}}],
-    )
-    return figure_html(figure, height=220)
+    layout = {
+        "title": {"text": title},
+        "xaxis": {"visible": False},
+        "yaxis": {"visible": False},
+        "annotations": [{"text": "No data in this period", "showarrow": False, "font": {"size": 14}}],
+    }
+    return figure_dict_html([], layout, height=220)
+
+
+def _bar(x: list, y: list, name: str, urls: list[str], hover: str, **extra: object) -> dict:
+    return {"type": "bar", "x": x, "y": y, "name": name, "customdata": urls, "hovertemplate": hover, **extra}
 
 
 def attainment_chart(weekly: list[dict]) -> str:
@@ -37,19 +40,21 @@ def attainment_chart(weekly: list[dict]) -> str:
     title = "SLA attainment per week"
     if not weekly:
         return _empty(title)
-    figure = go.Figure()
-    for name, rows in _series(weekly, lambda r: r["definition"].name).items():
-        figure.add_scatter(
-            x=[r["week"] for r in rows],
-            y=[r["attainment"] for r in rows],
-            mode="lines+markers",
-            name=name,
-            customdata=[r["url"] for r in rows],
-            text=[f"{r['met']} met, {r['breached']} breached" for r in rows],
-            hovertemplate="%{x|%d %b}: %{y:.1f} %<br>%{text}" + HOVER_LINK + "<extra>" + name + "</extra>",
-        )
-    figure.update_layout(title=title, yaxis={"title": "% met", "range": [0, 105]}, xaxis={"title": "week of"})
-    return figure_html(figure)
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": [r["week"] for r in rows],
+            "y": [r["attainment"] for r in rows],
+            "name": name,
+            "customdata": [r["url"] for r in rows],
+            "text": [f"{r['met']} met, {r['breached']} breached" for r in rows],
+            "hovertemplate": "%{x|%d %b}: %{y:.1f} %<br>%{text}" + HOVER_LINK + "<extra>" + name + "</extra>",
+        }
+        for name, rows in _series(weekly, lambda r: r["definition"].name).items()
+    ]
+    layout = {"title": {"text": title}, "yaxis": {"title": {"text": "% met"}, "range": [0, 105]}}
+    return figure_dict_html(data, {**layout, "xaxis": {"title": {"text": "week of"}}})
 
 
 def breaches_chart(daily: list[dict]) -> str:
@@ -57,17 +62,19 @@ def breaches_chart(daily: list[dict]) -> str:
     title = "Breaches per day"
     if not daily:
         return _empty(title)
-    figure = go.Figure()
-    for name, rows in _series(daily, lambda r: r["definition"].name).items():
-        figure.add_bar(
-            x=[r["day"] for r in rows],
-            y=[r["breached"] for r in rows],
-            name=name,
-            customdata=[r["url"] for r in rows],
-            hovertemplate="%{x|%d %b}: %{y} breached" + HOVER_LINK + "<extra>" + name + "</extra>",
+    data = [
+        _bar(
+            [r["day"] for r in rows],
+            [r["breached"] for r in rows],
+            name,
+            [r["url"] for r in rows],
+            "%{x|%d %b}: %{y} breached" + HOVER_LINK + "<extra>" + name + "</extra>",
         )
-    figure.update_layout(title=title, barmode="stack", yaxis={"title": "breaches"})
-    return figure_html(figure)
+        for name, rows in _series(daily, lambda r: r["definition"].name).items()
+    ]
+    return figure_dict_html(
+        data, {"title": {"text": title}, "barmode": "stack", "yaxis": {"title": {"text": "breaches"}}}
+    )
 
 
 def distribution_chart(distribution: list[dict]) -> str:
@@ -75,44 +82,65 @@ def distribution_chart(distribution: list[dict]) -> str:
     title = "Time to complete against the target"
     if not distribution:
         return _empty(title)
-    figure = go.Figure()
     labels = [f"{i * 10}%" if i < RATIO_BUCKETS else "≥200%" for i in range(RATIO_BUCKETS + 1)]
-    for name, rows in _series(distribution, lambda r: r["definition"].name).items():
-        figure.add_bar(
-            x=[labels[r["bucket"]] for r in rows],
-            y=[r["count"] for r in rows],
-            name=name,
-            customdata=[r["url"] for r in rows],
-            hovertemplate="from %{x} of the target: %{y}" + HOVER_LINK + "<extra>" + name + "</extra>",
+    data = [
+        _bar(
+            [labels[r["bucket"]] for r in rows],
+            [r["count"] for r in rows],
+            name,
+            [r["url"] for r in rows],
+            "from %{x} of the target: %{y}" + HOVER_LINK + "<extra>" + name + "</extra>",
         )
-    figure.add_vline(x=labels[RATIO_BUCKETS // 2], line={"color": STATUS_COLOURS["error"], "dash": "dash"})
-    figure.update_layout(
-        title=title,
-        barmode="stack",
-        xaxis={"categoryorder": "array", "categoryarray": labels, "title": "elapsed business time / target"},
-        yaxis={"title": "clocks"},
-    )
-    return figure_html(figure)
+        for name, rows in _series(distribution, lambda r: r["definition"].name).items()
+    ]
+    target = labels[RATIO_BUCKETS // 2]
+    layout = {
+        "title": {"text": title},
+        "barmode": "stack",
+        "xaxis": {
+            "categoryorder": "array",
+            "categoryarray": labels,
+            "title": {"text": "elapsed business time / target"},
+        },
+        "yaxis": {"title": {"text": "clocks"}},
+        "shapes": [
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": target,
+                "x1": target,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": STATUS_COLOURS["error"], "dash": "dash"},
+            }
+        ],
+    }
+    return figure_dict_html(data, layout)
 
 
 def contribution_chart(rows: list[dict], label: str, title: str) -> str:
     """Horizontal bars of breach contributors, biggest on top; a bar opens the breached clocks charged to it."""
     if not rows:
         return _empty(title)
-    figure = go.Figure()
     ordered = list(reversed(rows))
-    figure.add_bar(
-        x=[r["breached"] for r in ordered],
-        y=[r[label] for r in ordered],
-        orientation="h",
-        marker_color=STATUS_COLOURS["error"],
-        customdata=[r["url"] for r in ordered],
-        text=[f"{r['share']:.0f} %" for r in ordered],
-        hovertemplate="%{y}: %{x} breaches (%{text})" + HOVER_LINK + "<extra></extra>",
-        name="breaches",
-    )
-    figure.update_layout(title=title, showlegend=False, xaxis={"title": "breaches"})
-    return figure_html(figure, height=max(220, 60 + 28 * len(rows)))
+    data = [
+        _bar(
+            [r["breached"] for r in ordered],
+            [r[label] for r in ordered],
+            "breaches",
+            [r["url"] for r in ordered],
+            "%{y}: %{x} breaches (%{text})" + HOVER_LINK + "<extra></extra>",
+            orientation="h",
+            marker={"color": STATUS_COLOURS["error"]},
+            text=[f"{r['share']:.0f} %" for r in ordered],
+        )
+    ]
+    layout = {"title": {"text": title}, "showlegend": False, "xaxis": {"title": {"text": "breaches"}}}
+    return figure_dict_html(data, layout, height=max(220, 60 + 28 * len(rows)))
+
+
+MONTHS = {"tickformat": "%b %Y"}
 
 
 def hours_chart(hours: list[dict], *, per_correlation: object, per_classification: object) -> str:
@@ -120,25 +148,27 @@ def hours_chart(hours: list[dict], *, per_correlation: object, per_classificatio
     title = "Manual reconciliation hours avoided"
     if not any(h["auto_correlated"] or h["auto_classified"] for h in hours):
         return _empty(title)
-    figure = go.Figure()
-    figure.add_bar(
-        x=[h["month"] for h in hours],
-        y=[float(h["auto_correlated"] * per_correlation / 60) for h in hours],
-        name=f"auto-correlated x {per_correlation} min",
-        customdata=[h["correlated_url"] for h in hours],
-        text=[h["auto_correlated"] for h in hours],
-        hovertemplate="%{x|%b %Y}: %{y:.1f} h (%{text} transactions)" + HOVER_LINK + "<extra></extra>",
-    )
-    figure.add_bar(
-        x=[h["month"] for h in hours],
-        y=[float(h["auto_classified"] * per_classification / 60) for h in hours],
-        name=f"auto-classified x {per_classification} min",
-        customdata=[h["classified_url"] for h in hours],
-        text=[h["auto_classified"] for h in hours],
-        hovertemplate="%{x|%b %Y}: %{y:.1f} h (%{text} exceptions)" + HOVER_LINK + "<extra></extra>",
-    )
-    figure.update_layout(title=title, barmode="stack", yaxis={"title": "hours"}, xaxis={"tickformat": "%b %Y"})
-    return figure_html(figure)
+    months = [h["month"] for h in hours]
+    data = [
+        _bar(
+            months,
+            [float(h["auto_correlated"] * per_correlation / 60) for h in hours],
+            f"auto-correlated x {per_correlation} min",
+            [h["correlated_url"] for h in hours],
+            "%{x|%b %Y}: %{y:.1f} h (%{text} transactions)" + HOVER_LINK + "<extra></extra>",
+            text=[h["auto_correlated"] for h in hours],
+        ),
+        _bar(
+            months,
+            [float(h["auto_classified"] * per_classification / 60) for h in hours],
+            f"auto-classified x {per_classification} min",
+            [h["classified_url"] for h in hours],
+            "%{x|%b %Y}: %{y:.1f} h (%{text} exceptions)" + HOVER_LINK + "<extra></extra>",
+            text=[h["auto_classified"] for h in hours],
+        ),
+    ]
+    layout = {"title": {"text": title}, "barmode": "stack", "yaxis": {"title": {"text": "hours"}}, "xaxis": MONTHS}
+    return figure_dict_html(data, layout)
 
 
 def touchless_chart(rows: list[dict]) -> str:
@@ -146,20 +176,19 @@ def touchless_chart(rows: list[dict]) -> str:
     title = "Touchless rate (completed without any case)"
     if not rows:
         return _empty(title)
-    figure = go.Figure()
-    for process, items in _series(rows, lambda r: r["process"]).items():
-        figure.add_bar(
-            x=[r["month"] for r in items],
-            y=[r["rate"] for r in items],
-            name=process,
-            customdata=[r["touchless_url"] for r in items],
+    data = [
+        _bar(
+            [r["month"] for r in items],
+            [r["rate"] for r in items],
+            process,
+            [r["touchless_url"] for r in items],
+            "%{x|%b %Y}: %{y:.1f} % (%{text})" + HOVER_LINK + "<extra>" + process + "</extra>",
             text=[f"{r['touchless']} of {r['completed']}" for r in items],
-            hovertemplate="%{x|%b %Y}: %{y:.1f} % (%{text})" + HOVER_LINK + "<extra>" + process + "</extra>",
         )
-    figure.update_layout(
-        title=title, barmode="group", yaxis={"title": "%", "range": [0, 105]}, xaxis={"tickformat": "%b %Y"}
-    )
-    return figure_html(figure)
+        for process, items in _series(rows, lambda r: r["process"]).items()
+    ]
+    layout = {"title": {"text": title}, "barmode": "group", "yaxis": {"title": {"text": "%"}, "range": [0, 105]}}
+    return figure_dict_html(data, {**layout, "xaxis": MONTHS})
 
 
 def exceptions_chart(rows: list[dict]) -> str:
@@ -167,36 +196,39 @@ def exceptions_chart(rows: list[dict]) -> str:
     title = "Exceptions per week by category"
     if not rows:
         return _empty(title)
-    figure = go.Figure()
-    for category, items in _series(rows, lambda r: r["category"]).items():
-        figure.add_bar(
-            x=[r["week"] for r in items],
-            y=[r["count"] for r in items],
-            name=category,
-            customdata=[r["url"] for r in items],
-            hovertemplate="week of %{x|%d %b}: %{y}" + HOVER_LINK + "<extra>" + category + "</extra>",
+    data = [
+        _bar(
+            [r["week"] for r in items],
+            [r["count"] for r in items],
+            category,
+            [r["url"] for r in items],
+            "week of %{x|%d %b}: %{y}" + HOVER_LINK + "<extra>" + category + "</extra>",
         )
-    figure.update_layout(title=title, barmode="stack", yaxis={"title": "occurrences"})
-    return figure_html(figure)
+        for category, items in _series(rows, lambda r: r["category"]).items()
+    ]
+    layout = {"title": {"text": title}, "barmode": "stack", "yaxis": {"title": {"text": "occurrences"}}}
+    return figure_dict_html(data, layout)
 
 
 def milestone_chart(rows: list[dict], title: str) -> str:
     """p50 and p95 per month of a milestone duration, in hours; a point opens the transactions behind the month."""
     if not rows:
         return _empty(title)
-    figure = go.Figure()
-    for key, name in (("p50_hours", "p50"), ("p95_hours", "p95")):
-        figure.add_scatter(
-            x=[r["month"] for r in rows],
-            y=[r[key] for r in rows],
-            mode="lines+markers",
-            name=name,
-            customdata=[r["url"] for r in rows],
-            text=[r["count"] for r in rows],
-            hovertemplate="%{x|%b %Y}: %{y} h (%{text} transactions)" + HOVER_LINK + "<extra>" + name + "</extra>",
-        )
-    figure.update_layout(title=title, yaxis={"title": "hours"}, xaxis={"tickformat": "%b %Y"})
-    return figure_html(figure, height=260)
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": [r["month"] for r in rows],
+            "y": [r[key] for r in rows],
+            "name": name,
+            "customdata": [r["url"] for r in rows],
+            "text": [r["count"] for r in rows],
+            "hovertemplate": "%{x|%b %Y}: %{y} h (%{text} transactions)" + HOVER_LINK + "<extra>" + name + "</extra>",
+        }
+        for key, name in (("p50_hours", "p50"), ("p95_hours", "p95"))
+    ]
+    layout = {"title": {"text": title}, "yaxis": {"title": {"text": "hours"}}, "xaxis": MONTHS}
+    return figure_dict_html(data, layout, height=260)
 
 
 def evidence_chart(rows: list[dict], window_hours: object) -> str:
@@ -204,15 +236,16 @@ def evidence_chart(rows: list[dict], window_hours: object) -> str:
     title = f"Close evidence completeness (within {window_hours} h)"
     if not rows:
         return _empty(title)
-    figure = go.Figure()
-    figure.add_bar(
-        x=[r["month"] for r in rows],
-        y=[r["completeness"] for r in rows],
-        marker_color=STATUS_COLOURS["ok"],
-        customdata=[r["url"] for r in rows],
-        text=[f"{r['within']} of {r['captured']}" for r in rows],
-        hovertemplate="%{x|%b %Y}: %{y:.1f} % (%{text})" + HOVER_LINK + "<extra></extra>",
-        name="within window",
-    )
-    figure.update_layout(title=title, yaxis={"title": "%", "range": [0, 105]}, xaxis={"tickformat": "%b %Y"})
-    return figure_html(figure, height=260)
+    data = [
+        _bar(
+            [r["month"] for r in rows],
+            [r["completeness"] for r in rows],
+            "within window",
+            [r["url"] for r in rows],
+            "%{x|%b %Y}: %{y:.1f} % (%{text})" + HOVER_LINK + "<extra></extra>",
+            marker={"color": STATUS_COLOURS["ok"]},
+            text=[f"{r['within']} of {r['captured']}" for r in rows],
+        )
+    ]
+    layout = {"title": {"text": title}, "yaxis": {"title": {"text": "%"}, "range": [0, 105]}, "xaxis": MONTHS}
+    return figure_dict_html(data, layout, height=260)

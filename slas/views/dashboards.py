@@ -31,6 +31,7 @@ from slas.services.assumptions import roi_assumption_set
 DEFAULT_DAYS = 84
 MAX_DAYS = 400
 DRILL_PAGE = 500
+AT_RISK_CSV_LIMIT = 100_000
 
 
 def _period(request: HttpRequest) -> tuple:
@@ -75,7 +76,8 @@ def sla_dashboard(request: HttpRequest) -> HttpResponse:
     sort = request.GET.get("sort", "remaining")
     at_risk = selectors.at_risk_clocks(sort=sort)
     if request.GET.get("format") == "csv":
-        return _export(request, "slas", _sla_tables(board, at_risk))
+        everything = selectors.at_risk_clocks(sort=sort, limit=AT_RISK_CSV_LIMIT)
+        return _export(request, "slas", _sla_tables(board, everything))
     context = {
         "board": board,
         "days": days,
