@@ -21,6 +21,12 @@ def _series(rows: Iterable[dict], name_of: Callable[[dict], str]) -> dict[str, l
     return dict(sorted(grouped.items()))
 
 
+def number(value: object) -> str:
+    """12.00 -> "12", 7.50 -> "7.5": assumption values as people write them."""
+    text = f"{value:f}" if not isinstance(value, str) else value
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _empty(title: str) -> str:
     layout = {
         "title": {"text": title},
@@ -153,7 +159,7 @@ def hours_chart(hours: list[dict], *, per_correlation: object, per_classificatio
         _bar(
             months,
             [float(h["auto_correlated"] * per_correlation / 60) for h in hours],
-            f"auto-correlated x {per_correlation} min",
+            f"auto-correlated x {number(per_correlation)} min",
             [h["correlated_url"] for h in hours],
             "%{x|%b %Y}: %{y:.1f} h (%{text} transactions)" + HOVER_LINK + "<extra></extra>",
             text=[h["auto_correlated"] for h in hours],
@@ -161,7 +167,7 @@ def hours_chart(hours: list[dict], *, per_correlation: object, per_classificatio
         _bar(
             months,
             [float(h["auto_classified"] * per_classification / 60) for h in hours],
-            f"auto-classified x {per_classification} min",
+            f"auto-classified x {number(per_classification)} min",
             [h["classified_url"] for h in hours],
             "%{x|%b %Y}: %{y:.1f} h (%{text} exceptions)" + HOVER_LINK + "<extra></extra>",
             text=[h["auto_classified"] for h in hours],
@@ -233,7 +239,7 @@ def milestone_chart(rows: list[dict], title: str) -> str:
 
 def evidence_chart(rows: list[dict], window_hours: object) -> str:
     """Evidence captured within the window, % per month."""
-    title = f"Close evidence completeness (within {window_hours} h)"
+    title = f"Close evidence completeness (within {number(window_hours)} h)"
     if not rows:
         return _empty(title)
     data = [

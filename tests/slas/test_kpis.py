@@ -135,3 +135,12 @@ def test_milestones_from_step_facts():
     assert kpis.breach_system("", ["crm", "sap-s4"]) == "sap-s4"
     assert kpis.breach_system("bank", ["crm"]) == "bank"
     assert kpis.breach_system("", []) == ""
+
+
+def test_assumption_values_read_as_people_write_them():
+    from slas.charts import number
+
+    assert number(Decimal("12.00")) == "12"
+    assert number(Decimal("7.50")) == "7.5"
+    assert number(Decimal("100")) == "100"
+    assert number(Decimal("0.25")) == "0.25"
