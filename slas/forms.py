@@ -1,11 +1,13 @@
 """Forms of the SLA pages: they validate and shape input; the services in slas/services/ decide and write."""
 
+import contextlib
 import csv
 import io
 from datetime import date, timedelta
 from typing import Any
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from console.lib.errors import DomainError
 from console.lib.forms import BootstrapFormMixin
@@ -116,17 +118,24 @@ class BusinessCalendarForm(BootstrapFormMixin, forms.ModelForm):
                     break
                 pairs.append([start.strip(), end.strip()])
             hours[key] = pairs
-        if any(key in self.errors for key in WEEKDAY_KEYS):
-            return data
-        try:
-            weekly = parse_working_hours(hours)
-        except CalendarError as exc:
-            field = str(exc).split(":", 1)[0]
-            self.add_error(field if field in WEEKDAY_KEYS else None, str(exc))
-            return data
-        self.instance.working_hours = format_working_hours(weekly)
-        data["working_hours"] = self.instance.working_hours
+        # Sorted, in the stored form; a calendar that does not parse is reported by the model's own check, once.
+        with contextlib.suppress(CalendarError):
+            hours = format_working_hours(parse_working_hours(hours))
+        self.instance.working_hours = hours
+        data["working_hours"] = hours
         return data
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        # The model validates working_hours, which this form shows as one field per weekday: put each problem on
+        # the weekday it names, or on the form as a whole.
+        if hasattr(errors, "error_dict") and "working_hours" in errors.error_dict:
+            for error in errors.error_dict.pop("working_hours"):
+                for message in error.messages:
+                    day = message.split(":", 1)[0]
+                    errors.error_dict.setdefault(day if day in WEEKDAY_KEYS else NON_FIELD_ERRORS, []).append(
+                        ValidationError(message)
+                    )
+        super()._update_errors(errors)
 
     def service_kwargs(self) -> dict[str, Any]:
         return {name: self.cleaned_data[name] for name in (*self.Meta.fields, "working_hours")}

@@ -70,3 +70,13 @@ def ingest(store):
         return sorted(set(TransactionEvent.objects.filter(event_id__in=event_ids).values_list("txn_id", flat=True)))
 
     return run
+
+
+@pytest.fixture
+def frozen_now(monkeypatch):
+    """Pages and the API compute clock times at timezone.now(): freeze it (freeze(moment))."""
+
+    def freeze(moment: datetime) -> None:
+        monkeypatch.setattr("django.utils.timezone.now", lambda: moment)
+
+    return freeze
