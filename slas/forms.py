@@ -15,7 +15,7 @@ from exceptions.selectors import category_list
 from slas.calendars import WEEKDAY_KEYS, CalendarError, format_working_hours, parse_working_hours
 from slas.models import BusinessCalendar, SlaDefinition
 from slas.services.definitions import EDITABLE_FIELDS
-from transactions.services import duration_label, duration_parse
+from transactions.durations import duration_label, duration_parse
 
 MAX_HOLIDAY_LINES = 2000
 STATUS_CHOICES = [("", "any"), ("ok", "ok"), ("error", "error")]
@@ -84,6 +84,15 @@ class BusinessCalendarForm(BootstrapFormMixin, forms.ModelForm):
     """Working hours as one line per weekday ("08:00-12:00, 13:00-17:00"; empty: not a working day)."""
 
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    mon, tue, wed, thu, fri, sat, sun = (
+        forms.CharField(
+            label=key.title(),
+            required=False,
+            max_length=200,
+            widget=forms.TextInput(attrs={"placeholder": "not working"}),
+        )
+        for key in WEEKDAY_KEYS
+    )
 
     class Meta:
         model = BusinessCalendar
@@ -93,13 +102,7 @@ class BusinessCalendarForm(BootstrapFormMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         hours = self.instance.working_hours or {}
         for key in WEEKDAY_KEYS:
-            self.fields[key] = forms.CharField(
-                label=key.title(),
-                required=False,
-                max_length=200,
-                initial=_intervals_text(hours.get(key, [])),
-                widget=forms.TextInput(attrs={"class": "form-control form-control-sm", "placeholder": "not working"}),
-            )
+            self.fields[key].initial = _intervals_text(hours.get(key, []))
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
 

@@ -12,8 +12,8 @@ from slas.models import SlaClock
 from slas.services.clocks import clocks_evaluate_live, clocks_evaluate_transactions, clocks_follow_merge
 from tests.factories import SlaDefinitionFactory, UserFactory
 from tests.slas.conftest import T0, event
-from transactions.correlation_service import batch_correlate
 from transactions.models import Event, Transaction
+from transactions.services import batch_correlate
 
 H = timedelta(hours=1)
 
