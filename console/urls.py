@@ -3,8 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from console import views
-from transactions.urls import otlp_urlpatterns
+from console.views import audit, health, home, saved_views
 
 api_v1 = [
     path("", include("console.api.urls")),
@@ -16,18 +15,17 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("audit/", views.audit_list, name="audit-list"),
-    path("views/", views.saved_view_create, name="saved-view-create"),
-    path("views/<int:view_id>/delete/", views.saved_view_delete_view, name="saved-view-delete"),
+    path("", home.home, name="home"),
+    path("audit/", audit.audit_list, name="audit-list"),
+    path("views/", saved_views.saved_view_create, name="saved-view-create"),
+    path("views/<int:view_id>/delete/", saved_views.saved_view_delete_view, name="saved-view-delete"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", include("transactions.console_urls")),
+    path("", include("transactions.urls")),
     path("", include("exceptions.console_urls")),
     path("", include("slas.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    path("healthz", views.healthz, name="healthz"),
-    path("readyz", views.readyz, name="readyz"),
-    *otlp_urlpatterns,
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
 ]

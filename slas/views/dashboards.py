@@ -1,6 +1,6 @@
 """The SLA and ROI dashboards, their CSV downloads, the ROI assumption edit and the drill-down lists.
 
-Figures read daily rollups through `slas.dashboard_selectors`; each drill-down list selects exactly the rows a figure
+Figures read daily rollups through `slas.dashboards`; each drill-down list selects exactly the rows a figure
 counted, with the filters of `slas.dashboard_filters`. Managers edit ROI assumptions; compliance and admin read.
 """
 
@@ -23,7 +23,7 @@ from console.lib.capabilities import EDIT_RULES, VIEW_CASES, VIEW_DASHBOARDS, VI
 from console.lib.errors import DomainError
 from console.lib.exports import csv_response
 from slas import charts, dashboard_filters
-from slas import dashboard_selectors as selectors
+from slas import dashboards as selectors
 from slas.kpis import local_day
 from slas.models import SlaClock
 from slas.services.assumptions import roi_assumption_set

@@ -375,14 +375,14 @@ def measure(requests: int) -> dict:
     from django.contrib.auth.models import Group
     from django.test import Client
 
-    from slas import dashboard_selectors
+    from slas import dashboards
 
     user, _ = get_user_model().objects.get_or_create(username="bench-manager")
     user.groups.add(Group.objects.get(name="manager"))
     client = Client(SERVER_NAME="localhost")  # a host ALLOWED_HOSTS accepts (the test client's is "testserver")
     client.force_login(user)
     today = datetime.now(UTC).date()
-    board = dashboard_selectors.sla_dashboard(first=today - timedelta(days=83), last=today, today=today)
+    board = dashboards.sla_dashboard(first=today - timedelta(days=83), last=today, today=today)
     pages = {
         "SLA dashboard GET /slas/": "/slas/",
         "ROI dashboard GET /roi/": "/roi/",

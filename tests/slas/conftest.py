@@ -4,11 +4,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from exceptions.reference import exceptions_reference_data_load
-from transactions.correlation_service import batch_correlate
 from transactions.models import Event, TransactionEvent
 from transactions.native import decode_native
 from transactions.reference import process_reference_data_load
-from transactions.services import ingest_source_create, records_ingest
+from transactions.services import batch_correlate, ingest_source_create, records_ingest
 
 # Monday 18 May 2026, 10:00 UTC = 12:00 in Berlin (office hours 08:00-18:00 there).
 T0 = datetime(2026, 5, 18, 10, 0, tzinfo=UTC)
@@ -70,3 +69,13 @@ def ingest(store):
         return sorted(set(TransactionEvent.objects.filter(event_id__in=event_ids).values_list("txn_id", flat=True)))
 
     return run
+
+
+@pytest.fixture
+def frozen_now(monkeypatch):
+    """Pages and the API compute clock times at timezone.now(): freeze it (freeze(moment))."""
+
+    def freeze(moment: datetime) -> None:
+        monkeypatch.setattr("django.utils.timezone.now", lambda: moment)
+
+    return freeze

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from console.lib.audit import AuditEntry
-from slas import dashboard_selectors as selectors
+from slas import dashboards as selectors
 from slas.kpis import local_day
 from slas.models import DailyRollup, RoiAssumption, RollupMetric
 from slas.services.rollups import rollups_rebuild, rollups_refresh_recent

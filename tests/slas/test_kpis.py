@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from slas import kpis
+from slas.charts import number
 from transactions.correlation import StepSpec
 
 
@@ -138,8 +139,6 @@ def test_milestones_from_step_facts():
 
 
 def test_assumption_values_read_as_people_write_them():
-    from slas.charts import number
-
     assert number(Decimal("12.00")) == "12"
     assert number(Decimal("7.50")) == "7.5"
     assert number(Decimal("100")) == "100"

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from console.lib.audit import AuditEntry
+from tests.factories import canonical
 from transactions.choices import Channel, DeadLetterStatus, RedactionAction, RuleAction
 from transactions.models import (
     DeadLetter,
@@ -29,9 +30,7 @@ from transactions.services import (
     redaction_rule_create,
     source_alias_create,
 )
-from transactions.views import DEAD_LETTER_PAGE_SIZE
-
-from .conftest import canonical
+from transactions.views.ingest import DEAD_LETTER_PAGE_SIZE
 
 EVENTS = "/api/v1/events"
 TOKEN_RE = re.compile(r"clt_[A-Za-z0-9_-]{20,}")

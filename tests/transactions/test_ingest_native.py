@@ -9,10 +9,9 @@ from django.db import connection, connections
 from django.test import Client
 
 from console.lib.audit import AuditEntry
+from tests.factories import canonical
 from transactions.models import DeadLetter, Event, IdempotencyKey, IngestBatch, RedactionRule
 from transactions.services import ingest_token_create, ingest_token_revoke
-
-from .conftest import canonical
 
 URL = "/api/v1/events"
 
@@ -166,7 +165,7 @@ def test_byte_limit_is_413_also_after_gzip(send, settings):
 
 @pytest.mark.django_db
 def test_a_storage_failure_leaves_nothing_half_written(send, monkeypatch):
-    import transactions.services as services
+    import transactions.services.ingest as services
 
     def broken(*args, **kwargs):
         from django.db import OperationalError

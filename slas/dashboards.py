@@ -1,4 +1,5 @@
-"""Reads behind the SLA and ROI dashboards and the home page: rollup rows folded into figures, plus live lists.
+"""Selectors (reads only) behind the SLA and ROI dashboards and the home page: rollup rows folded into figures,
+plus live lists. A neighbour of `slas.selectors` rather than part of it, so the two can grow apart without conflict.
 
 Figures come from `DailyRollup` rows only (bounded by days x dimensions, never by history); the at-risk list and home
 counts read live rows through indexes. Every figure carries the drill-down query that selects exactly its rows.
