@@ -284,8 +284,12 @@ def _open_breach_case(clock_id: int, txn_id: int, runtime: Runtime, state: Clock
 
 
 def _record_breaches(breaches: list[tuple[_Write, int, Runtime]], now: datetime) -> int:
-    """Open the case of each newly breached clock; a clock whose case cannot be opened goes back to live."""
-    opened = 0
+    """Open the case of each newly breached clock; a clock whose case cannot be opened goes back to live.
+
+    One failure is logged with its traceback per call, the others counted: a case store that is down must not
+    write a traceback per clock per minute.
+    """
+    opened, failed = 0, []
     for write, txn_id, runtime in breaches:
         try:
             with transaction.atomic():
@@ -293,11 +297,15 @@ def _record_breaches(breaches: list[tuple[_Write, int, Runtime]], now: datetime)
                 SlaClock.objects.filter(pk=write.clock_id).update(breach_case_id=case_id)
             opened += 1
         except Exception as exc:
-            logger.exception("slas.breach_case_failed", extra={"clock": write.clock_id})
+            if not failed:
+                logger.exception("slas.breach_case_failed", extra={"clock": write.clock_id})
+            failed.append(write.clock_id)
             live = write.previous_status if write.previous_status in LIVE_CLOCK_STATUSES else ClockStatus.AT_RISK
             SlaClock.objects.filter(pk=write.clock_id).update(
                 status=live, at_risk_reason=f"breached; its case could not be opened yet ({type(exc).__name__})"
             )
+    if len(failed) > 1:
+        logger.error("slas.breach_cases_failed", extra={"count": len(failed), "first_clocks": failed[:20]})
     return opened
 
 
