@@ -46,8 +46,8 @@ from slas.evaluation import (
 )
 from slas.models import SlaClock, SlaDefinition
 from slas.selectors import (
-    BREACH_KIND,
     BREACH_SYSTEM,
+    breach_kind,
     process_step_p90,
     process_steps,
     sla_definitions_active,
@@ -268,7 +268,7 @@ def _open_breach_case(clock_id: int, txn_id: int, runtime: Runtime, state: Clock
         signal_key=f"sla-breach:{clock_id}",
         category_slug=definition.breach_category_slug,
         system=BREACH_SYSTEM,
-        kind=BREACH_KIND,
+        kind=breach_kind(definition),
         title=f"SLA breached: {definition.name}, waiting for {step}",
         message=(
             f"Transaction {txn_id}: {definition.name} used {duration_text(state.elapsed_seconds)} of business time "
