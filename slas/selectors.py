@@ -8,16 +8,17 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from exceptions.classification import CaseFacts, route
-from exceptions.services import routing_specs
+from exceptions.selectors import routing_specs
 from slas.calendars import CalendarClock, WorkCalendar, parse_working_hours
 from slas.choices import LIVE_CLOCK_STATUSES, ClockStatus
 from slas.evaluation import ClockState, StepInfo, Target, clock_times, p90_step_durations
 from slas.models import BusinessCalendar, Holiday, SlaClock, SlaDefinition
 from transactions.selectors import process_definition_list, transaction_step_samples
 
-# Breach cases are signalled with these, so that routing rules can single them out (see services.clocks).
+# Breach cases are signalled with this system and a kind per definition (sla.breached.<slug>), so that routing rules
+# can send one definition's breaches to a queue of its own (kind sla.breached.invoice-*), or all of them (system).
 BREACH_SYSTEM = "closeloop-slas"
-BREACH_KIND = "sla.breached"
+BREACH_KIND_PREFIX = "sla.breached"
 # The pace of a process is read from this many of its most recent transactions within the window.
 PACE_WINDOW = timedelta(days=30)
 PACE_SAMPLE = 2000
@@ -66,7 +67,7 @@ def work_calendars(*, calendar_ids: Iterable[int]) -> dict[int, WorkCalendar]:
 def sla_definition_list() -> QuerySet[SlaDefinition]:
     """Every definition with its calendar, process and breach queue, and how many of its clocks are live."""
     return (
-        SlaDefinition.objects.select_related("calendar", "process", "breach_queue")
+        SlaDefinition.objects.select_related("calendar", "process")
         .annotate(
             live_clocks=Count("clocks", filter=Q(clocks__status__in=LIVE_CLOCK_STATUSES)),
             at_risk_clocks=Count("clocks", filter=Q(clocks__status=ClockStatus.AT_RISK)),
@@ -77,7 +78,7 @@ def sla_definition_list() -> QuerySet[SlaDefinition]:
 
 
 def sla_definition_get(*, definition_id: int) -> SlaDefinition:
-    return SlaDefinition.objects.select_related("calendar", "process", "breach_queue").get(pk=definition_id)
+    return SlaDefinition.objects.select_related("calendar", "process").get(pk=definition_id)
 
 
 def sla_definitions_active() -> list[SlaDefinition]:
@@ -143,8 +144,8 @@ def sla_clock_counts() -> dict[str, int]:
 def sla_clocks_at_risk_for_queue(*, queue_id: int, limit: int = 50) -> list[SlaClock]:
     """At-risk and paused-at-risk clocks whose breach would land in this queue, soonest deadline first.
 
-    The queue is the definition's breach queue, or where the routing rules would put the breach case (by category,
-    the breach system and kind, and the clock's legal entity), exactly as a breach would be routed.
+    The queue is where the routing rules would put the breach case (by category, the breach system and kind, and the
+    clock's legal entity), exactly as a breach is routed.
     """
     candidates = list(
         SlaClock.objects.filter(Q(status=ClockStatus.AT_RISK) | Q(status=ClockStatus.PAUSED, at_risk_at__isnull=False))
@@ -167,14 +168,17 @@ def sla_clocks_at_risk_for_queue(*, queue_id: int, limit: int = 50) -> list[SlaC
     return sla_clocks_with_times(found, now=timezone.now())
 
 
+def breach_kind(definition: SlaDefinition) -> str:
+    """The kind of this definition's breach cases (what routing rules match on)."""
+    return f"{BREACH_KIND_PREFIX}.{definition.slug}"
+
+
 def breach_queue_id(*, definition: SlaDefinition, entity: str, rules: list | None = None) -> int | None:
-    """The queue a breach of this definition goes to: its own, else the routing rules' (None: the default queue)."""
-    if definition.breach_queue_id:
-        return definition.breach_queue_id
+    """The queue the routing rules put a breach of this definition in (None: the default queue)."""
     facts = CaseFacts(
         category=definition.breach_category_slug,
         system=BREACH_SYSTEM,
-        kind=BREACH_KIND,
+        kind=breach_kind(definition),
         entity=entity,
         amount=Decimal(0),
     )
@@ -206,8 +210,9 @@ def process_step_p90(*, process_id: int, steps: list[StepInfo], now: datetime) -
 
 
 __all__ = [
-    "BREACH_KIND",
+    "BREACH_KIND_PREFIX",
     "BREACH_SYSTEM",
+    "breach_kind",
     "breach_queue_id",
     "calendar_get",
     "calendar_list",

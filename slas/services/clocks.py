@@ -46,8 +46,8 @@ from slas.evaluation import (
 )
 from slas.models import SlaClock, SlaDefinition
 from slas.selectors import (
-    BREACH_KIND,
     BREACH_SYSTEM,
+    breach_kind,
     process_step_p90,
     process_steps,
     sla_definitions_active,
@@ -268,7 +268,7 @@ def _open_breach_case(clock_id: int, txn_id: int, runtime: Runtime, state: Clock
         signal_key=f"sla-breach:{clock_id}",
         category_slug=definition.breach_category_slug,
         system=BREACH_SYSTEM,
-        kind=BREACH_KIND,
+        kind=breach_kind(definition),
         title=f"SLA breached: {definition.name}, waiting for {step}",
         message=(
             f"Transaction {txn_id}: {definition.name} used {duration_text(state.elapsed_seconds)} of business time "
@@ -284,8 +284,12 @@ def _open_breach_case(clock_id: int, txn_id: int, runtime: Runtime, state: Clock
 
 
 def _record_breaches(breaches: list[tuple[_Write, int, Runtime]], now: datetime) -> int:
-    """Open the case of each newly breached clock; a clock whose case cannot be opened goes back to live."""
-    opened = 0
+    """Open the case of each newly breached clock; a clock whose case cannot be opened goes back to live.
+
+    One failure is logged with its traceback per call, the others counted: a case store that is down must not
+    write a traceback per clock per minute.
+    """
+    opened, failed = 0, []
     for write, txn_id, runtime in breaches:
         try:
             with transaction.atomic():
@@ -293,11 +297,15 @@ def _record_breaches(breaches: list[tuple[_Write, int, Runtime]], now: datetime)
                 SlaClock.objects.filter(pk=write.clock_id).update(breach_case_id=case_id)
             opened += 1
         except Exception as exc:
-            logger.exception("slas.breach_case_failed", extra={"clock": write.clock_id})
+            if not failed:
+                logger.exception("slas.breach_case_failed", extra={"clock": write.clock_id})
+            failed.append(write.clock_id)
             live = write.previous_status if write.previous_status in LIVE_CLOCK_STATUSES else ClockStatus.AT_RISK
             SlaClock.objects.filter(pk=write.clock_id).update(
                 status=live, at_risk_reason=f"breached; its case could not be opened yet ({type(exc).__name__})"
             )
+    if len(failed) > 1:
+        logger.error("slas.breach_cases_failed", extra={"count": len(failed), "first_clocks": failed[:20]})
     return opened
 
 

@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from exceptions import services as case_services
 from exceptions.models import Case, RoutingRule
 from exceptions.services import case_transition, failures_classify
 from slas.choices import ClockStatus
@@ -210,13 +209,6 @@ def test_forecast_from_the_process_pace_puts_a_clock_at_risk_early(reference, in
     assert "waiting for Invoice posted" in clock.at_risk_reason
 
 
-signal_record = getattr(case_services, "signal_record", None)
-
-
-@pytest.mark.skipif(
-    signal_record is None,
-    reason="exceptions.services.signal_record (the case-raising API of the exceptions engineer) is not merged yet",
-)
 def test_breach_opens_one_routed_case_per_definition_and_step(reference, ingest):
     definition = SlaDefinitionFactory(name="Invoice fast")
     txns = [ingest(event("contract.approved", contract=f"C-4{n}"))[0] for n in range(3)]

@@ -47,7 +47,6 @@ def definition_post(calendar: BusinessCalendar, **overrides) -> dict:
         "target": "4h",
         "calendar": calendar.pk,
         "at_risk_percent": 80,
-        "breach_queue": "",
         "breach_category_slug": "control",
     }
     data.update(overrides)
