@@ -349,13 +349,20 @@ def _insert(model: type, rows: list[dict]) -> None:
             objects.append(model(**values))
         model.objects.bulk_create(objects, batch_size=2000)
         return
-    columns = list(rows[0])
+    # Columns the rows leave out get their model defaults, as bulk_create would give them (Python-side defaults are
+    # not database defaults, and COPY only knows the latter).
+    defaults = {}
+    for f in model._meta.concrete_fields:
+        if f.column not in rows[0] and not f.primary_key and f.has_default():
+            value = f.get_default()
+            defaults[f.column] = json.dumps(value) if f.get_internal_type() == "JSONField" else value
+    columns = list(rows[0]) + list(defaults)
     table = model._meta.db_table
     with connection.cursor() as cursor:
         raw = cursor.cursor
         with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([row[c] for c in columns])
+                copy.write_row([row[c] if c in row else defaults[c] for c in columns])
 
 
 def _reset_sequences(models: list) -> None:
