@@ -148,6 +148,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# The day boundaries of dashboard rollups ("breaches on 29 March" means that local day, 23 hours long with DST).
+DASHBOARD_TIME_ZONE = os.environ.get("DASHBOARD_TIME_ZONE", TIME_ZONE)
 
 STATIC_URL = "static/"
 # Bulk evidence packages (auditors' samples) are built by workers into files here; web and workers must share it.
@@ -253,6 +255,21 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
     "sweep-replays": {
         "task": "exceptions.tasks.sweep_replays",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
+    "evaluate-sla-clocks": {
+        "task": "slas.tasks.evaluate_live_clocks",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    "sweep-sla-transactions": {
+        "task": "slas.tasks.sweep_recent_transactions",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
+    "refresh-dashboard-rollups": {
+        "task": "slas.tasks.refresh_dashboard_rollups",
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },

@@ -2,16 +2,19 @@
 
 import django_filters
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from console.lib.forms import BootstrapFilterForm
 from exceptions.choices import ACTIVE_STATUSES, PRIORITIES, CaseStatus
 from exceptions.models import Case, Category, Queue
+from exceptions.selectors import case_overdue_condition
 
 
 class CaseFilterSet(django_filters.FilterSet):
     queue = django_filters.ModelChoiceFilter(queryset=Queue.objects.all(), to_field_name="slug")
     status = django_filters.MultipleChoiceFilter(choices=CaseStatus.choices)
     active = django_filters.BooleanFilter(method="filter_active", label="Open, in progress or waiting")
+    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Past its triage or resolve target")
     category = django_filters.ModelChoiceFilter(queryset=Category.objects.all(), to_field_name="slug")
     priority = django_filters.MultipleChoiceFilter(choices=PRIORITIES)
     assignee = django_filters.CharFilter(method="filter_assignee", label="Assignee (username, or 'none')")
@@ -23,12 +26,18 @@ class CaseFilterSet(django_filters.FilterSet):
     class Meta:
         model = Case
         form = BootstrapFilterForm
-        fields = ["queue", "status", "active", "category", "priority", "assignee", "system", "q"]
+        fields = ["queue", "status", "active", "overdue", "category", "priority", "assignee", "system", "q"]
 
     def filter_active(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
         if value is None:
             return queryset
         return queryset.filter(status__in=ACTIVE_STATUSES) if value else queryset.exclude(status__in=ACTIVE_STATUSES)
+
+    def filter_overdue(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        if value is None:
+            return queryset
+        overdue = case_overdue_condition(now=timezone.now())
+        return queryset.filter(overdue) if value else queryset.exclude(overdue)
 
     def filter_assignee(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if value.strip().lower() == "none":

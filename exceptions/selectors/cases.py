@@ -65,7 +65,8 @@ class QueueSummary:
     oldest_first_seen: datetime | None
 
 
-def _overdue(now: datetime) -> Q:
+def case_overdue_condition(*, now: datetime) -> Q:
+    """Cases past a target: the queue page's overdue count and its `overdue` filter use this one condition."""
     # Triage is met by assigning the case, so the triage target only counts while nobody owns it.
     return Q(assignee__isnull=True, triage_due_at__lt=now) | Q(resolve_due_at__lt=now)
 
@@ -80,7 +81,7 @@ def queue_summaries(*, queues: Iterable[Queue], now: datetime) -> list[QueueSumm
         .annotate(
             backlog=Count("id"),
             unassigned=Count("id", filter=Q(assignee__isnull=True)),
-            overdue=Count("id", filter=_overdue(now)),
+            overdue=Count("id", filter=case_overdue_condition(now=now)),
             oldest=Min("first_seen"),
         )
         .order_by()
@@ -252,3 +253,32 @@ def lineage_case_facts(*, txn_ids: Iterable[int]) -> dict[str, list[dict]]:
         .values("id", "case_id", "status", "outcome", "requested_by", "created_at", "target_url")
     )
     return {"records": records, "cases": cases, "activities": activities, "replays": replays}
+
+
+def open_case_categories_by_txn(
+    *, categories: Iterable[str], txn_ids: Iterable[int] | None = None
+) -> dict[int, dict[str, datetime]]:
+    """{txn id: {category slug: first occurrence on the txn}} for live, active cases of these categories.
+
+    Costs the open cases of the categories (what pauses SLA clocks), never the history of closed ones.
+    """
+    slugs = sorted(set(categories))
+    if not slugs:
+        return {}
+    rows = ExceptionRecord.objects.filter(
+        txn_id__isnull=False,
+        case__status__in=ACTIVE_STATUSES,
+        case__merged_into__isnull=True,
+        case__category__slug__in=slugs,
+    )
+    if txn_ids is not None:
+        rows = rows.filter(txn_id__in=list(txn_ids))
+    found: dict[int, dict[str, datetime]] = {}
+    for txn_id, slug, first in (
+        rows.values("txn_id", "case__category__slug")
+        .annotate(first=Min("occurred_at"))
+        .values_list("txn_id", "case__category__slug", "first")
+        .order_by()
+    ):
+        found.setdefault(txn_id, {})[slug] = first
+    return found

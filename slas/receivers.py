@@ -1,0 +1,24 @@
+"""Reactions to facts the transactions app announces: they only enqueue this app's tasks."""
+
+from typing import Any
+
+from django.dispatch import receiver
+
+from transactions.signals import transactions_correlated, transactions_merged
+
+CHUNK = 1000
+
+
+@receiver(transactions_correlated)
+def evaluate_correlated_transactions(sender: Any, txn_ids: list[int], **kwargs: Any) -> None:
+    from slas.tasks import evaluate_transactions
+
+    for start in range(0, len(txn_ids), CHUNK):
+        evaluate_transactions.delay(list(txn_ids[start : start + CHUNK]))
+
+
+@receiver(transactions_merged)
+def follow_merged_transactions(sender: Any, survivor_id: int, absorbed_ids: list[int], **kwargs: Any) -> None:
+    from slas.tasks import follow_merged_transactions as follow
+
+    follow.delay(survivor_id, list(absorbed_ids))
