@@ -1,0 +1,64 @@
+"""Stalled transactions become cases: one case per process step, one occurrence per stalled transaction.
+
+The transactions app only marks a transaction `stalled` (its next expected step is overdue) and announces it with
+`transactions_correlated`; this module turns that status into work through the exceptions app's case machinery, so
+the case is fingerprinted, routed by the routing rules and reopened on recurrence like any other.
+"""
+
+import logging
+from datetime import datetime
+
+from django.utils import timezone
+
+from exceptions import services as case_services
+from slas.choices import STALL_CATEGORY
+from transactions import selectors as txn_selectors
+from transactions.choices import TransactionStatus
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "system:slas"
+
+
+def stall_signal_key(*, txn_id: int, process_id: int | None, position: int | str) -> str:
+    """One occurrence per transaction and step: the stall job and the sweep may announce it any number of times."""
+    return f"stalled:{txn_id}:{process_id or 0}:{position}"
+
+
+def stalled_transactions_raise(*, txn_ids: list[int], now: datetime | None = None) -> int:
+    """Raise (idempotently) the stall case of every transaction among `txn_ids` that is stalled now.
+
+    Returns how many occurrences were signalled. Transactions in any other state are skipped: the signal is also
+    sent after ordinary correlation batches, and a stalled transaction that moved on needs no case.
+    """
+    now = now or timezone.now()
+    raised = 0
+    for row in txn_selectors.transaction_steps_brief(txn_ids=sorted(set(txn_ids)), status=TransactionStatus.STALLED):
+        step = row["next_step"] or {}
+        if row["status"] != TransactionStatus.STALLED or not step:
+            continue
+        process = row["process__name"] or "transaction"
+        overdue_since = row["next_due_at"] or now
+        case_services.signal_record(
+            signal_key=stall_signal_key(txn_id=row["id"], process_id=row["process_id"], position=step["position"]),
+            category_slug=STALL_CATEGORY,
+            system=step.get("system") or "unknown",
+            kind=step.get("kind") or step.get("name") or "step",
+            title=f"Stalled: {process} waiting for {step.get('name')}",
+            message=(
+                f"Transaction {row['id']} ({process}) has waited for step {step.get('position')}. {step.get('name')} "
+                f"({step.get('kind')} from {step.get('system') or 'any system'}) since {overdue_since.isoformat()}, "
+                "past the step's allowance."
+            ),
+            occurred_at=overdue_since,
+            txn_id=row["id"],
+            fingerprint_parts=("stalled", row["process__slug"] or "none", str(step.get("position"))),
+            actor=ACTOR,
+        )
+        raised += 1
+    if raised:
+        logger.info("slas.stalls_raised", extra={"count": raised})
+    return raised
+
+
+__all__ = ["stall_signal_key", "stalled_transactions_raise"]
