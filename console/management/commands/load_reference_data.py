@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 
 from console.roles import sync_role_groups
 from exceptions.reference import exceptions_reference_data_load
+from slas.reference import monitors_reference_data_load
 from transactions.reference import ingest_reference_data_load, process_reference_data_load
 
 
@@ -19,4 +20,8 @@ class Command(BaseCommand):
         created = exceptions_reference_data_load()
         self.stdout.write(
             "exceptions: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in created.items()) + " created"
+        )
+        created = monitors_reference_data_load()
+        self.stdout.write(
+            f"monitors: {created['volume_monitors']} volume and {created['evidence_monitors']} evidence created"
         )
