@@ -47,6 +47,16 @@ PERIODIC_JOBS: dict[str, dict] = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },
+    "evaluate-sla-clocks": {
+        "task": "slas.tasks.evaluate_live_clocks",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    "sweep-sla-transactions": {
+        "task": "slas.tasks.sweep_recent_transactions",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
     "evaluate-volume-monitors": {
         "task": "slas.tasks.evaluate_volume_monitors",
         "schedule": crontab(minute="*"),

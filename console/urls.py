@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("console.api.urls")),
     path("", include("transactions.api.urls")),
     path("", include("exceptions.api.urls")),
+    path("", include("slas.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -23,6 +24,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("transactions.console_urls")),
     path("", include("exceptions.console_urls")),
+    path("", include("slas.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("healthz", views.healthz, name="healthz"),

@@ -560,3 +560,30 @@ def queue_eligible_users() -> QuerySet[Any]:
         .distinct()
         .order_by("username")
     )
+
+
+def open_case_categories_by_txn(*, categories: Iterable[str], txn_ids: Iterable[int] | None = None) -> dict:
+    """{txn id: {category slug: first occurrence on the txn}} for live, active cases of these categories.
+
+    Costs the open cases of the categories (what pauses SLA clocks), never the history of closed ones.
+    """
+    slugs = sorted(set(categories))
+    if not slugs:
+        return {}
+    rows = ExceptionRecord.objects.filter(
+        txn_id__isnull=False,
+        case__status__in=ACTIVE_STATUSES,
+        case__merged_into__isnull=True,
+        case__category__slug__in=slugs,
+    )
+    if txn_ids is not None:
+        rows = rows.filter(txn_id__in=list(txn_ids))
+    found: dict[int, dict[str, datetime]] = {}
+    for txn_id, slug, first in (
+        rows.values("txn_id", "case__category__slug")
+        .annotate(first=Min("occurred_at"))
+        .values_list("txn_id", "case__category__slug", "first")
+        .order_by()
+    ):
+        found.setdefault(txn_id, {})[slug] = first
+    return found

@@ -6,4 +6,15 @@ class SlasConfig(AppConfig):
     verbose_name = "Business SLAs"
 
     def ready(self) -> None:
-        from slas import receivers  # noqa: F401  (connects the signal receivers)
+        from console.lib.capabilities import VIEW_CASES, VIEW_DASHBOARDS
+        from console.lib.navigation import register_nav_item
+        from console.lib.panels import register_panel
+        from slas import receivers  # noqa: F401 - connects the signal receivers
+        from slas.views.panels import queue_at_risk_panel, transaction_clocks_panel
+
+        register_nav_item("Operations", "SLA clocks", "sla-clock-list", VIEW_CASES, 30)
+        register_nav_item("Management", "SLA definitions", "sla-definition-list", VIEW_DASHBOARDS, 60)
+        register_nav_item("Management", "Business calendars", "sla-calendar-list", VIEW_DASHBOARDS, 65)
+        # Pages of lower apps show this app's clocks without importing it (imports point down only).
+        register_panel("transaction_detail", transaction_clocks_panel, order=40)
+        register_panel("queue_detail", queue_at_risk_panel, order=10)

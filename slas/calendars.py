@@ -260,6 +260,53 @@ class BusinessTimeline:
         return None if moment is None else _from_epoch(moment)
 
 
+class CalendarClock:
+    """Business-time arithmetic of one calendar for many questions: a timeline that grows as questions need it.
+
+    The evaluation pass asks it for every clock of the calendar; after the first few questions the timeline covers
+    them all and each answer is a binary search.
+    """
+
+    PAD = 7 * DAY
+
+    def __init__(self, cal: WorkCalendar, *, start: datetime | None = None, end: datetime | None = None) -> None:
+        self.calendar = cal
+        self._timeline: BusinessTimeline | None = None
+        if start is not None and end is not None:
+            self._cover(_epoch(start), _epoch(end))
+
+    def _cover(self, lo: int, hi: int) -> BusinessTimeline:
+        current = self._timeline
+        if current is not None and current.lo <= lo and hi <= current.hi:
+            return current
+        if current is not None:
+            # Grow by at least the current span, so that a pass asking ever later questions rebuilds O(log n) times.
+            span = current.hi - current.lo
+            lo = min(lo, current.lo - (span if lo < current.lo else 0))
+            hi = max(hi, current.hi + (span if hi > current.hi else 0))
+        self._timeline = BusinessTimeline(self.calendar, _from_epoch(lo - self.PAD), _from_epoch(hi + self.PAD))
+        return self._timeline
+
+    def elapsed_seconds(self, start: datetime, end: datetime) -> int:
+        lo, hi = _epoch(start), _epoch(end)
+        if hi <= lo:
+            return 0
+        return self._cover(lo, hi).elapsed_seconds(lo, hi)
+
+    def deadline(self, start: datetime, seconds: int) -> datetime:
+        """The earliest instant with `seconds` of working time since `start` (see business_add)."""
+        lo = _epoch(start)
+        hi = lo + max(seconds * 3, 14 * DAY)
+        while True:
+            timeline = self._cover(lo, hi)
+            moment = timeline.add_seconds(lo, seconds)
+            if moment is not None:
+                return _from_epoch(moment)
+            if timeline.hi - lo > MAX_HORIZON_DAYS * DAY:
+                raise CalendarError("the calendar has no working time left in the next five years")
+            hi = timeline.hi + (timeline.hi - lo)
+
+
 def business_elapsed(cal: WorkCalendar, start: datetime, end: datetime) -> timedelta:
     """Working time between two aware instants (zero when end is not after start), to the second."""
     if end <= start:
@@ -275,21 +322,13 @@ def business_add(cal: WorkCalendar, start: datetime, duration: timedelta) -> dat
     needed = int(duration.total_seconds())
     if needed <= 0:
         return start.astimezone(UTC)
-    # Grow the period until it holds enough working time; a few weeks cover every realistic target at once.
-    span = max(timedelta(days=14), duration * 3)
-    while True:
-        horizon = start + span
-        moment = BusinessTimeline(cal, start, horizon).add_seconds(_epoch(start), needed)
-        if moment is not None:
-            return _from_epoch(moment)
-        if span > timedelta(days=MAX_HORIZON_DAYS):
-            raise CalendarError("the calendar has no working time left in the next five years")
-        span *= 2
+    return CalendarClock(cal).deadline(start, needed)
 
 
 __all__ = [
     "WEEKDAY_KEYS",
     "BusinessTimeline",
+    "CalendarClock",
     "CalendarError",
     "WorkCalendar",
     "business_add",

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from console.lib.models import TimeStampedModel
-from exceptions.models import Case, Queue
+from exceptions.models import Case, Category, Queue
 from slas.calendars import CalendarError, WorkCalendar, parse_working_hours
 from slas.choices import (
     DEFAULT_BREACH_CATEGORY,
@@ -17,6 +17,8 @@ from slas.choices import (
     EvidenceDirection,
     VolumeMode,
 )
+from slas.evaluation import Matcher, duration_text, parse_pause_conditions
+from transactions.choices import EventStatus
 from transactions.models import ProcessDefinition, Transaction
 
 
@@ -126,6 +128,35 @@ class SlaDefinition(TimeStampedModel):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def start_matcher(self) -> Matcher:
+        return Matcher(self.start_system, self.start_kind, self.start_status, self.start_key_type)
+
+    @property
+    def stop_matcher(self) -> Matcher:
+        return Matcher(self.stop_system, self.stop_kind, self.stop_status, self.stop_key_type)
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        for name in ("start_status", "stop_status"):
+            if getattr(self, name) not in ("", *EventStatus.values):
+                errors[name] = "ok, error, or empty for any status"
+        try:
+            parse_pause_conditions(self.pause_conditions)
+        except ValueError as exc:
+            errors["pause_conditions"] = str(exc)
+        if self.target is not None and self.target <= timedelta(0):
+            errors["target"] = "the target must be a positive duration"
+        if self.breach_category_slug and not Category.objects.filter(slug=self.breach_category_slug).exists():
+            errors["breach_category_slug"] = f"no case category {self.breach_category_slug!r}"
+        if self.start_kind and self.stop_kind and not errors and self.start_matcher.overlaps(self.stop_matcher):
+            errors["stop_kind"] = (
+                f"an event matching the stop ({self.stop_matcher.describe()}) would also match the start "
+                f"({self.start_matcher.describe()}): the clock would stop on the event that starts it"
+            )
+        if errors:
+            raise ValidationError(errors)
+
 
 class SlaClock(models.Model):
     """One definition's clock on one transaction: business time used, left, paused, and its forecast."""
@@ -186,6 +217,19 @@ class SlaClock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.definition_id} on {self.txn_id}: {self.status}"
+
+    @property
+    def remaining_label(self) -> str:
+        """Business time left, as people read it (1 h 05 min, 2 d 3 h)."""
+        return duration_text(max(self.remaining_seconds, 0))
+
+    @property
+    def elapsed_label(self) -> str:
+        return duration_text(self.elapsed_seconds)
+
+    @property
+    def paused_label(self) -> str:
+        return duration_text(self.paused_seconds)
 
 
 class VolumeMonitor(TimeStampedModel):

@@ -1,25 +1,59 @@
-"""Thin Celery tasks of the slas app: they take ids, call a service, and running one twice is harmless."""
+"""Thin Celery tasks of the slas app: they take ids and call services; running one twice is harmless."""
 
 from celery import shared_task
 
-from slas.services import monitors, stalls
+from slas.services import clocks, monitors, stalls
+
+
+@shared_task(acks_late=True)
+def evaluate_transactions(txn_ids: list[int]) -> dict[str, int]:
+    """After correlation: start, stop, pause and forecast the clocks of these transactions."""
+    return clocks.clocks_evaluate_transactions(txn_ids=txn_ids)
+
+
+@shared_task(acks_late=True)
+def follow_merged_transactions(survivor_id: int, absorbed_ids: list[int]) -> dict[str, int]:
+    """The clocks and evidence checks of absorbed transactions follow the survivor, which is then re-evaluated."""
+    moved = clocks.clocks_follow_merge(survivor_id=survivor_id, absorbed_ids=absorbed_ids)
+    checks = monitors.evidence_checks_follow_merge(survivor_id=survivor_id, absorbed_ids=absorbed_ids)
+    return {
+        "moved": moved,
+        "evidence_checks_moved": checks,
+        **clocks.clocks_evaluate_transactions(txn_ids=[survivor_id]),
+    }
+
+
+@shared_task
+def evaluate_live_clocks() -> dict[str, int]:
+    """Every minute: elapsed and remaining business time, case pauses, at risk and breach of every live clock."""
+    return clocks.clocks_evaluate_live()
+
+
+@shared_task
+def sweep_recent_transactions() -> dict[str, int]:
+    """Every few minutes: re-evaluate recently active transactions whose evaluation task may have been lost."""
+    return clocks.clocks_sweep_recent()
 
 
 @shared_task(acks_late=True)
 def raise_stall_cases(txn_ids: list[int]) -> int:
+    """After the stall job (and correlation): the stalled among these transactions get their step's case."""
     return stalls.stalled_transactions_raise(txn_ids=txn_ids)
 
 
 @shared_task(acks_late=True)
 def scan_evidence(txn_ids: list[int]) -> dict[str, int]:
+    """After correlation: record the evidence checks of triggers on these transactions, satisfy pending ones."""
     return monitors.evidence_monitors_scan(txn_ids=txn_ids)
 
 
 @shared_task
 def evaluate_volume_monitors() -> dict[str, int]:
+    """Every minute: one aggregate count for every active volume monitor; cases open and resolve on change."""
     return monitors.volume_monitors_evaluate().__dict__
 
 
 @shared_task
 def decide_evidence_checks() -> dict[str, int]:
+    """Every minute: due evidence checks without evidence become control cases."""
     return monitors.evidence_checks_decide()

@@ -468,3 +468,71 @@ def process_definition_list() -> QuerySet[ProcessDefinition]:
 
 def process_definition_get(*, process_id: int) -> ProcessDefinition:
     return process_definition_list().get(pk=process_id)
+
+
+# ---- For the SLA clocks (slas app) ----------------------------------------------------------------------------------
+
+
+def transaction_facts_list(*, txn_ids: list[int]) -> list[dict]:
+    """What SLA evaluation reads of transactions: state, process, start, step facts, and where a merged one went."""
+    return list(
+        Transaction.objects.filter(pk__in=txn_ids).values(
+            "id", "process_id", "status", "started_at", "step_facts", "merged_into_id"
+        )
+    )
+
+
+def transaction_events_brief(*, txn_ids: list[int]) -> dict[int, list[dict]]:
+    """Each transaction's events, oldest first: event id, occurred_at, system, kind, status, entity, business key types.
+
+    Costs the events of these transactions only (timeline index, then the events by id within their partitions).
+    """
+    if not txn_ids:
+        return {}
+    members = list(
+        TransactionEvent.objects.filter(txn_id__in=txn_ids)
+        .order_by("txn_id", "occurred_at", "event_id")
+        .values_list("txn_id", "event_id", "event_received_at", "occurred_at", "system", "kind", "status")
+    )
+    details = {
+        row[0]: row[1:]
+        for row in Event.objects.filter(
+            id__in=[m[1] for m in members], received_at__in={m[2] for m in members}
+        ).values_list("id", "entity", "business_keys")
+    }
+    events: dict[int, list[dict]] = {}
+    for txn_id, event_id, _, occurred_at, system, kind, status in members:
+        entity, keys = details.get(event_id, ("", {}))
+        events.setdefault(txn_id, []).append(
+            {
+                "event_id": event_id,
+                "occurred_at": occurred_at,
+                "system": system,
+                "kind": kind,
+                "status": status,
+                "entity": entity or "",
+                "key_types": sorted((keys or {}).keys()),
+            }
+        )
+    return events
+
+
+def transaction_step_samples(*, process_id: int, since: datetime, limit: int = 2000) -> list[tuple[datetime, dict]]:
+    """(started_at, step_facts) of the process's most recent transactions active since `since`: a bounded sample
+    for step-duration percentiles, whatever the size of the store."""
+    return list(
+        Transaction.objects.filter(process_id=process_id, last_event_at__gte=since)
+        .exclude(status=TransactionStatus.MERGED)
+        .order_by("-last_event_at")
+        .values_list("started_at", "step_facts")[:limit]
+    )
+
+
+def transaction_ids_active_since(*, since: datetime, limit: int = 20000) -> list[int]:
+    """Ids of transactions with an event since `since` (newest first, at most `limit`): what a sweep re-checks."""
+    return list(
+        Transaction.objects.filter(last_event_at__gte=since)
+        .exclude(status=TransactionStatus.MERGED)
+        .order_by("-last_event_at", "-id")
+        .values_list("id", flat=True)[:limit]
+    )

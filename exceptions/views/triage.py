@@ -25,6 +25,7 @@ from console.lib.audit import actor_for, audit_record
 from console.lib.capabilities import VIEW_CASES
 from console.lib.errors import DomainError, NotPermitted, StaleVersion
 from console.lib.exports import csv_response
+from console.lib.panels import render_panels
 from console.lib.saved_views import saved_view_list
 from console.lib.views import get_or_404
 from exceptions import selectors
@@ -215,6 +216,8 @@ def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "queue": queue,
             "targets": _targets(queue),
+            # What higher apps show on a queue (SLA clocks at risk), without this app importing them.
+            "panels": render_panels("queue_detail", request=request, queue=queue),
             "filter": filterset,
             "filter_fields": [f for f in filterset.form if f.name != "queue"],
             "cases": page,

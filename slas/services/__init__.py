@@ -1,0 +1,1 @@
+"""Writes of the slas app, one module per topic: definitions, calendars, clocks."""

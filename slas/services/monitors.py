@@ -573,6 +573,11 @@ def _any_evidence(spec: EvidenceSpec, trigger: dict, events: list[dict], timelin
     return find_evidence(unbounded, trigger["occurred_at"], [e for e in events if e["id"] != trigger["id"]], timeline)
 
 
+def evidence_checks_follow_merge(*, survivor_id: int, absorbed_ids: list[int]) -> int:
+    """Checks of absorbed transactions belong to the survivor (their trigger events moved with them)."""
+    return EvidenceCheck.objects.filter(txn_id__in=absorbed_ids).update(txn_id=survivor_id)
+
+
 def evidence_fingerprint_parts(monitor: EvidenceMonitor) -> tuple[str, ...]:
     return ("evidence", monitor.slug)
 
@@ -657,6 +662,7 @@ def _human_window(window: timedelta) -> str:
 __all__ = [
     "VolumePassResult",
     "evidence_checks_decide",
+    "evidence_checks_follow_merge",
     "evidence_monitor_create",
     "evidence_monitor_problems",
     "evidence_monitor_snapshot",

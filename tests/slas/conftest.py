@@ -8,10 +8,74 @@ from exceptions import services as case_services
 from exceptions.reference import exceptions_reference_data_load
 from slas.models import BusinessCalendar
 from transactions.correlation_service import batch_correlate
-from transactions.models import IngestBatch, IngestSource
+from transactions.models import Event, IngestBatch, IngestSource, TransactionEvent
 from transactions.native import decode_native
 from transactions.reference import process_reference_data_load
 from transactions.services import ingest_source_create, records_ingest
+
+# Monday 18 May 2026, 10:00 UTC = 12:00 in Berlin (office hours 08:00-18:00 there).
+T0 = datetime(2026, 5, 18, 10, 0, tzinfo=UTC)
+_counter = iter(range(1, 10**9))
+
+
+def event(kind: str, *, hours: float = 0.0, system: str = "sap-s4", status: str = "ok", **keys: str) -> dict:
+    """A canonical record `hours` after T0; business keys as keyword arguments (contract="C-1")."""
+    n = next(_counter)
+    record = {
+        "event_id": f"e-{n}",
+        "occurred_at": (T0 + timedelta(hours=hours)).isoformat(),
+        "system": system,
+        "kind": kind,
+        "status": status,
+        "entity": "DE01",
+        "business_keys": keys,
+    }
+    if status == "error":
+        record["error"] = {"code": "TaxCodeMismatch", "message": "Tax code P0000000 does not match", "type": "Tax"}
+    return record
+
+
+@pytest.fixture
+def reference(db):
+    process_reference_data_load()
+    exceptions_reference_data_load()
+
+
+@pytest.fixture
+def source(db):
+    return ingest_source_create(name="estate", actor="system:test")
+
+
+@pytest.fixture
+def store(source, reference):
+    """Ingest records (not yet correlated); returns the batch id."""
+
+    def run(*records: dict) -> int:
+        outcome = records_ingest(
+            source=source,
+            channel="native",
+            records=decode_native(json.dumps(list(records)).encode(), content_type="application/json"),
+        )
+        assert not outcome.rejected, outcome.rejected
+        return outcome.batch_id
+
+    return run
+
+
+@pytest.fixture
+def ingest(store):
+    """Ingest and correlate records as the tasks would; returns the ids of the transactions they landed in."""
+
+    def run(*records: dict) -> list[int]:
+        batch_id = store(*records)
+        batch_correlate(batch_id=batch_id)
+        event_ids = Event.objects.filter(batch_id=batch_id).values_list("id", flat=True)
+        return sorted(set(TransactionEvent.objects.filter(event_id__in=event_ids).values_list("txn_id", flat=True)))
+
+    return run
+
+
+# ---- Silence (stalls, monitors): records at chosen times, and what slas asks of the case machinery ---------------
 
 OFFICE = {day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
 MONDAY = datetime(2026, 11, 30, tzinfo=UTC)  # Berlin is UTC+1 in winter: working hours 07:00-17:00 UTC
@@ -52,28 +116,17 @@ def case_signals(monkeypatch) -> CaseSignals:
 
 
 @pytest.fixture
-def reference(db) -> None:
-    exceptions_reference_data_load()
-    process_reference_data_load()
-
-
-@pytest.fixture
 def calendar(db) -> BusinessCalendar:
     return BusinessCalendar.objects.create(
         slug="berlin-office", name="Berlin office", time_zone="Europe/Berlin", working_hours=OFFICE
     )
 
 
-@pytest.fixture
-def source(db) -> IngestSource:
-    return ingest_source_create(name="estate", actor="system:test")
-
-
 def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def record(event_id: str, kind: str, at: datetime, *, system: str = "sap-s4", **fields) -> dict:
+def make_record(event_id: str, kind: str, at: datetime, *, system: str = "sap-s4", **fields) -> dict:
     base = {
         "event_id": event_id,
         "occurred_at": iso(at),
@@ -85,7 +138,7 @@ def record(event_id: str, kind: str, at: datetime, *, system: str = "sap-s4", **
     return {**base, **fields}
 
 
-def ingest(source: IngestSource, records: list[dict], *, received_at: datetime) -> IngestBatch:
+def ingest_batch(source: IngestSource, records: list[dict], *, received_at: datetime) -> IngestBatch:
     outcome = records_ingest(
         source=source,
         channel="native",
@@ -97,5 +150,5 @@ def ingest(source: IngestSource, records: list[dict], *, received_at: datetime) 
 
 
 def ingest_and_correlate(source: IngestSource, records: list[dict], *, received_at: datetime) -> dict:
-    batch = ingest(source, records, received_at=received_at)
+    batch = ingest_batch(source, records, received_at=received_at)
     return batch_correlate(batch_id=batch.pk, now=received_at + timedelta(seconds=1))

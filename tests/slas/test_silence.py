@@ -21,7 +21,8 @@ from slas.services.stalls import stalled_transactions_raise
 from transactions.correlation_service import transactions_mark_stalled
 from transactions.models import Transaction
 
-from .conftest import MONDAY, ingest, ingest_and_correlate, record
+from .conftest import MONDAY, ingest_and_correlate, ingest_batch
+from .conftest import make_record as record
 
 JOURNAL = "sap.s4.beh.journalentry.v1.JournalEntry.Created.v1"
 INVOICE = "sap.s4.beh.billingdocument.v1.BillingDocument.Created.v1"
@@ -92,7 +93,9 @@ def ipaas_monitor(calendar, **overrides) -> VolumeMonitor:
 
 
 def ipaas(source, number: int, at, **fields):
-    return ingest(source, [record(f"m-{number}", "order.sync", at, system="mulesoft-ipaas", **fields)], received_at=at)
+    return ingest_batch(
+        source, [record(f"m-{number}", "order.sync", at, system="mulesoft-ipaas", **fields)], received_at=at
+    )
 
 
 def test_a_silent_source_opens_a_case_and_traffic_coming_back_resolves_it(reference, calendar, source, case_signals):
@@ -146,7 +149,7 @@ def test_too_many_events_and_entity_filter_and_daily_deadline(reference, calenda
     tuesday = MONDAY + timedelta(days=1)
     for n in range(3):
         ipaas(source, n, tuesday.replace(hour=5, minute=30))
-    ingest(
+    ingest_batch(
         source,
         [
             record("i-1", INVOICE, at, entity="DE01"),

@@ -1,0 +1,193 @@
+"""Reads of the slas app: calendars, SLA definitions, clocks (lists, a transaction's, at risk per queue), step pace."""
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, F, Q, QuerySet
+
+from exceptions.classification import CaseFacts, route
+from exceptions.services import routing_specs
+from slas.calendars import WorkCalendar, parse_working_hours
+from slas.choices import LIVE_CLOCK_STATUSES, ClockStatus
+from slas.evaluation import StepInfo, p90_step_durations
+from slas.models import BusinessCalendar, Holiday, SlaClock, SlaDefinition
+from transactions.selectors import process_definition_list, transaction_step_samples
+
+# Breach cases are signalled with these, so that routing rules can single them out (see services.clocks).
+BREACH_SYSTEM = "closeloop-slas"
+BREACH_KIND = "sla.breached"
+# The pace of a process is read from this many of its most recent transactions within the window.
+PACE_WINDOW = timedelta(days=30)
+PACE_SAMPLE = 2000
+
+
+# ---- Calendars ------------------------------------------------------------------------------------------------------
+
+
+def calendar_list() -> QuerySet[BusinessCalendar]:
+    """Every calendar with its holiday and definition counts."""
+    return BusinessCalendar.objects.annotate(
+        holiday_count=Count("holidays", distinct=True), definition_count=Count("sla_definitions", distinct=True)
+    ).order_by("name")
+
+
+def calendar_get(*, calendar_id: int) -> BusinessCalendar:
+    return BusinessCalendar.objects.get(pk=calendar_id)
+
+
+def holiday_list(*, calendar: BusinessCalendar, since: date | None = None) -> QuerySet[Holiday]:
+    holidays = Holiday.objects.filter(calendar=calendar)
+    if since is not None:
+        holidays = holidays.filter(date__gte=since)
+    return holidays.order_by("date")
+
+
+def work_calendars(*, calendar_ids: Iterable[int]) -> dict[int, WorkCalendar]:
+    """The pure calendars (with their holidays) by id, in two queries however many there are."""
+    ids = sorted(set(calendar_ids))
+    holidays: dict[int, list[date]] = {}
+    for calendar_id, day in Holiday.objects.filter(calendar_id__in=ids).values_list("calendar_id", "date"):
+        holidays.setdefault(calendar_id, []).append(day)
+    return {
+        cal.pk: WorkCalendar(
+            time_zone=cal.time_zone,
+            weekly=parse_working_hours(cal.working_hours),
+            holidays=frozenset(holidays.get(cal.pk, ())),
+        )
+        for cal in BusinessCalendar.objects.filter(pk__in=ids)
+    }
+
+
+# ---- Definitions ----------------------------------------------------------------------------------------------------
+
+
+def sla_definition_list() -> QuerySet[SlaDefinition]:
+    """Every definition with its calendar, process and breach queue, and how many of its clocks are live."""
+    return (
+        SlaDefinition.objects.select_related("calendar", "process", "breach_queue")
+        .annotate(
+            live_clocks=Count("clocks", filter=Q(clocks__status__in=LIVE_CLOCK_STATUSES)),
+            at_risk_clocks=Count("clocks", filter=Q(clocks__status=ClockStatus.AT_RISK)),
+            breached_clocks=Count("clocks", filter=Q(clocks__status=ClockStatus.BREACHED)),
+        )
+        .order_by("name")
+    )
+
+
+def sla_definition_get(*, definition_id: int) -> SlaDefinition:
+    return SlaDefinition.objects.select_related("calendar", "process", "breach_queue").get(pk=definition_id)
+
+
+def sla_definitions_active() -> list[SlaDefinition]:
+    """What evaluation runs on: the active definitions with their calendars."""
+    return list(SlaDefinition.objects.filter(is_active=True).select_related("calendar").order_by("id"))
+
+
+# ---- Clocks ---------------------------------------------------------------------------------------------------------
+
+
+def sla_clock_list() -> QuerySet[SlaClock]:
+    """Newest start first (the clocks page and API, filtered by slas.filters.SlaClockFilterSet)."""
+    return (
+        SlaClock.objects.select_related("definition")
+        .annotate(process_slug=F("txn__process__slug"))
+        .order_by("-started_at", "-id")
+    )
+
+
+def sla_clocks_for_transaction(*, txn_id: int) -> list[SlaClock]:
+    """A transaction's clocks (its page), live ones first."""
+    clocks = list(SlaClock.objects.filter(txn_id=txn_id).select_related("definition").order_by("started_at", "id"))
+    return sorted(clocks, key=lambda c: (c.status not in LIVE_CLOCK_STATUSES, c.started_at))
+
+
+def sla_clock_counts() -> dict[str, int]:
+    """Clocks per status (for the overview and the dashboard)."""
+    counts = dict(SlaClock.objects.values("status").annotate(n=Count("id")).order_by().values_list("status", "n"))
+    return {status: counts.get(status, 0) for status in ClockStatus.values}
+
+
+def sla_clocks_at_risk_for_queue(*, queue_id: int, limit: int = 50) -> list[SlaClock]:
+    """At-risk and paused-at-risk clocks whose breach would land in this queue, soonest deadline first.
+
+    The queue is the definition's breach queue, or where the routing rules would put the breach case (by category,
+    the breach system and kind, and the clock's legal entity), exactly as a breach would be routed.
+    """
+    candidates = list(
+        SlaClock.objects.filter(Q(status=ClockStatus.AT_RISK) | Q(status=ClockStatus.PAUSED, at_risk_at__isnull=False))
+        .select_related("definition")
+        .order_by("due_at", "id")[:2000]
+    )
+    if not candidates:
+        return []
+    rules = routing_specs()
+    destination: dict[tuple[int, str], int | None] = {}
+    found = []
+    for clock in candidates:
+        key = (clock.definition_id, clock.entity)
+        if key not in destination:
+            destination[key] = breach_queue_id(definition=clock.definition, entity=clock.entity, rules=rules)
+        if destination[key] == queue_id:
+            found.append(clock)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def breach_queue_id(*, definition: SlaDefinition, entity: str, rules: list | None = None) -> int | None:
+    """The queue a breach of this definition goes to: its own, else the routing rules' (None: the default queue)."""
+    if definition.breach_queue_id:
+        return definition.breach_queue_id
+    facts = CaseFacts(
+        category=definition.breach_category_slug,
+        system=BREACH_SYSTEM,
+        kind=BREACH_KIND,
+        entity=entity,
+        amount=Decimal(0),
+    )
+    rule = route(facts, rules if rules is not None else routing_specs())
+    return rule.queue_id if rule else None
+
+
+# ---- The pace of processes (forecast) -------------------------------------------------------------------------------
+
+
+def process_steps(*, process_ids: Iterable[int]) -> dict[int, list[StepInfo]]:
+    """Each process's steps in order, as the forecast sees them."""
+    wanted = set(process_ids)
+    return {
+        process.pk: [
+            StepInfo(
+                position=s.position, name=s.name, system=s.system, kind_pattern=s.kind_pattern, required=s.required
+            )
+            for s in process.steps.all()
+        ]
+        for process in process_definition_list().filter(pk__in=wanted)
+    }
+
+
+def process_step_p90(*, process_id: int, steps: list[StepInfo], now: datetime) -> dict[int, float]:
+    """p90 seconds per step position over the process's recent transactions (a bounded sample of the last 30 days)."""
+    samples = transaction_step_samples(process_id=process_id, since=now - PACE_WINDOW, limit=PACE_SAMPLE)
+    return p90_step_durations(steps, samples)
+
+
+__all__ = [
+    "BREACH_KIND",
+    "BREACH_SYSTEM",
+    "breach_queue_id",
+    "calendar_get",
+    "calendar_list",
+    "holiday_list",
+    "process_step_p90",
+    "process_steps",
+    "sla_clock_counts",
+    "sla_clock_list",
+    "sla_clocks_at_risk_for_queue",
+    "sla_clocks_for_transaction",
+    "sla_definition_get",
+    "sla_definition_list",
+    "sla_definitions_active",
+    "work_calendars",
+]

@@ -1,0 +1,26 @@
+"""Console pages of the slas app, under /slas/ (the path /slas/ itself is the managers' dashboard's)."""
+
+from django.urls import path
+
+from slas.views import calendars, clocks, definitions
+
+urlpatterns = [
+    path("slas/definitions/", definitions.definition_list, name="sla-definition-list"),
+    path("slas/definitions/new/", definitions.definition_create, name="sla-definition-create"),
+    path("slas/definitions/<int:definition_id>/", definitions.definition_edit, name="sla-definition-edit"),
+    path(
+        "slas/definitions/<int:definition_id>/active/",
+        definitions.definition_set_active,
+        name="sla-definition-set-active",
+    ),
+    path("slas/calendars/", calendars.calendar_list, name="sla-calendar-list"),
+    path("slas/calendars/new/", calendars.calendar_create, name="sla-calendar-create"),
+    path("slas/calendars/<int:calendar_id>/", calendars.calendar_edit, name="sla-calendar-edit"),
+    path("slas/calendars/<int:calendar_id>/holidays/", calendars.holiday_import, name="sla-holiday-import"),
+    path(
+        "slas/calendars/<int:calendar_id>/holidays/<int:holiday_id>/delete/",
+        calendars.holiday_delete,
+        name="sla-holiday-delete",
+    ),
+    path("slas/clocks/", clocks.clock_list, name="sla-clock-list"),
+]

@@ -1,0 +1,168 @@
+"""SLA clocks through the real ingest and correlation path: start, stop, business time, at risk, pauses, merges."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from exceptions.models import Case
+from exceptions.services import case_transition, failures_classify
+from slas.choices import ClockStatus
+from slas.models import SlaClock
+from slas.services.clocks import clocks_evaluate_live, clocks_evaluate_transactions, clocks_follow_merge
+from tests.factories import SlaDefinitionFactory, UserFactory
+from tests.slas.conftest import T0, event
+from transactions.correlation_service import batch_correlate
+from transactions.models import Event, Transaction
+
+H = timedelta(hours=1)
+
+
+def clock_of(definition, txn_id: int) -> SlaClock:
+    return SlaClock.objects.get(definition=definition, txn_id=txn_id)
+
+
+@pytest.fixture
+def definition(reference):
+    return SlaDefinitionFactory()
+
+
+def test_start_and_stop_within_target_is_met(definition, ingest):
+    txns = ingest(
+        event("contract.approved", contract="C-1", system="salesforce-crm"),
+        event("invoice.posted", hours=2, contract="C-1", invoice="INV-1"),
+    )
+    clocks_evaluate_transactions(txn_ids=txns, now=T0 + 3 * H)
+    clock = clock_of(definition, txns[0])
+    assert clock.status == ClockStatus.MET
+    assert clock.elapsed_seconds == 2 * 3600
+    assert clock.met_at == T0 + 2 * H
+    assert clock.start_event_id and clock.stop_event_id and clock.start_event_id != clock.stop_event_id
+    assert clock.entity == "DE01"
+
+
+def test_running_clock_counts_business_time_and_goes_at_risk(definition, ingest):
+    txns = ingest(event("contract.approved", contract="C-2"))
+    clocks_evaluate_transactions(txn_ids=txns, now=T0 + H)
+    clock = clock_of(definition, txns[0])
+    assert clock.status == ClockStatus.RUNNING
+    assert (clock.elapsed_seconds, clock.remaining_seconds) == (3600, 3 * 3600)
+    assert clock.due_at == T0 + 4 * H  # 16:00 in Berlin, inside office hours
+    clocks_evaluate_live(now=T0 + 3.5 * H)
+    clock.refresh_from_db()
+    assert clock.status == ClockStatus.AT_RISK
+    assert "88% of the target used" in clock.at_risk_reason
+    assert clock.at_risk_at == T0 + 3.5 * H
+
+
+def test_night_and_weekend_are_not_counted(definition, ingest):
+    # Friday 22 May 2026, 17:00 in Berlin: one business hour that day, the next on Tuesday (Whit Monday is a holiday
+    # in the default German calendar, but this definition's calendar has no holidays: Monday counts).
+    friday = datetime(2026, 5, 22, 15, 0, tzinfo=UTC)
+    txns = ingest(event("contract.approved", hours=(friday - T0).total_seconds() / 3600, contract="C-3"))
+    clocks_evaluate_transactions(txn_ids=txns, now=friday + 2 * H)
+    clock = clock_of(definition, txns[0])
+    assert clock.elapsed_seconds == 3600
+    assert clock.due_at == datetime(2026, 5, 25, 9, 0, tzinfo=UTC)  # Monday 11:00 in Berlin
+    clocks_evaluate_live(now=datetime(2026, 5, 25, 8, 30, tzinfo=UTC))
+    clock.refresh_from_db()
+    assert clock.status == ClockStatus.AT_RISK and clock.remaining_seconds == 1800
+
+
+def test_evaluating_twice_changes_nothing(definition, ingest):
+    txns = ingest(event("contract.approved", contract="C-4"))
+    first = clocks_evaluate_transactions(txn_ids=txns, now=T0 + H)
+    version = clock_of(definition, txns[0]).version
+    again = clocks_evaluate_transactions(txn_ids=txns, now=T0 + H)
+    assert first["started"] == 1 and again["started"] == 0 and again["updated"] == 0
+    assert clock_of(definition, txns[0]).version == version
+    assert SlaClock.objects.count() == 1
+
+
+def test_no_clock_without_a_start_event_and_none_for_another_process(reference, ingest):
+    scoped = SlaDefinitionFactory(process_id=None, start_kind="payment.received", stop_kind="payment.applied")
+    txns = ingest(event("contract.approved", contract="C-5"))
+    clocks_evaluate_transactions(txn_ids=txns, now=T0 + H)
+    assert not SlaClock.objects.filter(definition=scoped).exists()
+
+
+def test_start_key_type_must_be_carried(reference, ingest):
+    keyed = SlaDefinitionFactory(start_key_type="invoice")
+    txns = ingest(event("contract.approved", contract="C-6"))
+    clocks_evaluate_transactions(txn_ids=txns, now=T0 + H)
+    assert not SlaClock.objects.filter(definition=keyed).exists()
+
+
+def test_open_data_quality_case_pauses_the_clock_and_resolving_it_resumes(reference, ingest):
+    definition = SlaDefinitionFactory(pause_conditions=[{"case_category": "data_quality"}])
+    txns = ingest(event("contract.approved", contract="C-7"))
+    # One hour in, the ERP refuses the order for bad master data: a data-quality case opens on the transaction.
+    failed = ingest(event("order.create", hours=1, status="error", contract="C-7", order="SO-7"))
+    assert failed == txns
+    failures_classify(event_ids=list(Event.objects.filter(status="error").values_list("id", flat=True)))
+    case = Case.objects.get()
+    assert case.category.slug == "data_quality"
+
+    clocks_evaluate_transactions(txn_ids=txns, now=T0 + 2 * H)
+    clock = clock_of(definition, txns[0])
+    assert clock.status == ClockStatus.PAUSED
+    assert clock.paused_since == T0 + H
+    assert clock.pause_reason == "open data_quality case"
+    assert clock.elapsed_seconds == 3600  # the paused hour does not count
+
+    clocks_evaluate_live(now=T0 + 3 * H)
+    clock.refresh_from_db()
+    assert clock.status == ClockStatus.PAUSED and clock.elapsed_seconds == 3600
+
+    manager = UserFactory(roles=["manager"])
+    case_transition(case_id=case.pk, status="resolved", actor=manager, expected_version=case.version)
+    clocks_evaluate_live(now=T0 + 3 * H)
+    clocks_evaluate_live(now=T0 + 4 * H)
+    clock.refresh_from_db()
+    assert clock.status == ClockStatus.RUNNING
+    assert clock.paused_since is None
+    assert clock.paused_seconds == 2 * 3600
+    assert clock.elapsed_seconds == 2 * 3600
+    assert clock.due_at == T0 + 6 * H  # the deadline moved by the paused time
+    assert [p["to"] for p in clock.pauses] == [(T0 + 3 * H).isoformat()]
+
+
+def test_event_pause_from_query_until_answer(reference, ingest):
+    definition = SlaDefinitionFactory(
+        pause_conditions=[{"event_kind": "vendor.query_sent", "until_kind": "vendor.query_answered"}]
+    )
+    txns = ingest(
+        event("contract.approved", contract="C-8"),
+        event("vendor.query_sent", hours=0.5, contract="C-8"),
+    )
+    clocks_evaluate_transactions(txn_ids=txns, now=T0 + 2 * H)
+    clock = clock_of(definition, txns[0])
+    assert clock.status == ClockStatus.PAUSED and clock.pause_event_id is not None
+    assert clock.elapsed_seconds == 1800
+    ingest(event("vendor.query_answered", hours=2.5, contract="C-8"))
+    clocks_evaluate_transactions(txn_ids=txns, now=T0 + 3 * H)
+    clock.refresh_from_db()
+    assert clock.status == ClockStatus.RUNNING and clock.pause_event_id is None
+    assert clock.paused_seconds == 2 * 3600
+    assert clock.elapsed_seconds == 3600
+
+
+def test_clocks_follow_the_survivor_of_a_merge(definition, ingest):
+    first = ingest(event("contract.approved", contract="C-9"))
+    second = ingest(event("contract.approved", hours=1, contract="C-10"))
+    clocks_evaluate_transactions(txn_ids=first + second, now=T0 + 2 * H)
+    # An order carrying both contracts joins them: the older transaction survives.
+    ingest(event("order.created", hours=1.5, contract="C-9", order="SO-9", invoice="I-9"))
+    ingest(event("tax.calculated", hours=1.6, contract="C-10", invoice="I-9"))
+    assert Transaction.objects.get(pk=second[0]).merged_into_id == first[0]
+    moved = clocks_follow_merge(survivor_id=first[0], absorbed_ids=second)
+    clocks_evaluate_transactions(txn_ids=first, now=T0 + 2 * H)
+    assert moved == 0  # the survivor already had its own clock; the absorbed one was dropped
+    clock = SlaClock.objects.get(definition=definition)
+    assert clock.txn_id == first[0] and clock.started_at == T0
+
+
+def test_correlation_enqueues_the_evaluation(definition, store, django_capture_on_commit_callbacks):
+    batch_id = store(event("contract.approved", contract="C-11"))
+    with django_capture_on_commit_callbacks(execute=True):
+        batch_correlate(batch_id=batch_id)
+    assert SlaClock.objects.filter(definition=definition).count() == 1
