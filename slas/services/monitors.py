@@ -349,12 +349,18 @@ def volume_monitors_evaluate(*, now: datetime | None = None) -> VolumePassResult
         verdict = volume_verdict(spec, count, period)
         result.monitors += 1
         result.violated += verdict.violated
+        change = None
         if verdict.violated and not m.currently_violated:
-            _volume_open(m, verdict.reason, count=count, now=now)
-            opened.append({"monitor": m.slug, "count": count, "reason": verdict.reason})
+            change, outcomes = _volume_open, opened
         elif m.currently_violated and not verdict.violated:
-            _volume_resolve(m, verdict.reason, count=count, now=now)
-            resolved.append({"monitor": m.slug, "count": count, "reason": verdict.reason})
+            change, outcomes = _volume_resolve, resolved
+        if change is not None:
+            try:
+                change(m, verdict.reason, count=count, now=now)
+                outcomes.append({"monitor": m.slug, "count": count, "reason": verdict.reason})
+            except Exception:
+                # The monitor keeps its state, so the next pass tries again; the other monitors go on.
+                logger.exception("slas.volume_case_failed", extra={"monitor": m.pk})
         m.last_count, m.last_evaluated_at = count, now
     VolumeMonitor.objects.bulk_update(monitors, ["last_count", "last_evaluated_at"], batch_size=500)
     result.opened, result.resolved = len(opened), len(resolved)
@@ -618,7 +624,12 @@ def evidence_checks_decide(
             )
             stats["satisfied"] += 1
             continue
-        _evidence_missing(check, monitor, spec, now=now)
+        try:
+            _evidence_missing(check, monitor, spec, now=now)
+        except Exception:
+            # The check stays pending (the claim rolled back with the case), so the next pass tries again.
+            logger.exception("slas.evidence_case_failed", extra={"check": check.pk})
+            continue
         stats["missing"] += 1
     if stats["missing"]:
         logger.info("slas.evidence_missing", extra=stats)

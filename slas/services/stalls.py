@@ -39,22 +39,31 @@ def stalled_transactions_raise(*, txn_ids: list[int], now: datetime | None = Non
             continue
         process = row["process__name"] or "transaction"
         overdue_since = row["next_due_at"] or now
-        case_services.signal_record(
-            signal_key=stall_signal_key(txn_id=row["id"], process_id=row["process_id"], position=step["position"]),
-            category_slug=STALL_CATEGORY,
-            system=step.get("system") or "unknown",
-            kind=step.get("kind") or step.get("name") or "step",
-            title=f"Stalled: {process} waiting for {step.get('name')}",
-            message=(
-                f"Transaction {row['id']} ({process}) has waited for step {step.get('position')}. {step.get('name')} "
-                f"({step.get('kind')} from {step.get('system') or 'any system'}) since {overdue_since.isoformat()}, "
-                "past the step's allowance."
-            ),
-            occurred_at=overdue_since,
-            txn_id=row["id"],
-            fingerprint_parts=("stalled", row["process__slug"] or "none", str(step.get("position"))),
-            actor=ACTOR,
+        name, position = step.get("name") or "its next step", step.get("position")
+        expected = f"{step.get('kind')} from {step.get('system') or 'any system'}"
+        message = (
+            f"Transaction {row['id']} ({process}) has waited for step {position}. {name} ({expected}) since "
+            f"{overdue_since.isoformat()}, past the step's allowance."
         )
+        try:
+            case_services.signal_record(
+                signal_key=stall_signal_key(txn_id=row["id"], process_id=row["process_id"], position=position),
+                category_slug=STALL_CATEGORY,
+                # The system expected to act; a step any system may perform is the process's own.
+                system=step.get("system") or row["process__slug"] or "closeloop",
+                kind=step.get("kind") or name,
+                title=f"Stalled: {process} waiting for {name}",
+                message=message,
+                occurred_at=overdue_since,
+                txn_id=row["id"],
+                fingerprint_parts=("stalled", row["process__slug"] or "none", str(position)),
+                actor=ACTOR,
+            )
+        except Exception:
+            # One case that cannot be opened must not stop the others (nor the correlation that announced them);
+            # the transaction is announced again when the stall job or a later batch touches it.
+            logger.exception("slas.stall_case_failed", extra={"txn": row["id"]})
+            continue
         raised += 1
     if raised:
         logger.info("slas.stalls_raised", extra={"count": raised})
