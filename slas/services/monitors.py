@@ -11,7 +11,7 @@ Evidence monitors work from what correlation announces: each trigger event found
 """
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -24,9 +24,9 @@ from console.lib.audit import audit_record, audited_create, audited_update
 from console.lib.errors import StaleVersion
 from exceptions import services as case_services
 from exceptions.models import Category
-from slas.calendars import BusinessTimeline, WorkCalendar, parse_working_hours
+from slas.calendars import BusinessTimeline, WorkCalendar
 from slas.choices import EvidenceCheckStatus, EvidenceDirection, VolumeMode
-from slas.models import BusinessCalendar, EvidenceCheck, EvidenceMonitor, Holiday, VolumeMonitor
+from slas.models import EvidenceCheck, EvidenceMonitor, VolumeMonitor
 from slas.monitoring import (
     EvidenceSpec,
     Period,
@@ -38,6 +38,7 @@ from slas.monitoring import (
     volume_period,
     volume_verdict,
 )
+from slas.selectors import work_calendars
 from transactions import selectors as txn_selectors
 
 logger = logging.getLogger(__name__)
@@ -254,25 +255,6 @@ def evidence_monitor_update(
     )
 
 
-# ---- Calendars for a pass -------------------------------------------------------------------------------------------
-
-
-def work_calendars(calendar_ids: Iterable[int]) -> dict[int, WorkCalendar]:
-    """The pure calendars of these ids with their holidays, in two queries whatever their number."""
-    ids = sorted(set(calendar_ids))
-    holidays: dict[int, list] = {}
-    for calendar_id, day in Holiday.objects.filter(calendar_id__in=ids).values_list("calendar_id", "date"):
-        holidays.setdefault(calendar_id, []).append(day)
-    return {
-        cal.pk: WorkCalendar(
-            time_zone=cal.time_zone,
-            weekly=parse_working_hours(cal.working_hours),
-            holidays=frozenset(holidays.get(cal.pk, ())),
-        )
-        for cal in BusinessCalendar.objects.filter(pk__in=ids)
-    }
-
-
 # ---- Volume pass ----------------------------------------------------------------------------------------------------
 
 
@@ -311,7 +293,7 @@ def volume_monitors_evaluate(*, now: datetime | None = None) -> VolumePassResult
     monitors = list(VolumeMonitor.objects.filter(is_active=True).order_by("id"))
     if not monitors:
         return result
-    calendars = work_calendars(m.calendar_id for m in monitors)
+    calendars = work_calendars(calendar_ids=[m.calendar_id for m in monitors])
     # One timeline per calendar, reaching back past the longest working-time window any of its monitors uses.
     reach: dict[int, timedelta] = {}
     for m in monitors:
@@ -510,7 +492,7 @@ def evidence_monitors_scan(*, txn_ids: list[int], now: datetime | None = None) -
         return stats
     events_of = txn_selectors.transaction_events_detail(txn_ids=sorted(wanted))
     known = set(EvidenceCheck.objects.filter(txn_id__in=list(wanted)).values_list("monitor_id", "trigger_event_id"))
-    timelines = _Timelines(work_calendars(m.calendar_id for m in monitors))
+    timelines = _Timelines(work_calendars(calendar_ids=[m.calendar_id for m in monitors]))
     new_checks: list[EvidenceCheck] = []
     changed: list[EvidenceCheck] = []
     for txn_id, events in events_of.items():
@@ -604,7 +586,7 @@ def evidence_checks_decide(
     if not checks:
         return stats
     events_of = txn_selectors.transaction_events_detail(txn_ids=sorted({c.txn_id for c in checks}))
-    timelines = _Timelines(work_calendars(c.monitor.calendar_id for c in checks))
+    timelines = _Timelines(work_calendars(calendar_ids=[c.monitor.calendar_id for c in checks]))
     for check in checks:
         monitor = check.monitor
         spec = _evidence_spec(monitor)
@@ -684,5 +666,4 @@ __all__ = [
     "volume_monitor_snapshot",
     "volume_monitor_update",
     "volume_monitors_evaluate",
-    "work_calendars",
 ]
