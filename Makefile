@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Local runs are development runs; production sets DEBUG=0 and a SECRET_KEY (see README).
 export DEBUG ?= 1
 
-.PHONY: install demo test lint bench-correlate bench-exceptions clean
+.PHONY: install demo test lint bench-correlate bench-exceptions bench-slas clean
 # Benchmarks run on PostgreSQL, in a database of their own that each run rebuilds.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/closeloop_bench
 
@@ -40,6 +40,9 @@ bench-correlate: install
 
 bench-exceptions: install
 	DATABASE_URL=$(BENCH_DATABASE_URL)_exceptions $(PY) tests/bench/exceptions.py $(BENCH_ARGS)
+
+bench-slas: install
+	DATABASE_URL=$(BENCH_DATABASE_URL)_slas $(PY) tests/bench/slas.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles closeloop.sqlite3*

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from console.lib.audit import audit_record, audited_create, audited_update
@@ -344,7 +344,7 @@ def volume_monitors_evaluate(*, now: datetime | None = None) -> VolumePassResult
                 # The monitor keeps its state, so the next pass tries again; the other monitors go on.
                 logger.exception("slas.volume_case_failed", extra={"monitor": m.pk})
         m.last_count, m.last_evaluated_at = count, now
-    VolumeMonitor.objects.bulk_update(monitors, ["last_count", "last_evaluated_at"], batch_size=500)
+    _store_counts(monitors, now)
     result.opened, result.resolved = len(opened), len(resolved)
     if opened or resolved:
         # One audit link per pass of automatic actions (ARCHITECTURE.md allows batching them).
@@ -356,6 +356,21 @@ def volume_monitors_evaluate(*, now: datetime | None = None) -> VolumePassResult
         )
     logger.info("slas.volume_pass", extra=result.__dict__)
     return result
+
+
+def _store_counts(monitors: list[VolumeMonitor], now: datetime) -> None:
+    """Every monitor's latest count in one statement (a CASE per row, as bulk_update builds, costs more to compile
+    than the whole pass on PostgreSQL at 1,000 monitors)."""
+    if connection.vendor != "postgresql":
+        VolumeMonitor.objects.bulk_update(monitors, ["last_count", "last_evaluated_at"], batch_size=500)
+        return
+    table = VolumeMonitor._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS m SET last_count = v.n, last_evaluated_at = %s "
+            "FROM unnest(%s::bigint[], %s::integer[]) AS v(id, n) WHERE m.id = v.id",
+            [now, [m.pk for m in monitors], [m.last_count for m in monitors]],
+        )
 
 
 def _still(monitor: VolumeMonitor, *, violated: bool) -> bool:
