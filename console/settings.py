@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import plotly
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -214,12 +215,91 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Every periodic job in one table: Celery beat reads it in production (exactly one beat process), `serve_demo` runs
+# it in-process. Each entry is a crontab with an expiry shorter than its period, so a backlog after an outage does
+# not pile up runs.
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "audit-chain-check": {
+        "task": "console.tasks.audit_chain_check",
+        "schedule": crontab(minute=17),
+        "options": {"expires": 50 * 60},
+    },
+    "sweep-uncorrelated-batches": {
+        "task": "transactions.tasks.sweep_uncorrelated_batches",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    "mark-stalled-transactions": {
+        "task": "transactions.tasks.mark_stalled_transactions",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
+    "sweep-unclassified-failures": {
+        "task": "exceptions.tasks.sweep_unclassified_failures",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
+    "escalate-cases": {
+        "task": "exceptions.tasks.escalate_cases",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
+    "confirm-replays": {
+        "task": "exceptions.tasks.confirm_replays",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    "sweep-replays": {
+        "task": "exceptions.tasks.sweep_replays",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
+    "evaluate-sla-clocks": {
+        "task": "slas.tasks.evaluate_live_clocks",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    "sweep-sla-transactions": {
+        "task": "slas.tasks.sweep_recent_transactions",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
+    "evaluate-volume-monitors": {
+        "task": "slas.tasks.evaluate_volume_monitors",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    "decide-evidence-checks": {
+        "task": "slas.tasks.decide_evidence_checks",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    "maintain-event-partitions": {
+        "task": "transactions.tasks.maintain_event_partitions",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 50 * 60},
+    },
+    "apply-ingest-retention": {
+        "task": "transactions.tasks.apply_ingest_retention",
+        "schedule": crontab(minute=30, hour=2),
+        "options": {"expires": 6 * 3600},
+    },
+}
 
+# Logs carry their facts in `extra` fields: JSON lines for log shippers in production, key=value for people reading a
+# terminal in development (LOG_FORMAT=json|keyvalue overrides the choice).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "keyvalue" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "keyvalue"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or keyvalue, not {LOG_FORMAT!r}")
+LOG_LINE = "%(asctime)s %(levelname)s %(name)s %(message)s"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": LOG_LINE},
+        "keyvalue": {"()": "console.lib.logs.KeyValueFormatter", "fmt": LOG_LINE},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

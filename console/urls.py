@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from console import views
+from console.views import audit, health, home, saved_views
 from transactions.urls import otlp_urlpatterns
 
 api_v1 = [
@@ -16,10 +16,10 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("audit/", views.audit_list, name="audit-list"),
-    path("views/", views.saved_view_create, name="saved-view-create"),
-    path("views/<int:view_id>/delete/", views.saved_view_delete_view, name="saved-view-delete"),
+    path("", home.home, name="home"),
+    path("audit/", audit.audit_list, name="audit-list"),
+    path("views/", saved_views.saved_view_create, name="saved-view-create"),
+    path("views/<int:view_id>/delete/", saved_views.saved_view_delete_view, name="saved-view-delete"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("transactions.console_urls")),
@@ -27,7 +27,7 @@ urlpatterns = [
     path("", include("slas.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    path("healthz", views.healthz, name="healthz"),
-    path("readyz", views.readyz, name="readyz"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     *otlp_urlpatterns,
 ]

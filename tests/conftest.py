@@ -43,8 +43,10 @@ def _close_pool_before_dropping_test_database(django_db_setup, django_db_blocker
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (set DATABASE_URL): SQLite cannot express this")
+    postgres = item.get_closest_marker("postgres")
+    if postgres and connection.vendor != "postgresql":
+        why = postgres.kwargs.get("reason", "SQLite cannot express this")
+        pytest.skip(f"needs PostgreSQL (set DATABASE_URL): {why}")
     if item.get_closest_marker("broker") and not os.environ.get("CELERY_BROKER_URL"):
         pytest.skip("needs a broker: set CELERY_BROKER_URL (CI runs with Redis)")
 

@@ -1,12 +1,25 @@
-"""The one place test data is built."""
+"""The one place test data is built: users, canonical events, failures, and the ingest -> correlate -> classify chain
+run in-process. Fixtures (in the conftest files) call these; tests import them from here."""
 
-from datetime import date, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
 
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from exceptions.reference import exceptions_reference_data_load
+from exceptions.services import failures_classify
+from transactions.correlation_service import batch_correlate
+from transactions.models import Event, IngestBatch, IngestSource
+from transactions.native import decode_native
+from transactions.reference import process_reference_data_load
+from transactions.services import records_ingest
+
 PASSWORD = "correct horse battery staple"
+# The moment the simulated histories of the tests start.
+T0 = datetime(2026, 5, 18, 10, 0, tzinfo=UTC)
+_counter = iter(range(1, 10**9))
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -23,6 +36,109 @@ class UserFactory(factory.django.DjangoModelFactory):
     def roles(self, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
         if create and extracted:
             self.groups.add(*Group.objects.filter(name__in=extracted))
+
+
+# ---- Events ---------------------------------------------------------------------------------------------------------
+
+
+def canonical(**overrides: object) -> dict:
+    """A canonical event (the native API's format, ARCHITECTURE.md) with the given fields replaced."""
+    record = {
+        "event_id": "evt-1",
+        "occurred_at": "2026-05-18T10:15:02Z",
+        "system": "salesforce-crm",
+        "kind": "contract.approved",
+        "status": "ok",
+        "duration_ms": 120,
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "span_id": "00f067aa0ba902b7",
+        "business_keys": {"contract": "C-1001", "customer": "ACME-01"},
+        "entity": "DE01",
+        "amount": "125000.00",
+        "currency": "EUR",
+        "approval": {"actor": "j.doe", "decision": "approved", "step": "deal-desk"},
+        "attributes": {"region": "EMEA"},
+    }
+    record.update(overrides)
+    return record
+
+
+def at(hours: float) -> str:
+    """T0 plus `hours`, as the native API writes times."""
+    return (T0 + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+
+
+def event(event_id, kind, hours, *, trace=None, span=None, status="ok", **keys) -> dict:
+    """A step of a simulated process: `kind` at T0 + `hours`, linked by trace/span and business keys."""
+    return canonical(
+        event_id=event_id,
+        kind=kind,
+        occurred_at=at(hours),
+        trace_id=trace,
+        span_id=span,
+        status=status,
+        error={"code": "E1", "message": "boom"} if status == "error" else None,
+        business_keys=keys,
+        approval=None,
+    )
+
+
+def failure(
+    kind="order.create",
+    system="sap-s4",
+    code="V1/154",
+    message="Credit check failed for SO 4711: exposure EUR 125,000.00 exceeds limit",
+    hours=0.0,
+    amount="125000.00",
+    **keys,
+) -> dict:
+    """A failed record with a fresh event id (an order key of its own unless `keys` are given)."""
+    n = next(_counter)
+    return {
+        "event_id": f"f-{n}",
+        "occurred_at": (T0 + timedelta(hours=hours)).isoformat(),
+        "system": system,
+        "kind": kind,
+        "status": "error",
+        "error": {"code": code, "message": message, "type": "SAP.SD.CreditCheckFailed"},
+        "amount": amount,
+        "currency": "EUR",
+        "entity": "DE01",
+        "business_keys": keys or {"order": f"SO-{n}"},
+    }
+
+
+# ---- The pipeline, in-process ---------------------------------------------------------------------------------------
+
+
+def reference_data_load() -> None:
+    """What `load_reference_data` loads: processes, taxonomy, rules and queues."""
+    process_reference_data_load()
+    exceptions_reference_data_load()
+
+
+def ingest(source: IngestSource, *records: dict) -> IngestBatch:
+    """Store records through the native ingest service; every one must be accepted."""
+    outcome = records_ingest(
+        source=source,
+        channel="native",
+        records=decode_native(json.dumps(list(records)).encode(), content_type="application/json"),
+    )
+    assert not outcome.rejected, outcome.rejected
+    return IngestBatch.objects.get(pk=outcome.batch_id)
+
+
+def ingest_and_correlate(source: IngestSource, *records: dict, now: datetime | None = None) -> dict:
+    return batch_correlate(batch_id=ingest(source, *records).pk, now=now or T0 + timedelta(hours=1))
+
+
+def failures_raise(source: IngestSource, *records: dict) -> list[int]:
+    """Ingest, correlate and classify failure records (as the tasks would, in order); returns the event ids."""
+    batch = ingest(source, *records)
+    batch_correlate(batch_id=batch.pk)
+    ids = list(Event.objects.filter(batch_id=batch.pk).values_list("id", flat=True))
+    failures_classify(event_ids=ids)
+    return ids
 
 
 # ---- slas -----------------------------------------------------------------------------------------------------------

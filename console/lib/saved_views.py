@@ -3,7 +3,7 @@
 from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 
 # Paging positions and output formats belong to one visit, not to a saved view.
 TRANSIENT_PARAMS = {"cursor", "before", "format", "page", "csrfmiddlewaretoken", "name"}
@@ -33,16 +33,3 @@ def clean_query(query: str) -> str:
 
 def saved_view_list(*, user: object, page: str) -> models.QuerySet[SavedView]:
     return SavedView.objects.filter(user=user, page=page)
-
-
-@transaction.atomic
-def saved_view_save(*, user: object, page: str, name: str, query: str) -> SavedView:
-    """Save (or overwrite, by name) the filter `query` of `page` for `user`."""
-    view, _ = SavedView.objects.update_or_create(
-        user=user, page=page, name=name.strip()[:80], defaults={"query": clean_query(query)}
-    )
-    return view
-
-
-def saved_view_delete(*, user: object, view_id: int) -> None:
-    SavedView.objects.filter(user=user, pk=view_id).delete()

@@ -4,8 +4,7 @@ import urllib.request
 
 import pytest
 
-from tests.factories import PASSWORD
-from tests.transactions.conftest import canonical
+from tests.factories import PASSWORD, canonical
 from transactions.choices import DeadLetterStatus
 from transactions.models import DeadLetter, Event
 

@@ -1,7 +1,6 @@
 import pytest
 
-from tests.factories import PASSWORD
-from tests.transactions.test_correlation import event, ingest_and_correlate
+from tests.factories import PASSWORD, event, ingest_and_correlate
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

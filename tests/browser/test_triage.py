@@ -1,9 +1,6 @@
-import json
-
 import pytest
 
-from tests.exceptions.conftest import failure
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, failure, failures_raise, reference_data_load
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -11,25 +8,11 @@ AR = "accounts-receivable"
 
 
 def raise_failures(*records: dict) -> None:
-    """Ingest, correlate and classify failures the way the tasks would (as tests/exceptions/conftest.py does)."""
-    from exceptions.reference import exceptions_reference_data_load
-    from exceptions.services import failures_classify
-    from transactions.correlation_service import batch_correlate
-    from transactions.models import Event
-    from transactions.native import decode_native
-    from transactions.reference import process_reference_data_load
-    from transactions.services import ingest_source_create, records_ingest
+    """Ingest, correlate and classify failures the way the tasks would."""
+    from transactions.services import ingest_source_create
 
-    process_reference_data_load()
-    exceptions_reference_data_load()
-    source = ingest_source_create(name="erp", actor="system:test")
-    outcome = records_ingest(
-        source=source,
-        channel="native",
-        records=decode_native(json.dumps(list(records)).encode(), content_type="application/json"),
-    )
-    batch_correlate(batch_id=outcome.batch_id)
-    failures_classify(event_ids=list(Event.objects.filter(batch_id=outcome.batch_id).values_list("id", flat=True)))
+    reference_data_load()
+    failures_raise(ingest_source_create(name="erp", actor="system:test"), *records)
 
 
 def log_in(page, live_server, path: str, username: str) -> None:

@@ -140,3 +140,18 @@ def test_concurrent_writers_never_fork_the_chain():
     assert len(prev_hashes) == writers * per_writer
     assert len(set(prev_hashes)) == len(prev_hashes), "two entries claim the same predecessor: the chain forked"
     assert audit_verify().ok
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_audit_entries_read_only(client):
+    from django.contrib.auth import get_user_model
+
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "x")
+    audit_record(actor="system:test", action="case.assign", object_type="exceptions.case", object_id=7)
+    client.force_login(admin)
+    listing = client.get("/admin/console/auditentry/")
+    assert listing.status_code == 200 and "case.assign" in listing.content.decode()
+    assert client.get("/admin/console/auditentry/add/").status_code == 403
+    entry = AuditEntry.objects.get(action="case.assign")
+    assert client.post(f"/admin/console/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()

@@ -5,10 +5,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from console.celery import app as celery_app
-from console.periodic import PERIODIC_JOBS, run_due_jobs
+from console.periodic import run_due_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,13 +59,23 @@ def test_openapi_schema_is_served(client, role_user):
 @pytest.mark.django_db
 def test_periodic_jobs_run_in_process_when_due():
     last_runs: dict[str, float] = {}
-    assert run_due_jobs(last_runs) == list(PERIODIC_JOBS)
+    assert run_due_jobs(last_runs) == list(settings.CELERY_BEAT_SCHEDULE)
     assert "audit-chain-check" not in run_due_jobs(last_runs)  # an hourly job is not due again a moment later
+
+
+@pytest.mark.django_db
+def test_the_in_process_runner_reads_the_schedule_from_settings(settings):
+    settings.CELERY_BEAT_SCHEDULE = {"only-this": dict(settings.CELERY_BEAT_SCHEDULE["audit-chain-check"])}
+    assert run_due_jobs({}) == ["only-this"]
+
+
+def test_beat_reads_the_same_schedule_from_settings():
+    assert celery_app.conf.beat_schedule == settings.CELERY_BEAT_SCHEDULE
 
 
 def test_every_periodic_job_names_a_registered_task_and_expires():
     celery_app.loader.import_default_modules()
-    for name, job in PERIODIC_JOBS.items():
+    for name, job in settings.CELERY_BEAT_SCHEDULE.items():
         assert job["task"] in celery_app.tasks, name
         assert job["options"]["expires"] > 0, name
 
@@ -167,3 +178,13 @@ def test_demo_users_log_in_as_each_role_and_ops_works_some_queues(client, capsys
     for username in ("ops", "manager", "compliance", "integration", "admin"):
         assert client.login(username=username, password="closeloop-demo"), username
     assert Queue.objects.filter(members__username="ops").count() == 5
+
+
+@pytest.mark.django_db
+def test_a_saved_view_without_a_name_is_not_saved_and_the_filter_is_kept(client, role_user):
+    from console.lib.saved_views import SavedView
+
+    client.force_login(role_user("finance_ops"))
+    response = client.post(reverse("saved-view-create"), {"page": "queue", "name": "  ", "query": "status=open"})
+    assert response.status_code == 302 and response["Location"] == reverse("queue-list") + "?status=open"
+    assert not SavedView.objects.exists()

@@ -8,8 +8,7 @@ from rest_framework.test import APIClient
 
 from console.lib.audit import audit_verify
 from exceptions.models import Case, CaseActivity, Queue, Replay, ReplayTarget
-
-from .conftest import failure
+from tests.factories import failure
 
 URL = "/api/v1/cases/"
 

@@ -18,8 +18,7 @@ from exceptions.services import (
     failures_classify,
     occurrence_split,
 )
-
-from .conftest import failure
+from tests.factories import failure
 
 
 @pytest.fixture

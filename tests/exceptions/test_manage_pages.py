@@ -14,8 +14,7 @@ from console.lib.navigation import navigation_for
 from exceptions.choices import ActivityKind, CaseStatus
 from exceptions.models import Case, CaseActivity, Category, ClassificationRule, Queue, RoutingRule
 from exceptions.views import manage
-
-from .conftest import T0, failure
+from tests.factories import T0, failure
 
 OTHER_ROLES = ["finance_ops", "compliance", "integration"]
 

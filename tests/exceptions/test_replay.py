@@ -22,10 +22,9 @@ from exceptions.replays import (
 from exceptions.services import case_assign
 from exceptions.tasks import send_replay
 from exceptions.webhooks import webhooks_deliver
+from tests.factories import failure
 from transactions.native import decode_native
 from transactions.services import records_ingest
-
-from .conftest import failure
 
 
 class Recorder:

@@ -13,12 +13,11 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from console.lib.audit import AuditEntry
-from console.lib.saved_views import saved_view_save
+from console.services import saved_view_save
 from exceptions.models import Case, CaseActivity, ExceptionRecord, Notification, Queue
 from exceptions.services import case_assign, case_comment, case_notify, case_transition, cases_merge
 from exceptions.views import triage
-
-from .conftest import failure
+from tests.factories import failure
 
 AR = "accounts-receivable"
 PERIOD_CLOSED = {

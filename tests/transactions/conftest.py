@@ -30,24 +30,3 @@ def send(client, token):
         return client.generic("POST", path, data, content_type=content_type, headers=extra)
 
     return post
-
-
-def canonical(**overrides) -> dict:
-    record = {
-        "event_id": "evt-1",
-        "occurred_at": "2026-05-18T10:15:02Z",
-        "system": "salesforce-crm",
-        "kind": "contract.approved",
-        "status": "ok",
-        "duration_ms": 120,
-        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
-        "span_id": "00f067aa0ba902b7",
-        "business_keys": {"contract": "C-1001", "customer": "ACME-01"},
-        "entity": "DE01",
-        "amount": "125000.00",
-        "currency": "EUR",
-        "approval": {"actor": "j.doe", "decision": "approved", "step": "deal-desk"},
-        "attributes": {"region": "EMEA"},
-    }
-    record.update(overrides)
-    return record

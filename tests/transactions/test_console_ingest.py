@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from console.lib.audit import AuditEntry
+from tests.factories import canonical
 from transactions.choices import Channel, DeadLetterStatus, RedactionAction, RuleAction
 from transactions.models import (
     DeadLetter,
@@ -30,8 +31,6 @@ from transactions.services import (
     source_alias_create,
 )
 from transactions.views import DEAD_LETTER_PAGE_SIZE
-
-from .conftest import canonical
 
 EVENTS = "/api/v1/events"
 TOKEN_RE = re.compile(r"clt_[A-Za-z0-9_-]{20,}")

@@ -1,9 +1,10 @@
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import connections
 
+from tests.factories import T0, event, ingest, ingest_and_correlate
 from transactions.choices import TransactionStatus
 from transactions.correlation import (
     EventFacts,
@@ -16,52 +17,13 @@ from transactions.correlation import (
 )
 from transactions.correlation_service import batch_correlate, transactions_mark_stalled
 from transactions.models import IngestBatch, Transaction, TransactionEvent, TransactionKey, TransactionMerge
-from transactions.native import decode_native
 from transactions.reference import process_reference_data_load
-from transactions.services import records_ingest
 
-from .conftest import canonical
-
-T0 = datetime(2026, 5, 18, 10, 0, tzinfo=UTC)
 CORRELATING = frozenset({"contract", "order", "invoice", "payment"})
 
 
 def facts(event_id, *, kind="x", status="ok", trace=None, links=(), keys=None, at=T0, system="crm") -> EventFacts:
     return EventFacts(event_id, at, at, system, kind, status, trace, list(links), keys or {})
-
-
-def at(hours: float) -> str:
-    return (T0 + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
-
-
-def ingest(source, *records) -> IngestBatch:
-    import json
-
-    outcome = records_ingest(
-        source=source,
-        channel="native",
-        records=decode_native(json.dumps(list(records)).encode(), content_type="application/json"),
-    )
-    assert not outcome.rejected, outcome.rejected
-    return IngestBatch.objects.get(pk=outcome.batch_id)
-
-
-def ingest_and_correlate(source, *records, now=None) -> dict:
-    return batch_correlate(batch_id=ingest(source, *records).pk, now=now or T0 + timedelta(hours=1))
-
-
-def event(event_id, kind, hours, *, trace=None, span=None, status="ok", **keys) -> dict:
-    return canonical(
-        event_id=event_id,
-        kind=kind,
-        occurred_at=at(hours),
-        trace_id=trace,
-        span_id=span,
-        status=status,
-        error={"code": "E1", "message": "boom"} if status == "error" else None,
-        business_keys=keys,
-        approval=None,
-    )
 
 
 # ---- pure rules -----------------------------------------------------------------------------------------------------

@@ -9,10 +9,9 @@ from django.db import connection, connections
 from django.test import Client
 
 from console.lib.audit import AuditEntry
+from tests.factories import canonical
 from transactions.models import DeadLetter, Event, IdempotencyKey, IngestBatch, RedactionRule
 from transactions.services import ingest_token_create, ingest_token_revoke
-
-from .conftest import canonical
 
 URL = "/api/v1/events"
 

@@ -7,9 +7,8 @@ from django.urls import reverse
 
 from console.lib.audit import AuditEntry
 from console.lib.saved_views import SavedView
+from tests.factories import T0, event, ingest_and_correlate
 from transactions.models import Transaction
-
-from .test_correlation import T0, event, ingest_and_correlate
 
 
 @pytest.fixture
