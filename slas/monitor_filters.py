@@ -40,7 +40,7 @@ class EvidenceMonitorFilterSet(_MonitorFilterSet):
         fields = ["is_active", "calendar", "category", "direction", "process", "violated", "q"]
 
     def filter_violated(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
-        # missing_count is annotated by monitor_selectors.evidence_monitor_list.
+        # missing_count is annotated by selectors.evidence_monitor_list.
         if value is None:
             return queryset
         return queryset.filter(missing_count__gt=0) if value else queryset.filter(missing_count=0)

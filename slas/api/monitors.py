@@ -31,7 +31,7 @@ from slas.api.serializers import SlaErrorSerializer
 from slas.choices import EvidenceDirection, VolumeMode
 from slas.models import BusinessCalendar, EvidenceMonitor, VolumeMonitor
 from slas.monitor_filters import EvidenceMonitorFilterSet, VolumeMonitorFilterSet
-from slas.monitor_selectors import (
+from slas.selectors import (
     MONITOR_TYPES,
     MonitorRow,
     evidence_monitor_list,

@@ -16,8 +16,8 @@ from console.lib.audit import actor_for
 from console.lib.capabilities import EDIT_RULES, VIEW_TRANSACTIONS
 from console.lib.errors import DomainError
 from console.lib.views import get_or_404, posted
-from slas import monitor_selectors as selectors
-from slas.monitor_forms import EvidenceMonitorForm, VolumeMonitorForm
+from slas import selectors
+from slas.forms import EvidenceMonitorForm, VolumeMonitorForm
 from slas.services import monitors as services
 
 PAGE = 100
