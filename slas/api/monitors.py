@@ -29,8 +29,8 @@ from console.lib.errors import NotPermitted
 from exceptions.models import Queue
 from slas.api.serializers import SlaErrorSerializer
 from slas.choices import EvidenceDirection, VolumeMode
+from slas.filters import EvidenceMonitorFilterSet, VolumeMonitorFilterSet
 from slas.models import BusinessCalendar, EvidenceMonitor, VolumeMonitor
-from slas.monitor_filters import EvidenceMonitorFilterSet, VolumeMonitorFilterSet
 from slas.selectors import (
     MONITOR_TYPES,
     MonitorRow,
