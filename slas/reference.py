@@ -103,8 +103,10 @@ VOLUME_MONITORS: list[dict] = [
     {
         "slug": "de01-customer-invoices-daily",
         "name": "DE01 customer invoices: at least 200 per business day",
-        "system": "sap-s4",
-        "kind": SAP_BILLING_DOCUMENT_CREATED,
+        # Zuora posts the invoice with its legal entity; SAP's business event carries only the company code (1010),
+        # so it counts where an interface adds the entity.
+        "system": "zuora-billing|sap-s4",
+        "kind": "invoice.posted|" + SAP_BILLING_DOCUMENT_CREATED,
         "entity": "DE01",
         "mode": VolumeMode.DAILY_DEADLINE,
         "deadline_time": time(18, 0),
