@@ -267,7 +267,7 @@ def event_counts_by_window(*, starts: list[datetime], until: datetime) -> list[d
 def transaction_steps_brief(*, txn_ids: list[int], status: str | None = None) -> list[dict]:
     """Status, process, step facts and expected next step of transactions (what stall cases and evidence checks
     read first, before any event); `status` keeps only transactions in that state."""
-    rows = Transaction.objects.filter(pk__in=txn_ids)
+    rows = Transaction.objects.filter(pk__in=txn_ids).order_by("id")
     if status is not None:
         rows = rows.filter(status=status)
     return list(
