@@ -409,7 +409,7 @@ def _volume_resolve(monitor: VolumeMonitor, reason: str, *, count: int, now: dat
         system=monitor.system,
         kind=monitor.kind,
         fingerprint_parts=volume_fingerprint_parts(monitor),
-        message=f"{monitor.name}: traffic is back ({reason}).",
+        note=f"{monitor.name}: traffic is back ({reason}).",
         actor=ACTOR,
     )
     VolumeMonitor.objects.filter(pk=monitor.pk).update(
