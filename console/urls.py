@@ -4,7 +4,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from console.views import audit, health, home, saved_views
-from transactions.urls import otlp_urlpatterns
 
 api_v1 = [
     path("", include("console.api.urls")),
@@ -22,12 +21,11 @@ urlpatterns = [
     path("views/<int:view_id>/delete/", saved_views.saved_view_delete_view, name="saved-view-delete"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", include("transactions.console_urls")),
+    path("", include("transactions.urls")),
     path("", include("exceptions.console_urls")),
     path("", include("slas.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    *otlp_urlpatterns,
 ]

@@ -22,7 +22,7 @@ from exceptions.choices import ActivityKind, Severity
 from exceptions.models import Case, CaseActivity, Category, ClassificationRule, Queue, RoutingRule
 from exceptions.selectors import CaseMove, open_cases, routing_moves
 from exceptions.services import routing_specs
-from transactions.services import duration_label
+from transactions.durations import duration_label
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _STATUS_CLASS_RE = re.compile(r"^[1-5]xx$")

@@ -12,7 +12,7 @@ from exceptions.classification import ClassificationSpec, RoutingSpec
 from exceptions.configuration import classification_rule_problems
 from exceptions.models import Category, ClassificationRule, Queue, RoutingRule
 from exceptions.selectors import queue_eligible_users
-from transactions.services import duration_label, duration_parse
+from transactions.durations import duration_label, duration_parse
 
 # `/queues/manage/` is this page; a queue with that slug would be shadowed by it (or shadow it) on /queues/<slug>/.
 RESERVED_QUEUE_SLUGS = frozenset({"manage"})

@@ -1,11 +1,13 @@
 """Forms of the SLA pages: they validate and shape input; the services in slas/services/ decide and write."""
 
+import contextlib
 import csv
 import io
 from datetime import date, timedelta
 from typing import Any
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from console.lib.errors import DomainError
 from console.lib.forms import BootstrapFormMixin
@@ -14,7 +16,7 @@ from slas.calendars import WEEKDAY_KEYS, CalendarError, format_working_hours, pa
 from slas.models import BusinessCalendar, EvidenceMonitor, SlaDefinition, VolumeMonitor
 from slas.services.definitions import EDITABLE_FIELDS
 from slas.services.monitors import EVIDENCE_FIELDS, VOLUME_FIELDS, evidence_monitor_problems, volume_monitor_problems
-from transactions.services import duration_label, duration_parse
+from transactions.durations import duration_label, duration_parse
 
 MAX_HOLIDAY_LINES = 2000
 STATUS_CHOICES = [("", "any"), ("ok", "ok"), ("error", "error")]
@@ -83,6 +85,15 @@ class BusinessCalendarForm(BootstrapFormMixin, forms.ModelForm):
     """Working hours as one line per weekday ("08:00-12:00, 13:00-17:00"; empty: not a working day)."""
 
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    mon, tue, wed, thu, fri, sat, sun = (
+        forms.CharField(
+            label=key.title(),
+            required=False,
+            max_length=200,
+            widget=forms.TextInput(attrs={"placeholder": "not working"}),
+        )
+        for key in WEEKDAY_KEYS
+    )
 
     class Meta:
         model = BusinessCalendar
@@ -92,13 +103,7 @@ class BusinessCalendarForm(BootstrapFormMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         hours = self.instance.working_hours or {}
         for key in WEEKDAY_KEYS:
-            self.fields[key] = forms.CharField(
-                label=key.title(),
-                required=False,
-                max_length=200,
-                initial=_intervals_text(hours.get(key, [])),
-                widget=forms.TextInput(attrs={"class": "form-control form-control-sm", "placeholder": "not working"}),
-            )
+            self.fields[key].initial = _intervals_text(hours.get(key, []))
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
 
@@ -117,17 +122,24 @@ class BusinessCalendarForm(BootstrapFormMixin, forms.ModelForm):
                     break
                 pairs.append([start.strip(), end.strip()])
             hours[key] = pairs
-        if any(key in self.errors for key in WEEKDAY_KEYS):
-            return data
-        try:
-            weekly = parse_working_hours(hours)
-        except CalendarError as exc:
-            field = str(exc).split(":", 1)[0]
-            self.add_error(field if field in WEEKDAY_KEYS else None, str(exc))
-            return data
-        self.instance.working_hours = format_working_hours(weekly)
-        data["working_hours"] = self.instance.working_hours
+        # Sorted, in the stored form; a calendar that does not parse is reported by the model's own check, once.
+        with contextlib.suppress(CalendarError):
+            hours = format_working_hours(parse_working_hours(hours))
+        self.instance.working_hours = hours
+        data["working_hours"] = hours
         return data
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        # The model validates working_hours, which this form shows as one field per weekday: put each problem on
+        # the weekday it names, or on the form as a whole.
+        if hasattr(errors, "error_dict") and "working_hours" in errors.error_dict:
+            for error in errors.error_dict.pop("working_hours"):
+                for message in error.messages:
+                    day = message.split(":", 1)[0]
+                    errors.error_dict.setdefault(day if day in WEEKDAY_KEYS else NON_FIELD_ERRORS, []).append(
+                        ValidationError(message)
+                    )
+        super()._update_errors(errors)
 
     def service_kwargs(self) -> dict[str, Any]:
         return {name: self.cleaned_data[name] for name in (*self.Meta.fields, "working_hours")}

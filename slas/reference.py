@@ -81,7 +81,9 @@ DEFAULT_DEFINITIONS = {
     "evidence-after-posting": (
         "Control evidence captured after posting",
         None,
-        ("", "journal.posted|*journalentry*.created*|invoice.posted", "ok"),
+        # Journal postings (SAP JournalEntry events): close evidence follows them; an invoice's evidence is captured
+        # once it is paid, which the invoice SLAs measure. No process: a lone journal matches none yet.
+        ("", "journal.posted|*journalentry*.created*", "ok"),
         ("", "evidence.captured|control.evidence_captured", "ok"),
         24 * H,
         [],

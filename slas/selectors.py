@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from exceptions.classification import CaseFacts, route
 from exceptions.services import routing_specs
-from slas.calendars import WorkCalendar, parse_working_hours
+from slas.calendars import CalendarClock, WorkCalendar, parse_working_hours
 from slas.choices import LIVE_CLOCK_STATUSES, ClockStatus, EvidenceCheckStatus
-from slas.evaluation import StepInfo, p90_step_durations
+from slas.evaluation import ClockState, StepInfo, Target, clock_times, p90_step_durations
 from slas.models import (
     BusinessCalendar,
     EvidenceCheck,
@@ -106,10 +106,41 @@ def sla_clock_list() -> QuerySet[SlaClock]:
     )
 
 
+def sla_clocks_with_times(clocks: Iterable[SlaClock], *, now: datetime) -> list[SlaClock]:
+    """The clocks with their business times exact at `now` (the minute pass stores them only as they drift by ten
+    minutes); each clock's definition must be loaded (select_related)."""
+    clocks = list(clocks)
+    live = [c for c in clocks if c.status in LIVE_CLOCK_STATUSES]
+    if not live:
+        return clocks
+    calendars = work_calendars(calendar_ids={c.definition.calendar_id for c in live})
+    business = {calendar_id: CalendarClock(cal) for calendar_id, cal in calendars.items()}
+    for clock in live:
+        definition = clock.definition
+        state = ClockState(
+            status=clock.status,
+            started_at=clock.started_at,
+            start_event_id=clock.start_event_id,
+            stopped_at=clock.stopped_at,
+            pauses=clock.pauses,
+        )
+        target = Target(int(definition.target.total_seconds()), definition.at_risk_percent)
+        times = clock_times(state, target=target, business=business[definition.calendar_id], now=now)
+        clock.elapsed_seconds, clock.remaining_seconds, clock.paused_seconds = (
+            times.elapsed,
+            times.remaining,
+            times.paused,
+        )
+        if times.paused_since is not None:
+            clock.due_at = business[definition.calendar_id].deadline(now, max(times.remaining, 0))
+    return clocks
+
+
 def sla_clocks_for_transaction(*, txn_id: int) -> list[SlaClock]:
     """A transaction's clocks (its page), live ones first."""
-    clocks = list(SlaClock.objects.filter(txn_id=txn_id).select_related("definition").order_by("started_at", "id"))
-    return sorted(clocks, key=lambda c: (c.status not in LIVE_CLOCK_STATUSES, c.started_at))
+    clocks = SlaClock.objects.filter(txn_id=txn_id).select_related("definition").order_by("started_at", "id")
+    timed = sla_clocks_with_times(clocks, now=timezone.now())
+    return sorted(timed, key=lambda c: (c.status not in LIVE_CLOCK_STATUSES, c.started_at))
 
 
 def sla_clock_counts() -> dict[str, int]:
@@ -142,7 +173,7 @@ def sla_clocks_at_risk_for_queue(*, queue_id: int, limit: int = 50) -> list[SlaC
             found.append(clock)
             if len(found) >= limit:
                 break
-    return found
+    return sla_clocks_with_times(found, now=timezone.now())
 
 
 def breach_queue_id(*, definition: SlaDefinition, entity: str, rules: list | None = None) -> int | None:
@@ -316,6 +347,7 @@ __all__ = [
     "sla_clock_list",
     "sla_clocks_at_risk_for_queue",
     "sla_clocks_for_transaction",
+    "sla_clocks_with_times",
     "sla_definition_get",
     "sla_definition_list",
     "sla_definitions_active",

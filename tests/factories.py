@@ -10,11 +10,10 @@ from django.contrib.auth.models import Group
 
 from exceptions.reference import exceptions_reference_data_load
 from exceptions.services import failures_classify
-from transactions.correlation_service import batch_correlate
 from transactions.models import Event, IngestBatch, IngestSource
 from transactions.native import decode_native
 from transactions.reference import process_reference_data_load
-from transactions.services import records_ingest
+from transactions.services import batch_correlate, records_ingest
 
 PASSWORD = "correct horse battery staple"
 # The moment the simulated histories of the tests start.

@@ -1,6 +1,7 @@
 from django.apps import AppConfig
 
-from console.lib.capabilities import MANAGE_INGEST, REPLAY_DEAD_LETTERS, VIEW_TRANSACTIONS
+from console.lib.capabilities import EDIT_RULES, MANAGE_INGEST, REPLAY_DEAD_LETTERS, VIEW_TRANSACTIONS
+from console.lib.navigation import register_nav_item
 
 
 class TransactionsConfig(AppConfig):
@@ -8,16 +9,11 @@ class TransactionsConfig(AppConfig):
     verbose_name = "Transactions"
 
     def ready(self) -> None:
-        from console.lib.navigation import register_nav_item
-
         register_nav_item("Operations", "Transactions", "transaction-list", VIEW_TRANSACTIONS, 20)
+        register_nav_item("Management", "Processes", "process-list", EDIT_RULES, 50)
         manage, replay = MANAGE_INGEST, REPLAY_DEAD_LETTERS
         register_nav_item("Integration", "Feed health", "feed-health", manage, 10)
         register_nav_item("Integration", "Ingest sources", "ingest-source-list", manage, 20)
         register_nav_item("Integration", "Extraction rules", "extraction-rule-list", manage, 30)
         register_nav_item("Integration", "Redaction rules", "redaction-rule-list", manage, 40)
         register_nav_item("Integration", "Dead letters", "dead-letter-list", replay, 50)
-
-        from transactions.process_views import register_process_navigation
-
-        register_process_navigation()

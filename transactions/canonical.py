@@ -10,22 +10,20 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
-
-from transactions.records import empty_record
+from typing import Any, get_args, get_origin
 
 JsonDict = dict[str, Any]
 
-CANONICAL_FIELDS = tuple(empty_record())
 STATUSES = ("ok", "error")
 MAX_RECORD_BYTES = 256 * 1024
 MAX_TEXT = {"event_id": 200, "system": 100, "kind": 200, "entity": 50}
 MAX_KEY_VALUE = 200
 MAX_LINKS = 128
-_KEY_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# The business-key types a record may carry; rules and process definitions naming others could never match.
+KEY_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _HEX32 = (re.compile(r"^[0-9a-f]{32}$"), 32)
 _HEX16 = (re.compile(r"^[0-9a-f]{16}$"), 16)
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -65,6 +63,36 @@ class CanonicalEvent:
     approval: dict[str, str] | None
     error: dict[str, str | None] | None
     attributes: JsonDict
+
+
+# The one list of the event's fields: the COPY columns, the timeline's reads, the API serializer and the decoders'
+# empty record all derive from it, so that a new field is added in the dataclass and nowhere else.
+CANONICAL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(CanonicalEvent))
+
+
+def _container(annotation: Any) -> type | None:
+    """list or dict for `list[...]`, `dict[...]` and their optional forms (`dict[...] | None`), else None."""
+    for candidate in (annotation, *get_args(annotation)):
+        if get_origin(candidate) in (list, dict):
+            return get_origin(candidate)
+    return None
+
+
+# Lists and objects, stored as JSON (jsonb on PostgreSQL); the optional ones (approval, error) included.
+JSON_FIELDS: frozenset[str] = frozenset(f.name for f in fields(CanonicalEvent) if _container(f.type) is not None)
+# Required lists and objects start empty; every other field (optional objects included) starts as null.
+_EMPTY_CONTAINERS: dict[str, type] = {
+    f.name: container for f in fields(CanonicalEvent) if (container := get_origin(f.type)) in (list, dict)
+}
+
+
+def empty_record() -> JsonDict:
+    """A canonical event dict with every field present and empty, for decoders to fill in."""
+    record: JsonDict = dict.fromkeys(CANONICAL_FIELDS)
+    for name, container in _EMPTY_CONTAINERS.items():
+        record[name] = container()
+    record["status"] = "ok"
+    return record
 
 
 def normalise_key(key_type: str, value: str) -> str:
@@ -186,7 +214,7 @@ def _business_keys(value: Any) -> dict[str, str]:
         raise RecordError('business_keys must be an object such as {"contract": "C-1001"}')
     keys = {}
     for key_type, raw in value.items():
-        if not isinstance(key_type, str) or not _KEY_TYPE_RE.match(key_type):
+        if not isinstance(key_type, str) or not KEY_TYPE_RE.match(key_type):
             raise RecordError(f"business key type {key_type!r} must be lower-case letters, digits and _")
         if raw is None or raw == "":
             continue

@@ -30,7 +30,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from transactions.records import BodyDecodeError, DecodedRecord, empty_record
+from transactions.canonical import empty_record
+from transactions.records import BodyDecodeError, DecodedRecord
 
 __all__ = [
     "CONTENT_TYPE_BATCH",

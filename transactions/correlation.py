@@ -1,6 +1,7 @@
 """Correlation logic without the database: which keys link events, how a batch groups, what state a transaction is in.
 
-Plain data in, plain data out, so that the rules can be tested exhaustively; `correlation_service` does the I/O.
+Plain data in, plain data out, so that the rules can be tested exhaustively; `transactions.services.correlation` does
+the I/O.
 """
 
 from collections.abc import Iterable

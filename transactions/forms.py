@@ -1,24 +1,41 @@
-"""Forms of the console's ingest pages; writes go through services, forms only read and check the input."""
+"""Forms of the transactions app's console pages (ingest, dead letters, processes); writes go through services, forms
+only read and check the input."""
 
 import json
 from typing import Any
 
 from django import forms
 
+from console.lib.errors import DomainError
 from console.lib.forms import BootstrapFormMixin
 from transactions.canonical import PathError, kind_matches, normalise_key, parse_path, resolve_path
-from transactions.choices import Channel, DeadLetterStatus, RuleAction
-from transactions.models import ExtractionRule, IngestSource, RedactionRule
-from transactions.services import extraction_rule_problems
+from transactions.choices import BROAD_KEY_TYPES, Channel, DeadLetterStatus, RuleAction
+from transactions.durations import duration_parse
+from transactions.models import ExtractionRule, IngestSource, ProcessDefinition, RedactionRule
+from transactions.services import (
+    ProcessStepInput,
+    correlation_key_problem,
+    extraction_rule_problems,
+    process_step_rows,
+)
 
 MAX_SAMPLE_CHARS = 256 * 1024
+EXTRA_STEP_ROWS = 2
 
 
-def _loads_json(text: str) -> Any:
+def _json_object(text: str, *, not_an_object: str) -> dict[str, Any]:
+    """A record typed into a text area: a JSON object, without the NaN/Infinity that Python's parser lets through."""
+
     def reject(name: str) -> None:
         raise ValueError(f"{name} is not a JSON value")
 
-    return json.loads(text, parse_constant=reject)
+    try:
+        document = json.loads(text, parse_constant=reject)
+    except (ValueError, RecursionError) as exc:
+        raise forms.ValidationError(f"not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise forms.ValidationError(not_an_object)
+    return document
 
 
 # ---- Sources, tokens, aliases ---------------------------------------------------------------------------------------
@@ -55,11 +72,18 @@ class SourceAliasForm(BootstrapFormMixin, forms.Form):
 # ---- Extraction and redaction rules ---------------------------------------------------------------------------------
 
 
-class ExtractionRuleForm(BootstrapFormMixin, forms.ModelForm):
+class _SourceRuleForm(BootstrapFormMixin, forms.ModelForm):
+    """A rule for one ingest source or (left empty) for every source; its fields are the service's keywords."""
+
     source = forms.ModelChoiceField(
         queryset=IngestSource.objects.order_by("name"), required=False, empty_label="Every source"
     )
 
+    def service_kwargs(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in self._meta.fields}
+
+
+class ExtractionRuleForm(_SourceRuleForm):
     class Meta:
         model = ExtractionRule
         fields = ["position", "source", "kind_pattern", "action", "path", "key_type", "description", "is_active"]
@@ -76,9 +100,6 @@ class ExtractionRuleForm(BootstrapFormMixin, forms.ModelForm):
                 self.add_error(name, text)
         return data
 
-    def service_kwargs(self) -> dict[str, Any]:
-        return {name: self.cleaned_data[name] for name in self.Meta.fields}
-
 
 class ExtractionRuleTestForm(BootstrapFormMixin, forms.Form):
     """A rule as typed on the edit page (saved or not) and a sample record to try it on."""
@@ -93,14 +114,8 @@ class ExtractionRuleTestForm(BootstrapFormMixin, forms.Form):
         help_text="a record as your system sends it (a canonical event or a CloudEvent)",
     )
 
-    def clean_sample(self) -> Any:
-        try:
-            document = _loads_json(self.cleaned_data["sample"])
-        except (ValueError, RecursionError) as exc:
-            raise forms.ValidationError(f"not valid JSON: {exc}") from exc
-        if not isinstance(document, dict):
-            raise forms.ValidationError("a record is a JSON object")
-        return document
+    def clean_sample(self) -> dict[str, Any]:
+        return _json_object(self.cleaned_data["sample"], not_an_object="a record is a JSON object")
 
     def clean_path(self) -> str:
         path = self.cleaned_data["path"].strip()
@@ -134,11 +149,7 @@ class ExtractionRuleTestForm(BootstrapFormMixin, forms.Form):
         return outcome
 
 
-class RedactionRuleForm(BootstrapFormMixin, forms.ModelForm):
-    source = forms.ModelChoiceField(
-        queryset=IngestSource.objects.order_by("name"), required=False, empty_label="Every source"
-    )
-
+class RedactionRuleForm(_SourceRuleForm):
     class Meta:
         model = RedactionRule
         fields = ["source", "pattern", "action", "is_active"]
@@ -149,9 +160,6 @@ class RedactionRuleForm(BootstrapFormMixin, forms.ModelForm):
         if not pattern:
             raise forms.ValidationError("the pattern is empty")
         return pattern
-
-    def service_kwargs(self) -> dict[str, Any]:
-        return {name: self.cleaned_data[name] for name in self.Meta.fields}
 
 
 # ---- Dead letters ---------------------------------------------------------------------------------------------------
@@ -188,10 +196,108 @@ class DeadLetterRepairForm(BootstrapFormMixin, DeadLetterActionForm):
     )
 
     def clean_raw(self) -> dict[str, Any]:
+        return _json_object(
+            self.cleaned_data["raw"], not_an_object="a record is a JSON object ({...}), not a list or a single value"
+        )
+
+
+# ---- Process definitions --------------------------------------------------------------------------------------------
+
+
+class ProcessForm(BootstrapFormMixin, forms.Form):
+    slug = forms.SlugField(max_length=60, help_text="lower-case, e.g. order-to-cash; cannot change later")
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    correlation_keys = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Correlating key types",
+        help_text="comma-separated business-key types that link this process's events, e.g. order, invoice, payment; "
+        f"never broad ones ({', '.join(sorted(BROAD_KEY_TYPES))})",
+    )
+    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+
+    def __init__(self, *args: Any, process: ProcessDefinition | None = None, **kwargs: Any) -> None:
+        if process is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "slug": process.slug,
+                    "name": process.name,
+                    "description": process.description,
+                    "correlation_keys": ", ".join(process.correlation_keys or []),
+                    "is_active": process.is_active,
+                },
+            )
+        super().__init__(*args, **kwargs)
+        self.process = process
+        if process is not None:
+            # Saved views, filters and audit entries name a process by its slug.
+            self.fields["slug"].disabled = True
+            self.fields["slug"].help_text = "cannot change: filters and links name the process by it"
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if self.process is None and ProcessDefinition.objects.filter(slug=slug).exists():
+            raise forms.ValidationError("a process with this slug exists already")
+        return slug
+
+    def clean_correlation_keys(self) -> list[str]:
+        keys = [k.strip().lower() for k in self.cleaned_data["correlation_keys"].split(",") if k.strip()]
+        problem = correlation_key_problem(keys)
+        if problem:
+            raise forms.ValidationError(problem)
+        return keys
+
+
+class ProcessStepForm(BootstrapFormMixin, forms.Form):
+    position = forms.IntegerField(min_value=1, max_value=32767, widget=forms.NumberInput(attrs={"style": "width:5rem"}))
+    name = forms.CharField(max_length=120)
+    system = forms.CharField(max_length=100, required=False, help_text="empty: any system")
+    kind_pattern = forms.CharField(max_length=200, label="Kind pattern", help_text="glob, a|b for alternatives")
+    allowance = forms.CharField(max_length=30, help_text="after the previous step, e.g. 4h or 2d")
+    required = forms.BooleanField(required=False, initial=True)
+
+    def clean_allowance(self) -> Any:
         try:
-            document = _loads_json(self.cleaned_data["raw"])
-        except (ValueError, RecursionError) as exc:
-            raise forms.ValidationError(f"not valid JSON: {exc}") from exc
-        if not isinstance(document, dict):
-            raise forms.ValidationError("a record is a JSON object ({...}), not a list or a single value")
-        return document
+            return duration_parse(self.cleaned_data["allowance"])
+        except DomainError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+class BaseProcessStepFormSet(forms.BaseFormSet):
+    def clean(self) -> None:
+        if any(self.errors):
+            return
+        # Extra rows left blank have no cleaned data (the formset skips them); rows ticked for deletion are dropped.
+        kept = [f for f in self.forms if f.cleaned_data and not self._should_delete_form(f)]
+        if not kept:
+            raise forms.ValidationError("a process needs at least one step")
+        positions = [f.cleaned_data["position"] for f in kept]
+        if len(set(positions)) != len(positions):
+            raise forms.ValidationError("two steps have the same position")
+
+    def steps(self) -> list[ProcessStepInput]:
+        return [
+            ProcessStepInput(
+                position=f.cleaned_data["position"],
+                name=f.cleaned_data["name"],
+                system=f.cleaned_data["system"],
+                kind_pattern=f.cleaned_data["kind_pattern"],
+                allowance=f.cleaned_data["allowance"],
+                required=f.cleaned_data["required"],
+            )
+            for f in self.forms
+            if f.cleaned_data and not self._should_delete_form(f)
+        ]
+
+
+ProcessStepFormSet = forms.formset_factory(
+    ProcessStepForm, formset=BaseProcessStepFormSet, extra=EXTRA_STEP_ROWS, can_delete=True
+)
+
+
+def process_step_formset(data: Any, process: ProcessDefinition | None) -> BaseProcessStepFormSet:
+    """The step rows of the process page: the process's steps (none for a new one) and EXTRA_STEP_ROWS blank rows."""
+    initial = process_step_rows(process.steps.all()) if process is not None else []
+    return ProcessStepFormSet(data, initial=initial, prefix="steps")

@@ -19,26 +19,3 @@ class DecodedRecord:
     dedup_key: str | None  # idempotency key within the ingest source; None when rejected
     error: str | None  # readable reason when this record alone is rejected
     raw: JsonDict  # the record as received (JSON-able), kept in the dead-letter store and used for replay
-
-
-def empty_record() -> JsonDict:
-    """A canonical event dict with every field present and empty, for decoders to fill in."""
-    return {
-        "event_id": None,
-        "occurred_at": None,
-        "system": None,
-        "kind": None,
-        "status": "ok",
-        "duration_ms": None,
-        "trace_id": None,
-        "span_id": None,
-        "parent_span_id": None,
-        "links": [],
-        "business_keys": {},
-        "entity": None,
-        "amount": None,
-        "currency": None,
-        "approval": None,
-        "error": None,
-        "attributes": {},
-    }

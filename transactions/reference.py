@@ -6,7 +6,8 @@ from django.db import transaction
 
 from console.lib.audit import audit_record
 from transactions.choices import RedactionAction, RuleAction
-from transactions.models import ExtractionRule, ProcessDefinition, ProcessStep, RedactionRule
+from transactions.models import ExtractionRule, ProcessDefinition, RedactionRule
+from transactions.services import ProcessStepInput, process_definition_create
 
 SAP_EVENTS = "sap.s4.beh.*"
 # (kind pattern, JSON path, key type, description)
@@ -149,13 +150,15 @@ def process_reference_data_load(*, actor: str = "system:reference-data") -> int:
     for slug, name, keys, steps in DEFAULT_PROCESSES:
         if ProcessDefinition.objects.filter(slug=slug).exists():
             continue
-        process = ProcessDefinition.objects.create(slug=slug, name=name, correlation_keys=keys)
-        ProcessStep.objects.bulk_create(
-            [
-                ProcessStep(process=process, position=i, name=n, system=system, kind_pattern=kinds, allowance=allow)
+        process_definition_create(
+            actor=actor,
+            slug=slug,
+            name=name,
+            correlation_keys=keys,
+            steps=[
+                ProcessStepInput(position=i, name=n, system=system, kind_pattern=kinds, allowance=allow)
                 for i, (n, system, kinds, allow) in enumerate(steps, start=1)
-            ]
+            ],
         )
-        audit_record(actor=actor, action="process.created", obj=process, after={"slug": slug, "steps": len(steps)})
         created += 1
     return created

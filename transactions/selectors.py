@@ -7,6 +7,7 @@ from django.db.models import Count, IntegerField, Min, OuterRef, Prefetch, Q, Qu
 from django.db.models.functions import Coalesce, TruncMinute
 from django.utils import timezone
 
+from transactions.canonical import CANONICAL_FIELDS
 from transactions.choices import DeadLetterStatus, EventStatus, TransactionStatus
 from transactions.models import (
     DeadLetter,
@@ -351,28 +352,8 @@ def transaction_resolve(*, txn_id: int) -> Transaction:
     return txn
 
 
-EVENT_FIELDS = (
-    "id",
-    "event_id",
-    "occurred_at",
-    "received_at",
-    "system",
-    "kind",
-    "status",
-    "duration_ms",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "links",
-    "business_keys",
-    "entity",
-    "amount",
-    "currency",
-    "approval",
-    "error",
-    "attributes",
-    "channel",
-)
+# What the timeline reads of each event: its canonical fields and how and when it arrived.
+EVENT_FIELDS = ("id", "received_at", "channel", *CANONICAL_FIELDS)
 
 
 def transaction_timeline(*, txn: Transaction, now: datetime | None = None) -> dict:

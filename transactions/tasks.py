@@ -5,7 +5,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from transactions import correlation_service, partitions, services
+from transactions import partitions, services
 from transactions.models import IngestBatch
 
 # A batch still uncorrelated this long after it was stored lost its task (broker restart, worker crash).
@@ -14,7 +14,7 @@ SWEEP_GRACE = timedelta(minutes=2)
 
 @shared_task(acks_late=True)
 def correlate_batch(batch_id: int) -> dict:
-    return correlation_service.batch_correlate(batch_id=batch_id)
+    return services.batch_correlate(batch_id=batch_id)
 
 
 @shared_task
@@ -33,7 +33,7 @@ def sweep_uncorrelated_batches(limit: int = 500) -> int:
 
 @shared_task
 def mark_stalled_transactions() -> int:
-    return correlation_service.transactions_mark_stalled()
+    return services.transactions_mark_stalled()
 
 
 @shared_task

@@ -30,7 +30,7 @@ from exceptions.manage_forms import CategoryForm, ClassificationRuleForm, QueueF
 from exceptions.models import Category, ClassificationRule, RoutingRule
 from exceptions.selectors import NEW_RULE_ID, ROUTING_PREVIEW_SAMPLE
 from exceptions.services import routing_specs
-from transactions.services import duration_label
+from transactions.durations import duration_label
 
 GAP_ON_TAXONOMY_PAGE = 10
 # Fields a taxonomy-gap row may pre-fill on a new classification rule.

@@ -48,6 +48,21 @@ class ClockStatusFieldExtension(OpenApiSerializerFieldExtension):
         }
 
 
+class BusinessSecondsField(serializers.IntegerField):
+    """A duration as whole seconds on the wire (a timedelta in the model)."""
+
+    def to_representation(self, value: timedelta) -> int:
+        return int(value.total_seconds())
+
+    MINIMUM = 60
+
+    def to_internal_value(self, data: Any) -> timedelta:
+        seconds = super().to_internal_value(data)
+        if seconds < self.MINIMUM:
+            raise serializers.ValidationError(f"Ensure this value is greater than or equal to {self.MINIMUM}.")
+        return timedelta(seconds=seconds)
+
+
 # Fields of the model a definition request may set, besides the related ones and target_seconds.
 PLAIN_FIELDS = [
     "slug",
@@ -88,7 +103,7 @@ class SlaDefinitionSerializer(serializers.ModelSerializer):
     breach_category = serializers.CharField(
         source="breach_category_slug", required=False, max_length=40, help_text="case category slug (default control)"
     )
-    target_seconds = serializers.IntegerField(min_value=60, help_text="target in business seconds")
+    target_seconds = BusinessSecondsField(source="target", help_text="target in business seconds, at least 60")
     pause_conditions = serializers.JSONField(
         required=False,
         help_text='list of {"case_category": slug} or {"event_kind": glob, "until_kind": glob, "event_system": glob}',
@@ -110,14 +125,7 @@ class SlaDefinitionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "version", "created_at", "updated_at"]
 
-    def to_representation(self, instance: SlaDefinition) -> dict:
-        data = super().to_representation(instance)
-        data["target_seconds"] = int(instance.target.total_seconds())
-        return data
-
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if "target_seconds" in attrs:
-            attrs["target"] = timedelta(seconds=attrs.pop("target_seconds"))
         candidate = self._candidate()
         for name, value in attrs.items():
             setattr(candidate, name, value)
@@ -132,7 +140,9 @@ class SlaDefinitionSerializer(serializers.ModelSerializer):
         if self.instance is None:
             return SlaDefinition()
         fields = SlaDefinition._meta.concrete_fields
-        return SlaDefinition(**{f.attname: getattr(self.instance, f.attname) for f in fields})
+        candidate = SlaDefinition(**{f.attname: getattr(self.instance, f.attname) for f in fields})
+        candidate._state.adding, candidate._state.db = False, self.instance._state.db  # unique checks exclude itself
+        return candidate
 
 
 _API_NAMES = {
@@ -155,7 +165,9 @@ class SlaDefinitionPatchSerializer(SlaDefinitionSerializer):
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        version = attrs.pop("version")
+        version = attrs.pop("version", None)
+        if version is None:
+            raise serializers.ValidationError({"version": ["required: the version this change is based on"]})
         attrs = super().validate(attrs)
         attrs["version"] = version
         return attrs

@@ -5,6 +5,7 @@ the clocks page). Reads need console.view_cases; writes console.edit_rules (403 
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
@@ -25,7 +26,7 @@ from slas.api.serializers import (
 )
 from slas.filters import SlaClockFilterSet
 from slas.models import SlaClock, SlaDefinition
-from slas.selectors import sla_clock_list, sla_definition_list
+from slas.selectors import sla_clock_list, sla_clocks_with_times, sla_definition_list
 from slas.services.definitions import sla_definition_create, sla_definition_update
 
 
@@ -125,8 +126,6 @@ class SlaDefinitionViewSet(viewsets.ReadOnlyModelViewSet):
         serializer = SlaDefinitionPatchSerializer(definition, data=request.data, partial=True)
         if not serializer.is_valid():
             raise _invalid(serializer)
-        if "version" not in serializer.validated_data:
-            raise ValidationError({"detail": "version: required", "errors": {"version": ["required"]}})
         fields = dict(serializer.validated_data)
         version = fields.pop("version")
         updated = sla_definition_update(
@@ -146,6 +145,13 @@ class SlaClockViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[SlaClock]:
         return sla_clock_list()
+
+    def paginate_queryset(self, queryset: QuerySet[SlaClock]) -> list[SlaClock] | None:
+        page = super().paginate_queryset(queryset)
+        return None if page is None else sla_clocks_with_times(page, now=timezone.now())
+
+    def get_object(self) -> SlaClock:
+        return sla_clocks_with_times([super().get_object()], now=timezone.now())[0]
 
     @extend_schema(
         summary="List SLA clocks",

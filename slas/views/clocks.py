@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from console.lib.capabilities import VIEW_CASES
 from slas import selectors
@@ -41,7 +42,7 @@ def clock_list(request: HttpRequest) -> HttpResponse:
     query.pop("cursor", None)
     context = {
         "filter": filterset,
-        "clocks": page[:CLOCK_PAGE],
+        "clocks": selectors.sla_clocks_with_times(page[:CLOCK_PAGE], now=timezone.now()),
         "next_cursor": next_cursor,
         "query": query.urlencode(),
         "counts": selectors.sla_clock_counts(),

@@ -109,10 +109,9 @@ def main() -> None:
 
     from exceptions import tasks as exception_tasks
     from transactions import tasks
-    from transactions.correlation_service import batch_correlate
     from transactions.models import Event, Transaction, TransactionKey
     from transactions.records import DecodedRecord
-    from transactions.services import ingest_source_create, records_ingest
+    from transactions.services import batch_correlate, ingest_source_create, records_ingest
 
     # Correlation is timed on its own below: ingest must not also run it through the eager task, and the
     # classification it triggers belongs to the exceptions benchmark.

@@ -167,10 +167,9 @@ def main() -> None:
     from exceptions.models import Case, ExceptionRecord
     from exceptions.receivers import classify_new_failures
     from exceptions.services import failures_classify
-    from transactions.correlation_service import batch_correlate
     from transactions.models import Event
     from transactions.records import DecodedRecord
-    from transactions.services import ingest_source_create, records_ingest
+    from transactions.services import batch_correlate, ingest_source_create, records_ingest
     from transactions.signals import transactions_correlated
 
     # Without a broker tasks run in-process: correlation would classify each batch at once. The classification is

@@ -7,11 +7,10 @@ import pytest
 from exceptions import services as case_services
 from exceptions.reference import exceptions_reference_data_load
 from slas.models import BusinessCalendar
-from transactions.correlation_service import batch_correlate
 from transactions.models import Event, IngestBatch, IngestSource, TransactionEvent
 from transactions.native import decode_native
 from transactions.reference import process_reference_data_load
-from transactions.services import ingest_source_create, records_ingest
+from transactions.services import batch_correlate, ingest_source_create, records_ingest
 
 # Monday 18 May 2026, 10:00 UTC = 12:00 in Berlin (office hours 08:00-18:00 there).
 T0 = datetime(2026, 5, 18, 10, 0, tzinfo=UTC)
@@ -73,6 +72,16 @@ def ingest(store):
         return sorted(set(TransactionEvent.objects.filter(event_id__in=event_ids).values_list("txn_id", flat=True)))
 
     return run
+
+
+@pytest.fixture
+def frozen_now(monkeypatch):
+    """Pages and the API compute clock times at timezone.now(): freeze it (freeze(moment))."""
+
+    def freeze(moment: datetime) -> None:
+        monkeypatch.setattr("django.utils.timezone.now", lambda: moment)
+
+    return freeze
 
 
 # ---- Silence (stalls, monitors): records at chosen times, and what slas asks of the case machinery ---------------

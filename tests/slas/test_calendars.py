@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from slas.calendars import (
     BusinessTimeline,
+    CalendarClock,
     CalendarError,
     WorkCalendar,
     business_add,
@@ -242,3 +243,23 @@ def test_a_calendar_of_only_holidays_gives_up_instead_of_looping() -> None:
     )
     with pytest.raises(CalendarError, match="no working time"):
         business_add(cal, datetime(2026, 1, 1, tzinfo=UTC), timedelta(hours=1))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cal=calendars(),
+    queries=st.lists(
+        st.tuples(st.integers(min_value=-20 * 1440, max_value=40 * 1440), st.integers(min_value=0, max_value=5 * 600)),
+        min_size=1,
+        max_size=12,
+    ),
+)
+def test_a_growing_calendar_clock_answers_like_the_one_off_functions(cal: WorkCalendar, queries: list) -> None:
+    """The minute pass asks one CalendarClock about many clocks in any order; its timeline grows as needed."""
+    clock = CalendarClock(cal)
+    anchor = ANCHORS[1]
+    for offset, minutes in queries:
+        start = anchor + timedelta(minutes=offset)
+        end = start + timedelta(minutes=minutes * 7)
+        assert clock.elapsed_seconds(start, end) == business_elapsed(cal, start, end).total_seconds()
+        assert clock.deadline(start, minutes * 60) == business_add(cal, start, timedelta(minutes=minutes))

@@ -12,8 +12,8 @@ from slas.services.monitors import (
     volume_monitors_evaluate,
 )
 from slas.services.stalls import stalled_transactions_raise
-from transactions.correlation_service import transactions_mark_stalled
 from transactions.models import Transaction
+from transactions.services import transactions_mark_stalled
 
 from .conftest import MONDAY, ingest_and_correlate, ingest_batch, needs_case_api
 from .conftest import make_record as record

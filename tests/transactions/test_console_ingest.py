@@ -30,7 +30,7 @@ from transactions.services import (
     redaction_rule_create,
     source_alias_create,
 )
-from transactions.views import DEAD_LETTER_PAGE_SIZE
+from transactions.views.ingest import DEAD_LETTER_PAGE_SIZE
 
 EVENTS = "/api/v1/events"
 TOKEN_RE = re.compile(r"clt_[A-Za-z0-9_-]{20,}")

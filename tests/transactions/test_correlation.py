@@ -15,9 +15,9 @@ from transactions.correlation import (
     group_batch,
     linking_keys,
 )
-from transactions.correlation_service import batch_correlate, transactions_mark_stalled
 from transactions.models import IngestBatch, Transaction, TransactionEvent, TransactionKey, TransactionMerge
 from transactions.reference import process_reference_data_load
+from transactions.services import batch_correlate, transactions_mark_stalled
 
 CORRELATING = frozenset({"contract", "order", "invoice", "payment"})
 

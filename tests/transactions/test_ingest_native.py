@@ -165,7 +165,7 @@ def test_byte_limit_is_413_also_after_gzip(send, settings):
 
 @pytest.mark.django_db
 def test_a_storage_failure_leaves_nothing_half_written(send, monkeypatch):
-    import transactions.services as services
+    import transactions.services.ingest as services
 
     def broken(*args, **kwargs):
         from django.db import OperationalError

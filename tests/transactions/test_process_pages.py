@@ -10,11 +10,11 @@ from django.urls import resolve, reverse
 from console.lib.audit import AuditEntry, audit_verify
 from console.lib.errors import DomainError
 from console.lib.navigation import navigation_for
-from transactions import process_views
-from transactions.correlation_service import correlating_key_types, process_specs
+from transactions.durations import duration_label, duration_parse
 from transactions.models import ProcessDefinition, ProcessStep
 from transactions.reference import process_reference_data_load
-from transactions.services import duration_label, duration_parse
+from transactions.services import correlating_key_types, process_specs
+from transactions.views import processes as process_views
 
 OTHER_ROLES = ["finance_ops", "compliance", "integration"]
 
@@ -126,7 +126,6 @@ def test_other_roles_cannot_post_and_nothing_changes(role_user, processes, role,
 @pytest.mark.django_db
 @pytest.mark.parametrize(("role", "sees"), [("manager", True), ("admin", True)] + [(r, False) for r in OTHER_ROLES])
 def test_navigation(role_user, role, sees):
-    process_views.register_process_navigation()
     labels = {i.label for _, items in navigation_for(role_user(role)) for i in items}
     assert ("Processes" in labels) is sees
 

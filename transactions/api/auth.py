@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
@@ -58,8 +59,6 @@ class IngestSourceThrottle(throttling.SimpleRateThrottle):
     scope = "ingest"
 
     def get_rate(self) -> str:
-        from django.conf import settings
-
         return settings.INGEST_THROTTLE_RATE
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:

@@ -1,6 +1,40 @@
+from datetime import datetime
+from decimal import Decimal
+from types import NoneType
+from typing import Any, get_args, get_origin, get_type_hints
+
 from rest_framework import serializers
 
-from transactions.models import Transaction
+from transactions.canonical import CanonicalEvent
+from transactions.models import Event, Transaction
+
+_AMOUNT = Event._meta.get_field("amount")
+
+
+def _canonical_field(annotation: Any, **options: Any) -> serializers.Field:
+    """The API field for a CanonicalEvent attribute's type; `X | None` allows null."""
+    args = get_args(annotation)
+    if NoneType in args:
+        (inner,) = (a for a in args if a is not NoneType)
+        return _canonical_field(inner, allow_null=True, **options)
+    if get_origin(annotation) is list:
+        return serializers.ListField(child=_canonical_field(args[0]), **options)
+    if get_origin(annotation) is dict:
+        value = args[1]
+        child = {} if value is Any else {"child": _canonical_field(value)}
+        return serializers.DictField(**child, **options)
+    if annotation is Decimal:
+        return serializers.DecimalField(max_digits=_AMOUNT.max_digits, decimal_places=_AMOUNT.decimal_places, **options)
+    simple: dict[Any, type[serializers.Field]] = {
+        str: serializers.CharField,
+        int: serializers.IntegerField,
+        datetime: serializers.DateTimeField,
+    }
+    return simple[annotation](**options)
+
+
+# The timeline shows occurred_at as the item's `start`.
+_TIMELINE_CANONICAL = {name: hint for name, hint in get_type_hints(CanonicalEvent).items() if name != "occurred_at"}
 
 
 class TransactionSerializer(serializers.ModelSerializer):
@@ -29,29 +63,20 @@ class TransactionSerializer(serializers.ModelSerializer):
 
 
 class TimelineEventSerializer(serializers.Serializer):
+    """One timeline item: the event's canonical fields (derived from CanonicalEvent) and its place on the chart."""
+
     id = serializers.IntegerField()
-    event_id = serializers.CharField(allow_null=True)
-    system = serializers.CharField()
-    kind = serializers.CharField()
-    status = serializers.CharField()
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
-    duration_ms = serializers.IntegerField(allow_null=True)
     is_span = serializers.BooleanField()
     critical = serializers.BooleanField()
-    trace_id = serializers.CharField(allow_null=True)
-    span_id = serializers.CharField(allow_null=True)
-    parent_span_id = serializers.CharField(allow_null=True)
-    links = serializers.ListField(child=serializers.DictField())
-    business_keys = serializers.DictField(child=serializers.CharField())
-    entity = serializers.CharField(allow_null=True)
-    amount = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
-    currency = serializers.CharField(allow_null=True)
-    approval = serializers.DictField(allow_null=True)
-    error = serializers.DictField(allow_null=True)
-    attributes = serializers.DictField()
     channel = serializers.CharField()
     received_at = serializers.DateTimeField()
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields.update((name, _canonical_field(hint)) for name, hint in _TIMELINE_CANONICAL.items())
+        return fields
 
 
 class GapSerializer(serializers.Serializer):

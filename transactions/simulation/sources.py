@@ -1,44 +1,45 @@
 """The simulator's ingest sources: one per system, with the aliases and key-extraction rules its CloudEvents need.
 
-Aliases and extraction rules have no service of their own yet, so they are written here, each with its audit entry,
-the way an integration engineer would configure them in the console.
+They are written through the same audited services an integration engineer's console edits use.
 """
 
 from django.db import transaction
 
-from console.lib.audit import audit_record
 from transactions.choices import RuleAction
 from transactions.models import ExtractionRule, IngestSource, IngestToken, SourceAlias
-from transactions.services import ingest_source_create, ingest_token_create, ingest_token_revoke
+from transactions.services import (
+    extraction_rule_create,
+    ingest_source_create,
+    ingest_token_create,
+    ingest_token_revoke,
+    source_alias_create,
+)
 from transactions.simulation.catalogue import KEY_PATHS, SYSTEMS
 
 SIMULATOR_ACTOR = "system:simulator"
 
 
 def _alias_ensure(*, source: IngestSource, pattern: str, system: str) -> None:
-    alias, created = SourceAlias.objects.get_or_create(source=source, pattern=pattern, defaults={"system": system})
-    if created:
-        after = {"source": source.name, "pattern": pattern, "system": system}
-        audit_record(actor=SIMULATOR_ACTOR, action="source_alias.created", obj=alias, after=after)
+    if not SourceAlias.objects.filter(source=source, pattern=pattern).exists():
+        source_alias_create(source=source, pattern=pattern, system=system, actor=SIMULATOR_ACTOR)
 
 
 def _key_rule_ensure(*, source: IngestSource, kind_pattern: str, path: str, key_type: str) -> None:
-    rule, created = ExtractionRule.objects.get_or_create(
-        source=source,
-        kind_pattern=kind_pattern,
-        action=RuleAction.BUSINESS_KEY,
-        path=path,
-        key_type=key_type,
-        # Before the reference data's defaults (positions 10 and up): for a key type the first matching rule wins, and
-        # these sources write some keys elsewhere than the defaults expect (Stripe's invoice number, not its id).
-        defaults={"description": f"simulated {source.name}: {key_type} from {path}", "position": 1},
-    )
-    if created:
-        audit_record(
+    exists = ExtractionRule.objects.filter(
+        source=source, kind_pattern=kind_pattern, action=RuleAction.BUSINESS_KEY, path=path, key_type=key_type
+    ).exists()
+    if not exists:
+        extraction_rule_create(
             actor=SIMULATOR_ACTOR,
-            action="extraction_rule.created",
-            obj=rule,
-            after={"source": source.name, "kind_pattern": kind_pattern, "path": path, "key_type": key_type},
+            source=source,
+            kind_pattern=kind_pattern,
+            action=RuleAction.BUSINESS_KEY,
+            path=path,
+            key_type=key_type,
+            description=f"simulated {source.name}: {key_type} from {path}",
+            # Before the reference data's defaults (positions 10 and up): for a key type the first matching rule wins,
+            # and these sources write some keys elsewhere than the defaults expect (Stripe's invoice number, not id).
+            position=1,
         )
 
 

@@ -21,6 +21,7 @@ from transactions.simulation.catalogue import (
     parse_failure_weights,
 )
 from transactions.simulation.estate import Scenario
+from transactions.simulation.history import history_run
 from transactions.simulation.progress import RunStats
 
 DEFAULT_HISTORY_RATE = 5.0  # business transactions per hour: about 15,000 events over the default 21 days
@@ -31,7 +32,8 @@ MAX_DAYS = 366
 DEFAULT_SILENCE = "stripe-payments=4"
 DEFAULT_EVIDENCE_LOSS = 0.1
 # Per-batch INFO lines of ingest, correlation and Celery would bury the progress lines; -v 2 shows them again.
-CHATTY_LOGGERS = ("transactions.services", "transactions.correlation_service", "celery.app.trace")
+# transactions.services covers its modules (ingest, correlation...): their loggers are its children.
+CHATTY_LOGGERS = ("transactions.services", "celery.app.trace")
 
 EXAMPLES = """\
 examples:
@@ -264,10 +266,9 @@ class Command(BaseCommand):
 
     def run(self, *, scenario: Scenario, live: bool, url: str, write: Any) -> RunStats:
         if not live:
-            from transactions.simulation.history import history_run
-
             return history_run(scenario=scenario, write=write)
         try:
+            # Imported on demand: live mode needs optional dependencies (the OpenTelemetry SDK), history mode does not.
             from transactions.simulation.live import live_run
         except ModuleNotFoundError as exc:
             if (exc.name or "").startswith(("opentelemetry.sdk", "opentelemetry.exporter", "requests")):

@@ -1,34 +1,26 @@
-"""Console pages of the transactions app: ingest (sources, tokens, rules, dead letters, feed health), transactions.
-
-Plain function views: they read through selectors, write through services (which audit in the same transaction),
-and turn a service's DomainError into a message or a form error, never a 500.
+"""Console pages of the ingest side, for the integration role: sources, tokens, aliases, extraction and redaction rules,
+dead letters and feed health.
 """
 
 import json
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
-from console.lib.audit import actor_for, audit_history, audit_record
-from console.lib.capabilities import MANAGE_INGEST, REPLAY_DEAD_LETTERS, VIEW_TRANSACTIONS
+from console.lib.audit import actor_for, audit_history
+from console.lib.capabilities import MANAGE_INGEST, REPLAY_DEAD_LETTERS
 from console.lib.errors import DomainError, StaleVersion
-from console.lib.exports import csv_response
-from console.lib.panels import render_panels
-from console.lib.saved_views import saved_view_list
 from console.lib.views import confirm, get_or_404, posted
 from transactions import charts, selectors, services
 from transactions.choices import DeadLetterStatus
-from transactions.filters import TransactionFilterSet
 from transactions.forms import (
     DeadLetterActionForm,
     DeadLetterFilterForm,
@@ -40,9 +32,28 @@ from transactions.forms import (
     RedactionRuleForm,
     SourceAliasForm,
 )
-from transactions.models import DeadLetter, ExtractionRule, IngestSource, Transaction
+from transactions.models import DeadLetter, ExtractionRule, IngestSource
+from transactions.views import form_write
 
 DEAD_LETTER_PAGE_SIZE = 50
+
+
+def _delete_page(
+    request: HttpRequest,
+    *,
+    title: str,
+    message: str,
+    button: str,
+    back: str,
+    delete: Callable[[], None],
+    done: str,
+) -> HttpResponse:
+    """GET asks to confirm (saying what the deletion changes); POST runs `delete`, says `done` and goes `back`."""
+    if request.method == "GET":
+        return confirm(request, title=title, message=message, action=request.path, cancel=back, button=button)
+    delete()
+    messages.success(request, done)
+    return redirect(back)
 
 
 # ---- Ingest sources, tokens, aliases --------------------------------------------------------------------------------
@@ -53,18 +64,16 @@ DEAD_LETTER_PAGE_SIZE = 50
 @require_http_methods(["GET", "POST"])
 def ingest_source_list(request: HttpRequest) -> HttpResponse:
     form = IngestSourceForm(posted(request))
-    if request.method == "POST" and form.is_valid():
-        try:
-            source = services.ingest_source_create(
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
-                actor=actor_for(request.user),
-            )
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Ingest source {source.name} created. Create a token for it below.")
-            return redirect("ingest-source-detail", source_id=source.pk)
+    source = form_write(
+        request,
+        form,
+        lambda: services.ingest_source_create(
+            name=form.cleaned_data["name"], description=form.cleaned_data["description"], actor=actor_for(request.user)
+        ),
+        message=lambda source: f"Ingest source {source.name} created. Create a token for it below.",
+    )
+    if source is not None:
+        return redirect("ingest-source-detail", source_id=source.pk)
     return render(
         request, "transactions/ingest_source_list.html", {"sources": selectors.ingest_source_list(), "form": form}
     )
@@ -142,19 +151,19 @@ def ingest_token_revoke(request: HttpRequest, source_id: int, token_id: int) -> 
 def source_alias_create(request: HttpRequest, source_id: int) -> HttpResponse:
     source = get_or_404(selectors.ingest_source_get, source_id=source_id)
     form = SourceAliasForm(request.POST)
-    if form.is_valid():
-        try:
-            alias = services.source_alias_create(
-                source=source,
-                pattern=form.cleaned_data["pattern"],
-                system=form.cleaned_data["system"],
-                actor=actor_for(request.user),
-            )
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Alias {alias} added.")
-            return redirect("ingest-source-detail", source_id=source.pk)
+    alias = form_write(
+        request,
+        form,
+        lambda: services.source_alias_create(
+            source=source,
+            pattern=form.cleaned_data["pattern"],
+            system=form.cleaned_data["system"],
+            actor=actor_for(request.user),
+        ),
+        message=lambda alias: f"Alias {alias} added.",
+    )
+    if alias is not None:
+        return redirect("ingest-source-detail", source_id=source.pk)
     return _source_detail(request, source, alias_form=form)
 
 
@@ -166,20 +175,16 @@ def source_alias_delete(request: HttpRequest, source_id: int, alias_id: int) -> 
     alias = selectors.source_alias_list(source=source).filter(pk=alias_id).first()
     if alias is None:
         raise Http404("no such alias")
-    back = reverse("ingest-source-detail", args=[source.pk])
-    if request.method == "GET":
-        return confirm(
-            request,
-            title="Delete alias",
-            message=f"CloudEvents from {alias.pattern} will no longer be named {alias.system}; "
-            "their source URI becomes their system.",
-            action=request.path,
-            cancel=back,
-            button="Delete alias",
-        )
-    services.source_alias_delete(alias=alias, actor=actor_for(request.user))
-    messages.success(request, f"Alias {alias} deleted.")
-    return redirect(back)
+    return _delete_page(
+        request,
+        title="Delete alias",
+        message=f"CloudEvents from {alias.pattern} will no longer be named {alias.system}; "
+        "their source URI becomes their system.",
+        button="Delete alias",
+        back=reverse("ingest-source-detail", args=[source.pk]),
+        delete=lambda: services.source_alias_delete(alias=alias, actor=actor_for(request.user)),
+        done=f"Alias {alias} deleted.",
+    )
 
 
 # ---- Extraction rules -----------------------------------------------------------------------------------------------
@@ -207,14 +212,14 @@ def _extraction_rule_form_page(
 @require_http_methods(["GET", "POST"])
 def extraction_rule_create(request: HttpRequest) -> HttpResponse:
     form = ExtractionRuleForm(posted(request))
-    if request.method == "POST" and form.is_valid():
-        try:
-            rule = services.extraction_rule_create(actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Extraction rule {rule} created.")
-            return redirect("extraction-rule-list")
+    created = form_write(
+        request,
+        form,
+        lambda: services.extraction_rule_create(actor=actor_for(request.user), **form.service_kwargs()),
+        message=lambda rule: f"Extraction rule {rule} created.",
+    )
+    if created is not None:
+        return redirect("extraction-rule-list")
     return _extraction_rule_form_page(request, form, None)
 
 
@@ -224,14 +229,14 @@ def extraction_rule_create(request: HttpRequest) -> HttpResponse:
 def extraction_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_or_404(selectors.extraction_rule_list().get, pk=rule_id)
     form = ExtractionRuleForm(posted(request), instance=rule)
-    if request.method == "POST" and form.is_valid():
-        try:
-            rule = services.extraction_rule_update(rule=rule, actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Extraction rule {rule} saved.")
-            return redirect("extraction-rule-list")
+    saved = form_write(
+        request,
+        form,
+        lambda: services.extraction_rule_update(rule=rule, actor=actor_for(request.user), **form.service_kwargs()),
+        message=lambda rule: f"Extraction rule {rule} saved.",
+    )
+    if saved is not None:
+        return redirect("extraction-rule-list")
     return _extraction_rule_form_page(request, form, rule)
 
 
@@ -255,19 +260,16 @@ def extraction_rule_activate(request: HttpRequest, rule_id: int) -> HttpResponse
 @require_http_methods(["GET", "POST"])
 def extraction_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_or_404(selectors.extraction_rule_list().get, pk=rule_id)
-    if request.method == "GET":
-        return confirm(
-            request,
-            title="Delete extraction rule",
-            message=f"Rule #{rule.pk} ({rule}) will no longer apply to records received from now on; "
-            "events stored before keep their keys.",
-            action=request.path,
-            cancel=reverse("extraction-rule-list"),
-            button="Delete rule",
-        )
-    services.extraction_rule_delete(rule=rule, actor=actor_for(request.user))
-    messages.success(request, f"Extraction rule {rule} deleted.")
-    return redirect("extraction-rule-list")
+    return _delete_page(
+        request,
+        title="Delete extraction rule",
+        message=f"Rule #{rule.pk} ({rule}) will no longer apply to records received from now on; "
+        "events stored before keep their keys.",
+        button="Delete rule",
+        back=reverse("extraction-rule-list"),
+        delete=lambda: services.extraction_rule_delete(rule=rule, actor=actor_for(request.user)),
+        done=f"Extraction rule {rule} deleted.",
+    )
 
 
 @login_required
@@ -296,14 +298,14 @@ def redaction_rule_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def redaction_rule_create(request: HttpRequest) -> HttpResponse:
     form = RedactionRuleForm(posted(request))
-    if request.method == "POST" and form.is_valid():
-        try:
-            rule = services.redaction_rule_create(actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Redaction rule {rule} created.")
-            return redirect("redaction-rule-list")
+    created = form_write(
+        request,
+        form,
+        lambda: services.redaction_rule_create(actor=actor_for(request.user), **form.service_kwargs()),
+        message=lambda rule: f"Redaction rule {rule} created.",
+    )
+    if created is not None:
+        return redirect("redaction-rule-list")
     return render(request, "transactions/redaction_rule_form.html", {"form": form, "rule": None})
 
 
@@ -313,14 +315,14 @@ def redaction_rule_create(request: HttpRequest) -> HttpResponse:
 def redaction_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_or_404(selectors.redaction_rule_list().get, pk=rule_id)
     form = RedactionRuleForm(posted(request), instance=rule)
-    if request.method == "POST" and form.is_valid():
-        try:
-            rule = services.redaction_rule_update(rule=rule, actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Redaction rule {rule} saved.")
-            return redirect("redaction-rule-list")
+    saved = form_write(
+        request,
+        form,
+        lambda: services.redaction_rule_update(rule=rule, actor=actor_for(request.user), **form.service_kwargs()),
+        message=lambda rule: f"Redaction rule {rule} saved.",
+    )
+    if saved is not None:
+        return redirect("redaction-rule-list")
     return render(request, "transactions/redaction_rule_form.html", {"form": form, "rule": rule})
 
 
@@ -329,19 +331,16 @@ def redaction_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def redaction_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_or_404(selectors.redaction_rule_list().get, pk=rule_id)
-    if request.method == "GET":
-        return confirm(
-            request,
-            title="Delete redaction rule",
-            message=f"Attributes matching {rule.pattern} will be stored as received from now on "
-            "(unless another rule matches them).",
-            action=request.path,
-            cancel=reverse("redaction-rule-list"),
-            button="Delete rule",
-        )
-    services.redaction_rule_delete(rule=rule, actor=actor_for(request.user))
-    messages.success(request, f"Redaction rule {rule} deleted.")
-    return redirect("redaction-rule-list")
+    return _delete_page(
+        request,
+        title="Delete redaction rule",
+        message=f"Attributes matching {rule.pattern} will be stored as received from now on "
+        "(unless another rule matches them).",
+        button="Delete rule",
+        back=reverse("redaction-rule-list"),
+        delete=lambda: services.redaction_rule_delete(rule=rule, actor=actor_for(request.user)),
+        done=f"Redaction rule {rule} deleted.",
+    )
 
 
 # ---- Dead letters ---------------------------------------------------------------------------------------------------
@@ -494,109 +493,3 @@ def feed_health(request: HttpRequest) -> HttpResponse:
         (row.source, charts.feed_chart(activity[row.source.pk]) if row.source.pk in activity else "") for row in rows
     ]
     return render(request, "transactions/feed_health.html", {"rows": rows, "charts": source_charts, "now": now})
-
-
-# ---- Transactions ---------------------------------------------------------------------------------------------------
-
-TRANSACTION_PAGE = 50
-CSV_LIMIT = 100_000
-CSV_HEADER = ["id", "process", "status", "started_at", "last_event_at", "events", "errors", "systems", "business_keys"]
-
-
-def _after_cursor(queryset: QuerySet, cursor: str) -> QuerySet:
-    """Keyset pagination on (last_event_at, id) descending: the page after the row the cursor names."""
-    stamp, _, txn_id = cursor.rpartition("_")
-    try:
-        moment = datetime.fromisoformat(stamp)
-        last_id = int(txn_id)
-    except ValueError:
-        return queryset
-    return queryset.filter(Q(last_event_at__lt=moment) | Q(last_event_at=moment, id__lt=last_id))
-
-
-def _csv_rows(queryset: QuerySet) -> Iterator[list]:
-    for txn in queryset[:CSV_LIMIT].iterator(chunk_size=2000):
-        keys = "; ".join(f"{t}={','.join(v)}" for t, v in sorted(txn.business_keys.items()))
-        yield [
-            txn.pk,
-            txn.process.name if txn.process else "",
-            txn.status,
-            txn.started_at.isoformat(),
-            txn.last_event_at.isoformat(),
-            txn.event_count,
-            txn.error_count,
-            " ".join(txn.systems),
-            keys,
-        ]
-
-
-@login_required
-@permission_required(VIEW_TRANSACTIONS, raise_exception=True)
-def transaction_list(request: HttpRequest) -> HttpResponse:
-    filterset = TransactionFilterSet(request.GET, queryset=selectors.transaction_list())
-    transactions = filterset.qs if filterset.is_valid() else selectors.transaction_list().none()
-    if request.GET.get("format") == "csv":
-        audit_record(
-            actor=actor_for(request.user),
-            action="transactions.exported",
-            object_type="transactions.transaction",
-            after={"filters": {k: v for k, v in request.GET.items() if k != "format"}},
-        )
-        return csv_response("transactions.csv", CSV_HEADER, _csv_rows(transactions))
-    if request.GET.get("cursor"):
-        transactions = _after_cursor(transactions, request.GET["cursor"])
-    page = list(transactions[: TRANSACTION_PAGE + 1])
-    next_cursor = None
-    if len(page) > TRANSACTION_PAGE:
-        last = page[TRANSACTION_PAGE - 1]
-        next_cursor = f"{last.last_event_at.isoformat()}_{last.pk}"
-    query = request.GET.copy()
-    query.pop("cursor", None)
-    query.pop("format", None)
-    return render(
-        request,
-        "transactions/transaction_list.html",
-        {
-            "filter": filterset,
-            "transactions": page[:TRANSACTION_PAGE],
-            "next_cursor": next_cursor,
-            "query": query.urlencode(),
-            "saved_views": saved_view_list(user=request.user, page="transactions"),
-            "saved_view_page": "transactions",
-        },
-    )
-
-
-def _matches(item: dict, needle: str) -> bool:
-    haystack = " ".join(
-        str(item.get(field) or "") for field in ("id", "event_id", "span_id", "trace_id", "system", "kind")
-    )
-    haystack += " " + json.dumps(item.get("attributes") or {}, default=str) + json.dumps(item.get("error") or {})
-    return needle in haystack.lower()
-
-
-@login_required
-@permission_required(VIEW_TRANSACTIONS, raise_exception=True)
-def transaction_detail(request: HttpRequest, txn_id: int) -> HttpResponse:
-    try:
-        txn = selectors.transaction_resolve(txn_id=txn_id)
-    except Transaction.DoesNotExist as exc:
-        raise Http404("no such transaction") from exc
-    if txn.pk != txn_id:
-        return HttpResponsePermanentRedirect(reverse("transaction-detail", args=[txn.pk]))
-    timeline = selectors.transaction_timeline(txn=txn)
-    needle = request.GET.get("q", "").strip().lower()
-    shown = [i for i in timeline["items"] if _matches(i, needle)] if needle else timeline["items"]
-    return render(
-        request,
-        "transactions/transaction_detail.html",
-        {
-            "txn": txn,
-            "timeline": timeline,
-            "items": shown,
-            "q": request.GET.get("q", ""),
-            "chart": charts.timeline_chart(timeline),
-            "duration": charts.duration_label(timeline["end_to_end_ms"]),
-            "panels": render_panels("transaction_detail", request=request, txn=txn),
-        },
-    )

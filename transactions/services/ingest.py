@@ -1,0 +1,352 @@
+"""The ingest pipeline: validate, apply the source's rules, store and enqueue; and the dead-letter store it feeds."""
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+from psycopg.types.json import Jsonb
+
+from console.lib.audit import audit_record
+from console.lib.errors import DomainError, StaleVersion
+from transactions import cloudevents, native, otlp
+from transactions.canonical import (
+    CANONICAL_FIELDS,
+    JSON_FIELDS,
+    CanonicalEvent,
+    PathError,
+    RecordError,
+    RedactionSpec,
+    kind_matches,
+    parse_canonical,
+    parse_path,
+    redact,
+    resolve_path,
+    storable_json,
+)
+from transactions.choices import Channel, DeadLetterStatus, RuleAction
+from transactions.models import (
+    DeadLetter,
+    Event,
+    ExtractionRule,
+    IdempotencyKey,
+    IngestBatch,
+    IngestSource,
+    RedactionRule,
+)
+from transactions.partitions import event_partition_ensure
+from transactions.records import BodyDecodeError, DecodedRecord, JsonDict
+
+logger = logging.getLogger(__name__)
+
+# Undecodable bodies up to this size are kept whole in the dead-letter store; larger ones only by their reason.
+MAX_DEAD_LETTER_BODY = 1024 * 1024
+# What a batch adds to each canonical event's fields when it stores it.
+_STORAGE_COLUMNS = ("received_at", "source_id", "batch_id", "channel", "dedup_key")
+_EVENT_COLUMNS = _STORAGE_COLUMNS + CANONICAL_FIELDS
+
+
+@dataclass
+class IngestOutcome:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    batch_id: int | None = None
+    event_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _KeyRule:
+    source_id: int | None
+    kind_pattern: str
+    action: str
+    segments: list[str | int]
+    key_type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class _SourceRules:
+    key_rules: list[_KeyRule]
+    redaction: list[RedactionSpec]
+    aliases: list[tuple[str, str]]
+
+
+def _rules_for(source: IngestSource) -> _SourceRules:
+    key_rules = []
+    for rule in ExtractionRule.objects.filter(is_active=True).filter_source(source):
+        try:
+            segments = parse_path(rule.path) if rule.action == RuleAction.BUSINESS_KEY else []
+        except PathError:
+            logger.warning("ingest.rule_unreadable", extra={"rule_id": rule.pk})
+            continue
+        key_rules.append(
+            _KeyRule(rule.source_id, rule.kind_pattern, rule.action, segments, rule.key_type, rule.description)
+        )
+    redaction = [
+        RedactionSpec(r.pattern, r.action) for r in RedactionRule.objects.filter(is_active=True).filter_source(source)
+    ]
+    aliases = list(source.aliases.values_list("pattern", "system"))
+    return _SourceRules(key_rules, redaction, aliases)
+
+
+def system_for_source_uri(uri: str, aliases: Iterable[tuple[str, str]]) -> str | None:
+    """The system an alias maps a CloudEvents source URI to: exact match first, then the longest prefix pattern."""
+    best: tuple[int, str] | None = None
+    for pattern, system in aliases:
+        if pattern == uri:
+            return system
+        if pattern.endswith("*") and uri.startswith(pattern[:-1]) and (best is None or len(pattern) > best[0]):
+            best = (len(pattern), system)
+    return best[1] if best else None
+
+
+def _apply_rules(record: JsonDict, document: JsonDict, rules: _SourceRules, channel: str) -> JsonDict:
+    record = dict(record)
+    if channel == Channel.CLOUDEVENTS:
+        uri = str(record.get("system") or "")
+        system = system_for_source_uri(uri, rules.aliases)
+        if system is None and len(uri) > 100:
+            raise RecordError(f"CloudEvents source {uri[:60]!r}… has no alias and is too long to be a system name")
+        record["system"] = system or uri
+        record["attributes"] = {**(record.get("attributes") or {}), "cloudevents.source": uri}
+    kind = str(record.get("kind") or "")
+    keys = dict(record.get("business_keys") or {}) if isinstance(record.get("business_keys"), dict) else None
+    for rule in rules.key_rules:
+        if not kind_matches(rule.kind_pattern, kind):
+            continue
+        if rule.action == RuleAction.MARK_FAILED:
+            record["status"] = "error"
+            if not record.get("error"):
+                message = rule.description or f"kind matches {rule.kind_pattern}"
+                record["error"] = {"code": None, "message": message, "type": "extraction_rule"}
+        elif keys is not None and rule.key_type not in keys:
+            value = resolve_path(document, rule.segments)
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+                keys[rule.key_type] = str(value)
+    if keys is not None:
+        record["business_keys"] = keys
+    return record
+
+
+def _claim_keys(source: IngestSource, keys: list[str], received_at: datetime) -> set[str]:
+    """Insert idempotency keys; the ones returned are new. Sorted, so that racing batches lock in one order."""
+    claimed: set[str] = set()
+    table = IdempotencyKey._meta.db_table
+    step = 500
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), step):
+            chunk = keys[start : start + step]
+            values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+            params: list[Any] = []
+            for key in chunk:
+                params += [source.pk, key, received_at]
+            cursor.execute(
+                f"INSERT INTO {table} (source_id, key, received_at) VALUES {values} "
+                "ON CONFLICT (source_id, key) DO NOTHING RETURNING key",
+                params,
+            )
+            claimed.update(row[0] for row in cursor.fetchall())
+    return claimed
+
+
+def _event_values(batch: IngestBatch, channel: str, dedup_key: str, event: CanonicalEvent) -> dict[str, Any]:
+    return {
+        "received_at": batch.received_at,
+        "source_id": batch.source_id,
+        "batch_id": batch.pk,
+        "channel": channel,
+        "dedup_key": dedup_key,
+        **{name: getattr(event, name) for name in CANONICAL_FIELDS},
+    }
+
+
+def _store_events(batch: IngestBatch, channel: str, rows: list[tuple[str, CanonicalEvent]]) -> list[int]:
+    if not rows:
+        return []
+    values = [_event_values(batch, channel, key, event) for key, event in rows]
+    if connection.vendor == "postgresql":
+        columns = ", ".join(_EVENT_COLUMNS)
+        # COPY is the fastest way in; ids come back from the batch's rows afterwards (one indexed query).
+        with connection.cursor() as cursor, cursor.copy(f"COPY {Event._meta.db_table} ({columns}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(
+                    [Jsonb(row[c]) if c in JSON_FIELDS and row[c] is not None else row[c] for c in _EVENT_COLUMNS]
+                )
+        return list(Event.objects.filter(batch_id=batch.pk).order_by("id").values_list("id", flat=True))
+    created = Event.objects.bulk_create([Event(**row) for row in values], batch_size=500)
+    return [e.pk for e in created]
+
+
+def records_ingest(
+    *,
+    source: IngestSource,
+    channel: str,
+    records: list[DecodedRecord],
+    received_at: datetime | None = None,
+) -> IngestOutcome:
+    """Validate, store and enqueue one request's records in one database transaction.
+
+    Rejected records go to the dead-letter store; a record whose idempotency key this source already sent (in this
+    batch or before) is counted as a duplicate and changes nothing.
+    """
+    received_at = received_at or timezone.now()
+    rules = _rules_for(source)
+    outcome = IngestOutcome()
+    accepted: dict[str, CanonicalEvent] = {}
+    dead: list[DeadLetter] = []
+    for item in records:
+        reason = item.error
+        event = None
+        if reason is None:
+            try:
+                document = {**item.raw, **(item.record or {})}
+                prepared = _apply_rules(item.record or {}, document, rules, channel)
+                event = parse_canonical(prepared, require_event_id=channel == Channel.NATIVE)
+                if rules.redaction:
+                    # After parsing, so that unknown top-level fields (folded into attributes) are redacted too.
+                    event = replace(event, attributes=redact(event.attributes, rules.redaction))
+                if not item.dedup_key:
+                    raise RecordError("record has no idempotency key")
+            except RecordError as exc:
+                reason = str(exc)
+        if reason is not None or event is None:
+            reason = reason or "record is invalid"
+            outcome.rejected.append((item.index, reason))
+            dead.append(
+                DeadLetter(
+                    source=source,
+                    channel=channel,
+                    received_at=received_at,
+                    record_index=item.index,
+                    reason=reason,
+                    raw=storable_json(redact(item.raw, rules.redaction)),
+                )
+            )
+        elif item.dedup_key in accepted:
+            outcome.duplicates += 1
+        else:
+            accepted[item.dedup_key] = event
+
+    # Before the batch's transaction: creating a partition takes locks that should not wait on a batch.
+    event_partition_ensure(received_at)
+    with transaction.atomic():
+        batch = IngestBatch.objects.create(source=source, channel=channel, received_at=received_at)
+        fresh = _claim_keys(source, sorted(accepted), received_at) if accepted else set()
+        rows = [(key, accepted[key]) for key in accepted if key in fresh]
+        outcome.event_ids = _store_events(batch, channel, rows)
+        DeadLetter.objects.bulk_create(dead, batch_size=500)
+        outcome.accepted = len(rows)
+        outcome.duplicates += len(accepted) - len(rows)
+        outcome.batch_id = batch.pk
+        IngestBatch.objects.filter(pk=batch.pk).update(
+            accepted=outcome.accepted, duplicates=outcome.duplicates, rejected=len(outcome.rejected)
+        )
+        if rows:
+            # Imported here: tasks call these services, so a module-level import would be a cycle.
+            from transactions.tasks import correlate_batch
+
+            transaction.on_commit(lambda: correlate_batch.delay(batch.pk))
+    logger.info(
+        "ingest.batch_stored",
+        extra={
+            "source": source.name,
+            "channel": channel,
+            "accepted": outcome.accepted,
+            "duplicates": outcome.duplicates,
+            "rejected": len(outcome.rejected),
+        },
+    )
+    return outcome
+
+
+def body_dead_letter(*, source: IngestSource, channel: str, body: bytes, reason: str) -> DeadLetter:
+    """Keep an undecodable body (when small enough to keep) so that its sender can be shown what arrived."""
+    kept = body[:MAX_DEAD_LETTER_BODY].decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+    if len(body) > MAX_DEAD_LETTER_BODY:
+        reason = f"{reason} (body of {len(body)} bytes; first {MAX_DEAD_LETTER_BODY} kept)"
+    with transaction.atomic():
+        return DeadLetter.objects.create(
+            source=source, channel=channel, received_at=timezone.now(), reason=reason, raw_text=kept
+        )
+
+
+# ---- Dead letters ---------------------------------------------------------------------------------------------------
+
+
+def _redecode(channel: str, raw: JsonDict) -> list[DecodedRecord]:
+    if channel == Channel.NATIVE:
+        return native.record_from_raw(raw)
+    if channel == Channel.CLOUDEVENTS:
+        return cloudevents.decode_cloudevents(
+            cloudevents.structured_body(raw), content_type="application/cloudevents+json", headers={}
+        )
+    if channel == Channel.OTLP_TRACES:
+        return otlp.decode_traces(otlp.request_json_from_raw(raw, signal="traces"), content_type="application/json")
+    if channel == Channel.OTLP_LOGS:
+        return otlp.decode_logs(otlp.request_json_from_raw(raw, signal="logs"), content_type="application/json")
+    raise DomainError(f"unknown channel {channel!r}")
+
+
+def dead_letter_replay(
+    *, dead_letter: DeadLetter, actor: str, expected_version: int, raw: JsonDict | None = None
+) -> IngestOutcome:
+    """Send a dead letter (optionally repaired) through the same validation again; the outcome is recorded."""
+    with transaction.atomic():
+        letter = DeadLetter.objects.select_for_update().get(pk=dead_letter.pk)
+        if letter.version != expected_version:
+            raise StaleVersion("this dead letter changed since you opened it; reload and try again")
+        if letter.status != DeadLetterStatus.PENDING:
+            raise DomainError(f"this dead letter is {letter.status} already")
+        payload = raw if raw is not None else letter.raw
+        if payload is None:
+            raise DomainError("this dead letter holds an undecodable body; fix the sender and send it again")
+        try:
+            records = _redecode(letter.channel, payload)
+        except BodyDecodeError as exc:
+            records = [DecodedRecord(0, None, None, str(exc), payload)]
+        if len(records) != 1:
+            raise DomainError(f"the repaired record decodes to {len(records)} records; a replay carries exactly one")
+        outcome = records_ingest(source=letter.source, channel=letter.channel, records=records)
+        # The replay's own rejection is already a new dead letter; this one records how the attempt went.
+        if outcome.rejected:
+            result = f"rejected again: {outcome.rejected[0][1]}"
+        elif outcome.duplicates:
+            result = "duplicate: this record was stored before"
+        else:
+            result = f"stored as event {outcome.event_ids[0]}"
+        before = {"status": letter.status, "raw": letter.raw}
+        letter.replay_count += 1
+        letter.last_replayed_at = timezone.now()
+        letter.last_replay_outcome = result
+        letter.version += 1
+        if not outcome.rejected:
+            letter.status = DeadLetterStatus.REPLAYED
+        if raw is not None:
+            letter.raw = storable_json(raw)
+        letter.save()
+        audit_record(
+            actor=actor,
+            action="dead_letter.replayed",
+            obj=letter,
+            before=before,
+            after={"status": letter.status, "raw": letter.raw, "outcome": result},
+        )
+    return outcome
+
+
+@transaction.atomic
+def dead_letter_discard(*, dead_letter: DeadLetter, actor: str, expected_version: int) -> DeadLetter:
+    letter = DeadLetter.objects.select_for_update().get(pk=dead_letter.pk)
+    if letter.version != expected_version:
+        raise StaleVersion("this dead letter changed since you opened it; reload and try again")
+    if letter.status != DeadLetterStatus.PENDING:
+        raise DomainError(f"this dead letter is {letter.status} already")
+    letter.status = DeadLetterStatus.DISCARDED
+    letter.version += 1
+    letter.save(update_fields=["status", "version"])
+    audit_record(actor=actor, action="dead_letter.discarded", obj=letter, after={"status": letter.status})
+    return letter
