@@ -22,7 +22,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("transactions.urls")),
-    path("", include("exceptions.console_urls")),
+    path("", include("exceptions.urls")),
     path("", include("slas.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

@@ -1,6 +1,20 @@
 from django.apps import AppConfig
 
-from console.lib.capabilities import VIEW_CASES
+from console.lib.capabilities import EDIT_RULES, VIEW_CASES, VIEW_DASHBOARDS
+from console.lib.navigation import register_nav_item
+from console.lib.panels import register_panel
+
+
+def register_navigation() -> None:
+    """Every console menu entry of this app's pages, in one place (see exceptions/urls.py for the pages)."""
+    register_nav_item("Operations", "Queues", "queue-list", VIEW_CASES, 10)
+    register_nav_item("Operations", "Notifications", "notification-list", VIEW_CASES, 90)
+    register_nav_item("Management", "Taxonomy", "taxonomy", EDIT_RULES, 10)
+    # Compliance reads the gap too (what Closeloop cannot classify is a control question), so its own permission.
+    register_nav_item("Management", "Taxonomy gap", "taxonomy-gap", VIEW_DASHBOARDS, 15)
+    register_nav_item("Management", "Classification rules", "classification-rule-list", EDIT_RULES, 20)
+    register_nav_item("Management", "Routing rules", "routing-rule-list", EDIT_RULES, 30)
+    register_nav_item("Management", "Queues", "queue-manage-list", EDIT_RULES, 40)
 
 
 class ExceptionsConfig(AppConfig):
@@ -8,14 +22,10 @@ class ExceptionsConfig(AppConfig):
     verbose_name = "Exceptions and cases"
 
     def ready(self) -> None:
-        from console.lib.navigation import register_nav_item
-        from console.lib.panels import register_panel
+        # Imported once the app registry is ready: both modules import models.
         from exceptions import receivers  # noqa: F401 - connects the signal receivers
-        from exceptions.views.manage import register_navigation
         from exceptions.views.triage import transaction_cases_panel
 
-        register_nav_item("Operations", "Queues", "queue-list", VIEW_CASES, 10)
-        register_nav_item("Operations", "Notifications", "notification-list", VIEW_CASES, 90)
+        register_navigation()
         # The transactions app's page shows this app's cases without importing it (imports point down only).
         register_panel("transaction_detail", transaction_cases_panel)
-        register_navigation()

@@ -166,10 +166,15 @@ class FingerprintOverride(TimeStampedModel):
 
 
 class ExceptionRecord(models.Model):
-    """One failed event, classified: an occurrence of its case."""
+    """One occurrence of a case: a failed event, classified, or a signal (such as an SLA's silence)."""
 
-    event_id = models.BigIntegerField(unique=True, help_text="the failed event (no FK: events are partitioned)")
-    event_received_at = models.DateTimeField()
+    event_id = models.BigIntegerField(
+        unique=True, null=True, blank=True, help_text="the failed event (no FK: events are partitioned); none: a signal"
+    )
+    event_received_at = models.DateTimeField(null=True, blank=True)
+    signal_key = models.CharField(
+        max_length=200, blank=True, default="", help_text="the signal this occurrence records, unique; empty: an event"
+    )
     txn = models.ForeignKey(Transaction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="occurrences")
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
@@ -193,6 +198,18 @@ class ExceptionRecord(models.Model):
             models.Index(fields=["case", "-occurred_at"], name="occurrence_case_idx"),
             # Rule preview over the last 7 days and the taxonomy gap: WHERE occurred_at >= ?.
             models.Index(fields=["occurred_at"], name="occurrence_time_idx"),
+        ]
+        constraints = [
+            # Recording a signal is idempotent (WHERE signal_key=?); events have their own unique event_id.
+            models.UniqueConstraint(
+                fields=["signal_key"], condition=~Q(signal_key=""), name="occurrence_signal_key_unique"
+            ),
+            # An occurrence comes from exactly one source: a failed event or a signal.
+            models.CheckConstraint(
+                condition=(Q(event_id__isnull=False) & Q(signal_key=""))
+                | (Q(event_id__isnull=True) & ~Q(signal_key="")),
+                name="occurrence_one_source",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,7 +4,8 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from exceptions.models import ExceptionRecord
+from exceptions.services import occurrences_follow_transaction_merge
+from exceptions.tasks import classify_failures
 from transactions.signals import transactions_correlated, transactions_merged
 
 CHUNK = 500
@@ -12,12 +13,10 @@ CHUNK = 500
 
 @receiver(transactions_correlated)
 def classify_new_failures(sender: Any, failed_event_ids: list[int], **kwargs: Any) -> None:
-    from exceptions.tasks import classify_failures
-
     for start in range(0, len(failed_event_ids), CHUNK):
         classify_failures.delay(failed_event_ids[start : start + CHUNK])
 
 
 @receiver(transactions_merged)
 def follow_merged_transactions(sender: Any, survivor_id: int, absorbed_ids: list[int], **kwargs: Any) -> None:
-    ExceptionRecord.objects.filter(txn_id__in=absorbed_ids).update(txn_id=survivor_id)
+    occurrences_follow_transaction_merge(survivor_id=survivor_id, absorbed_ids=absorbed_ids)

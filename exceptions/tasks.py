@@ -38,38 +38,26 @@ def notify_case(case_id: int, kind: str) -> int:
     return notified
 
 
-# ---- Replays and webhooks ----
-# The services are imported inside each task so that this block stays one self-contained addition to the module.
-
-
 @shared_task(acks_late=True)
 def send_replay(replay_id: str) -> str | None:
     """Redelivery is safe: the replay is claimed by a conditional UPDATE, and a claimed one is never sent again."""
-    from exceptions.replays import replay_send
-
-    replay = replay_send(replay_id=replay_id)
+    replay = services.replay_send(replay_id=replay_id)
     return replay.status if replay else None
 
 
 @shared_task
 def confirm_replays() -> int:
     """Periodic: replays confirmed by a success event carrying their id succeed, and their cases resolve."""
-    from exceptions.replays import replays_confirm
-
-    return len(replays_confirm())
+    return len(services.replays_confirm())
 
 
 @shared_task
 def sweep_replays() -> dict[str, int]:
     """Periodic: re-enqueue replays whose task was lost; expire stuck and unconfirmed ones."""
-    from exceptions.replays import replays_sweep
-
-    return replays_sweep()
+    return services.replays_sweep()
 
 
 @shared_task
 def deliver_webhooks(case_id: int, kind: str) -> int:
     """Best effort, like the e-mail beside it: not acks_late, as a redelivery would notify every receiver twice."""
-    from exceptions.webhooks import webhooks_deliver
-
-    return webhooks_deliver(case_id=case_id, kind=kind)
+    return services.webhooks_deliver(case_id=case_id, kind=kind)

@@ -9,7 +9,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from exceptions.classification import CaseFacts, route
-from exceptions.services import routing_specs
+from exceptions.selectors import routing_specs
 from slas.calendars import CalendarClock, WorkCalendar, parse_working_hours
 from slas.choices import LIVE_CLOCK_STATUSES, ClockStatus, EvidenceCheckStatus
 from slas.evaluation import ClockState, StepInfo, Target, clock_times, p90_step_durations

@@ -86,6 +86,8 @@ class CaseSerializer(serializers.ModelSerializer):
 
 
 class OccurrenceSerializer(serializers.ModelSerializer):
+    """One occurrence: a failed event (`event_id`) or a signal such as an SLA's silence (`signal_key`)."""
+
     rule = serializers.SlugRelatedField(
         slug_field="name", read_only=True, allow_null=True, help_text="the classification rule that matched"
     )
@@ -96,6 +98,7 @@ class OccurrenceSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "event_id",
+            "signal_key",
             "txn",
             "occurred_at",
             "system",

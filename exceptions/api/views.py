@@ -35,9 +35,16 @@ from exceptions.api.serializers import (
 )
 from exceptions.filters import CaseFilterSet
 from exceptions.models import Case
-from exceptions.replays import replay_request, replays_request_bulk
+from exceptions.permissions import can_act_on_case
 from exceptions.selectors import case_detail_list, case_list
-from exceptions.services import can_act_on_case, case_assign, case_comment, case_transition, cases_bulk
+from exceptions.services import (
+    case_assign,
+    case_comment,
+    case_transition,
+    cases_bulk,
+    replay_request,
+    replays_request_bulk,
+)
 
 S = TypeVar("S", bound=serializers.Serializer)
 

@@ -1,13 +1,14 @@
 """Managers' configuration pages: taxonomy and its gap, classification and routing rules (with previews), queues.
 
 Plain function views in the house style of transactions/views.py: reads through selectors, writes through the audited
-services of exceptions/configuration.py, and a DomainError becomes a form error or a message, never a 500. Every page
-needs `console.edit_rules`, except the taxonomy gap, which compliance (`console.view_dashboards`) may read too.
+services (services/configuration.py and services/queues.py), and a DomainError becomes a form error or a message,
+never a 500. Every page needs `console.edit_rules`, except the taxonomy gap, which compliance
+(`console.view_dashboards`) may read too.
 """
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -16,23 +17,22 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import URLPattern, path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from console.lib.audit import actor_for
 from console.lib.capabilities import EDIT_RULES, VIEW_DASHBOARDS
 from console.lib.errors import DomainError
-from console.lib.navigation import register_nav_item
 from console.lib.views import confirm, get_or_404, posted
-from exceptions import configuration, selectors
-from exceptions.manage_forms import CategoryForm, ClassificationRuleForm, QueueForm, QueueMemberForm, RoutingRuleForm
+from exceptions import selectors, services
+from exceptions.forms import CategoryForm, ClassificationRuleForm, QueueForm, QueueMemberForm, RoutingRuleForm
 from exceptions.models import Category, ClassificationRule, RoutingRule
-from exceptions.selectors import NEW_RULE_ID, ROUTING_PREVIEW_SAMPLE
-from exceptions.services import routing_specs
+from exceptions.selectors import NEW_RULE_ID, ROUTING_PREVIEW_SAMPLE, routing_specs
 from transactions.durations import duration_label
 
 GAP_ON_TAXONOMY_PAGE = 10
+M = TypeVar("M")
 # Fields a taxonomy-gap row may pre-fill on a new classification rule.
 PREFILL_FIELDS = ("name", "category", "system", "kind", "error_code", "error_type")
 
@@ -105,11 +105,8 @@ def taxonomy_gap(request: HttpRequest) -> HttpResponse:
 def category_create(request: HttpRequest) -> HttpResponse:
     form = CategoryForm(posted(request))
     if request.method == "POST" and form.is_valid():
-        try:
-            category = configuration.category_create(actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
+        category = _saved(form, services.category_create, actor=actor_for(request.user))
+        if category is not None:
             messages.success(request, f"Category {category.name} created.")
             return redirect("taxonomy")
     return render(request, "exceptions/taxonomy_category_form.html", {"form": form, "category": None})
@@ -122,14 +119,9 @@ def category_edit(request: HttpRequest, category_id: int) -> HttpResponse:
     category = get_or_404(Category.objects.get, pk=category_id)
     form = CategoryForm(posted(request), instance=category)
     if request.method == "POST" and form.is_valid():
-        try:
-            category = configuration.category_update(
-                category=category, actor=actor_for(request.user), **form.service_kwargs()
-            )
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Category {category.name} saved.")
+        saved = _saved(form, services.category_update, category=category, actor=actor_for(request.user))
+        if saved is not None:
+            messages.success(request, f"Category {saved.name} saved.")
             return redirect("taxonomy")
     return render(request, "exceptions/taxonomy_category_form.html", {"form": form, "category": category})
 
@@ -159,7 +151,7 @@ def classification_rule_reorder(request: HttpRequest) -> HttpResponse:
             return redirect("classification-rule-list")
         positions[int(rule_id)] = int(text)
     try:
-        moved = configuration.classification_rules_reorder(positions=positions, actor=actor_for(request.user))
+        moved = services.classification_rules_reorder(positions=positions, actor=actor_for(request.user))
     except DomainError as exc:
         messages.error(request, str(exc))
     else:
@@ -187,6 +179,16 @@ def _classification_rule_page(
     return render(request, "exceptions/rule_classification_form.html", context)
 
 
+def _saved(form: Any, save: Callable[..., M], **arguments: Any) -> M | None:
+    """Call the service with the form's values; a DomainError it raises becomes the form's error (None: the page
+    shows the form again with it)."""
+    try:
+        return save(**arguments, **form.service_kwargs())
+    except DomainError as exc:
+        form.add_error(None, str(exc))
+        return None
+
+
 def _saving(request: HttpRequest, form: Any) -> bool:
     return request.method == "POST" and "preview" not in request.POST and form.is_valid()
 
@@ -200,11 +202,8 @@ def classification_rule_create(request: HttpRequest) -> HttpResponse:
         initial["category"] = Category.objects.filter(slug=initial["category"]).first()
     form = ClassificationRuleForm(posted(request), initial=initial)
     if _saving(request, form):
-        try:
-            rule = configuration.classification_rule_create(actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
+        rule = _saved(form, services.classification_rule_create, actor=actor_for(request.user))
+        if rule is not None:
             messages.success(request, f"Classification rule {rule} created.")
             return redirect("classification-rule-list")
     return _classification_rule_page(request, form, None)
@@ -217,14 +216,9 @@ def classification_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse
     rule = get_or_404(selectors.classification_rule_get, rule_id=rule_id)
     form = ClassificationRuleForm(posted(request), instance=rule)
     if _saving(request, form):
-        try:
-            rule = configuration.classification_rule_update(
-                rule=rule, actor=actor_for(request.user), **form.service_kwargs()
-            )
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Classification rule {rule} saved.")
+        saved = _saved(form, services.classification_rule_update, rule=rule, actor=actor_for(request.user))
+        if saved is not None:
+            messages.success(request, f"Classification rule {saved} saved.")
             return redirect("classification-rule-list")
     return _classification_rule_page(request, form, rule)
 
@@ -236,7 +230,7 @@ def classification_rule_activate(request: HttpRequest, rule_id: int) -> HttpResp
     rule = get_or_404(selectors.classification_rule_get, rule_id=rule_id)
     active = request.POST.get("is_active") == "1"
     try:
-        rule = configuration.classification_rule_set_active(rule=rule, is_active=active, actor=actor_for(request.user))
+        rule = services.classification_rule_set_active(rule=rule, is_active=active, actor=actor_for(request.user))
     except DomainError as exc:
         messages.error(request, str(exc))
     else:
@@ -258,7 +252,7 @@ def classification_rule_delete(request: HttpRequest, rule_id: int) -> HttpRespon
             cancel=reverse("classification-rule-list"),
             button="Delete rule",
         )
-    configuration.classification_rule_delete(rule=rule, actor=actor_for(request.user))
+    services.classification_rule_delete(rule=rule, actor=actor_for(request.user))
     messages.success(request, f"Classification rule {rule} deleted.")
     return redirect("classification-rule-list")
 
@@ -300,11 +294,8 @@ def _routing_rule_page(request: HttpRequest, form: RoutingRuleForm, rule: Routin
 def routing_rule_create(request: HttpRequest) -> HttpResponse:
     form = RoutingRuleForm(posted(request))
     if _saving(request, form):
-        try:
-            rule = configuration.routing_rule_create(actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
+        rule = _saved(form, services.routing_rule_create, actor=actor_for(request.user))
+        if rule is not None:
             messages.success(request, f"Routing rule {rule} created. New cases follow it; open cases stay put.")
             return redirect("routing-rule-list")
     return _routing_rule_page(request, form, None)
@@ -317,12 +308,9 @@ def routing_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_or_404(selectors.routing_rule_get, rule_id=rule_id)
     form = RoutingRuleForm(posted(request), instance=rule)
     if _saving(request, form):
-        try:
-            rule = configuration.routing_rule_update(rule=rule, actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Routing rule {rule} saved. New cases follow it; open cases stay put.")
+        saved = _saved(form, services.routing_rule_update, rule=rule, actor=actor_for(request.user))
+        if saved is not None:
+            messages.success(request, f"Routing rule {saved} saved. New cases follow it; open cases stay put.")
             return redirect("routing-rule-list")
     return _routing_rule_page(request, form, rule)
 
@@ -341,7 +329,7 @@ def routing_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
             cancel=reverse("routing-rule-list"),
             button="Delete rule",
         )
-    configuration.routing_rule_delete(rule=rule, actor=actor_for(request.user))
+    services.routing_rule_delete(rule=rule, actor=actor_for(request.user))
     messages.success(request, f"Routing rule {rule} deleted.")
     return redirect("routing-rule-list")
 
@@ -350,7 +338,7 @@ def routing_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
 @permission_required(EDIT_RULES, raise_exception=True)
 @require_POST
 def routing_reroute(request: HttpRequest) -> HttpResponse:
-    moves = configuration.cases_reroute(actor=actor_for(request.user))
+    moves = services.cases_reroute(actor=actor_for(request.user))
     if moves:
         messages.success(request, f"Moved {len(moves)} open case{'s' if len(moves) != 1 else ''} to their new queue.")
     else:
@@ -377,11 +365,8 @@ def queue_manage_list(request: HttpRequest) -> HttpResponse:
 def queue_manage_create(request: HttpRequest) -> HttpResponse:
     form = QueueForm(posted(request))
     if request.method == "POST" and form.is_valid():
-        try:
-            queue = configuration.queue_create(actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
+        queue = _saved(form, services.queue_create, actor=actor_for(request.user))
+        if queue is not None:
             messages.success(request, f"Queue {queue.name} created. Add its members below.")
             return redirect("queue-manage-edit", queue_id=queue.pk)
     return render(request, "exceptions/manage_queue_form.html", {"form": form, "queue": None})
@@ -404,12 +389,9 @@ def queue_manage_edit(request: HttpRequest, queue_id: int) -> HttpResponse:
     queue = get_or_404(selectors.queue_manage_get, queue_id=queue_id)
     form = QueueForm(posted(request), queue=queue)
     if request.method == "POST" and form.is_valid():
-        try:
-            queue = configuration.queue_update(queue=queue, actor=actor_for(request.user), **form.service_kwargs())
-        except DomainError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Queue {queue.name} saved.")
+        saved = _saved(form, services.queue_update, queue=queue, actor=actor_for(request.user))
+        if saved is not None:
+            messages.success(request, f"Queue {saved.name} saved.")
             return redirect("queue-manage-list")
     return _queue_page(request, queue, form, QueueMemberForm(queue=queue))
 
@@ -423,7 +405,7 @@ def queue_member_add(request: HttpRequest, queue_id: int) -> HttpResponse:
     if member_form.is_valid():
         user = member_form.cleaned_data["user"]
         try:
-            configuration.queue_member_add(queue=queue, user=user, actor=actor_for(request.user))
+            services.queue_member_add(queue=queue, user=user, actor=actor_for(request.user))
         except DomainError as exc:
             member_form.add_error(None, str(exc))
         else:
@@ -439,43 +421,9 @@ def queue_member_remove(request: HttpRequest, queue_id: int, user_id: int) -> Ht
     queue = get_or_404(selectors.queue_manage_get, queue_id=queue_id)
     user = get_or_404(get_user_model().objects.get, pk=user_id)
     try:
-        configuration.queue_member_remove(queue=queue, user=user, actor=actor_for(request.user))
+        services.queue_member_remove(queue=queue, user=user, actor=actor_for(request.user))
     except DomainError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"{user.get_username()} left {queue.name}; cases assigned to them stay assigned.")
     return redirect("queue-manage-edit", queue_id=queue.pk)
-
-
-urlpatterns: list[URLPattern] = [
-    path("taxonomy/", taxonomy, name="taxonomy"),
-    path("taxonomy/gap/", taxonomy_gap, name="taxonomy-gap"),
-    path("taxonomy/categories/new/", category_create, name="category-create"),
-    path("taxonomy/categories/<int:category_id>/", category_edit, name="category-edit"),
-    path("taxonomy/rules/", classification_rule_list, name="classification-rule-list"),
-    path("taxonomy/rules/new/", classification_rule_create, name="classification-rule-create"),
-    path("taxonomy/rules/order/", classification_rule_reorder, name="classification-rule-reorder"),
-    path("taxonomy/rules/<int:rule_id>/", classification_rule_edit, name="classification-rule-edit"),
-    path("taxonomy/rules/<int:rule_id>/active/", classification_rule_activate, name="classification-rule-activate"),
-    path("taxonomy/rules/<int:rule_id>/delete/", classification_rule_delete, name="classification-rule-delete"),
-    path("routing/", routing_rule_list, name="routing-rule-list"),
-    path("routing/new/", routing_rule_create, name="routing-rule-create"),
-    path("routing/reroute/", routing_reroute, name="routing-reroute"),
-    path("routing/<int:rule_id>/", routing_rule_edit, name="routing-rule-edit"),
-    path("routing/<int:rule_id>/delete/", routing_rule_delete, name="routing-rule-delete"),
-    path("queues/manage/", queue_manage_list, name="queue-manage-list"),
-    path("queues/manage/new/", queue_manage_create, name="queue-manage-create"),
-    path("queues/manage/<int:queue_id>/", queue_manage_edit, name="queue-manage-edit"),
-    path("queues/manage/<int:queue_id>/members/", queue_member_add, name="queue-member-add"),
-    path("queues/manage/<int:queue_id>/members/<int:user_id>/remove/", queue_member_remove, name="queue-member-remove"),
-]
-
-
-def register_navigation() -> None:
-    """The Management section's entries for these pages; called from ExceptionsConfig.ready()."""
-    register_nav_item("Management", "Taxonomy", "taxonomy", EDIT_RULES, 10)
-    # Compliance reads the gap too (what Closeloop cannot classify is a control question), so its own permission.
-    register_nav_item("Management", "Taxonomy gap", "taxonomy-gap", VIEW_DASHBOARDS, 15)
-    register_nav_item("Management", "Classification rules", "classification-rule-list", EDIT_RULES, 20)
-    register_nav_item("Management", "Routing rules", "routing-rule-list", EDIT_RULES, 30)
-    register_nav_item("Management", "Queues", "queue-manage-list", EDIT_RULES, 40)

@@ -17,11 +17,10 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.urls import URLPattern, path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from console.lib.audit import actor_for, audit_record
 from console.lib.capabilities import VIEW_CASES
 from console.lib.errors import DomainError, NotPermitted, StaleVersion
 from console.lib.exports import csv_response
@@ -43,18 +42,18 @@ from exceptions.forms import (
     SplitForm,
     TransitionForm,
 )
-from exceptions.models import Case, Queue
-from exceptions.replays import replay_request
+from exceptions.models import Case, ExceptionRecord, Queue
+from exceptions.permissions import can_act_on_case, can_act_on_queue
 from exceptions.services import (
-    can_act_on_case,
-    can_act_on_queue,
     case_assign,
     case_comment,
     case_transition,
     cases_bulk,
+    cases_export_record,
     cases_merge,
     notifications_mark_read,
     occurrence_split,
+    replay_request,
 )
 from transactions import selectors as transaction_selectors
 from transactions.charts import timeline_chart
@@ -185,12 +184,8 @@ def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
     filterset = CaseFilterSet(_filter_data(request), queryset=base)
     cases = filterset.qs if filterset.is_valid() else base.none()
     if request.GET.get("format") == "csv":
-        audit_record(
-            actor=actor_for(request.user),
-            action="cases.exported",
-            object_type="exceptions.case",
-            after={"queue": queue.slug, "filters": {k: v for k, v in request.GET.items() if k != "format"}},
-        )
+        filters = {k: v for k, v in request.GET.items() if k != "format"}
+        cases_export_record(actor=request.user, queue=queue, filters=filters)
         return csv_response(f"cases-{queue.slug}.csv", CSV_HEADER, _csv_rows(cases))
     if request.GET.get("cursor"):
         cases = _after_cursor(cases, request.GET["cursor"])
@@ -285,8 +280,14 @@ def _linked_transactions(case: Case) -> list[dict]:
     return linked
 
 
+def _replayable(occurrences: list[ExceptionRecord]) -> list[ExceptionRecord]:
+    # A signal (an SLA's silence) records a condition, not a failed record: there is nothing to send again.
+    return [o for o in occurrences if o.event_id is not None]
+
+
 def _case_forms(request: HttpRequest, case: Case, occurrences: list) -> dict[str, CaseForm | None]:
     allowed = CASE_TRANSITIONS.get(case.status, set())
+    replayable = _replayable(occurrences)
     return {
         "assign": AssignForm(case=case, actor=request.user, members=selectors.queue_member_list(queue=case.queue)),
         "comment": CommentForm(case=case),
@@ -294,7 +295,7 @@ def _case_forms(request: HttpRequest, case: Case, occurrences: list) -> dict[str
         "snooze": SnoozeForm(case=case) if CaseStatus.IGNORED in allowed else None,
         "merge": MergeForm(case=case),
         "split": SplitForm(case=case, occurrences=occurrences) if case.occurrence_count > 1 else None,
-        "replay": ReplayForm(case=case, occurrences=occurrences) if case.category.retryable and occurrences else None,
+        "replay": ReplayForm(case=case, occurrences=replayable) if case.category.retryable and replayable else None,
     }
 
 
@@ -478,7 +479,7 @@ def case_split_view(request: HttpRequest, case_id: int) -> HttpResponse:
 @require_POST
 def case_replay_view(request: HttpRequest, case_id: int) -> HttpResponse:
     def build(request: HttpRequest, case: Case, data: QueryDict) -> CaseForm:
-        return ReplayForm(data, case=case, occurrences=list(selectors.case_occurrences(case=case)))
+        return ReplayForm(data, case=case, occurrences=_replayable(list(selectors.case_occurrences(case=case))))
 
     def perform(request: HttpRequest, case: Case, form: ReplayForm) -> str:
         replay = replay_request(
@@ -532,20 +533,3 @@ def notification_read(request: HttpRequest) -> HttpResponse:
     marked = notifications_mark_read(user=request.user, ids=None if request.POST.get("all") == "1" else ids)
     messages.success(request, f"{marked} notification{'s' if marked != 1 else ''} marked as read.")
     return redirect("notification-list")
-
-
-urlpatterns: list[URLPattern] = [
-    path("queues/", queue_list, name="queue-list"),
-    path("queues/<slug:slug>/", queue_detail, name="queue-detail"),
-    path("queues/<slug:slug>/bulk/", queue_bulk, name="queue-bulk"),
-    path("cases/<int:case_id>/", case_detail, name="case-detail"),
-    path("cases/<int:case_id>/assign/", case_assign_view, name="case-assign"),
-    path("cases/<int:case_id>/comment/", case_comment_view, name="case-comment"),
-    path("cases/<int:case_id>/status/", case_transition_view, name="case-transition"),
-    path("cases/<int:case_id>/snooze/", case_snooze_view, name="case-snooze"),
-    path("cases/<int:case_id>/merge/", case_merge_view, name="case-merge"),
-    path("cases/<int:case_id>/split/", case_split_view, name="case-split"),
-    path("cases/<int:case_id>/replay/", case_replay_view, name="case-replay"),
-    path("notifications/", notification_list, name="notification-list"),
-    path("notifications/read/", notification_read, name="notification-read"),
-]

@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from console.lib.audit import AuditEntry, audit_verify
 from console.lib.navigation import navigation_for
+from exceptions import urls
+from exceptions.apps import register_navigation
 from exceptions.choices import ActivityKind, CaseStatus
 from exceptions.models import Case, CaseActivity, Category, ClassificationRule, Queue, RoutingRule
 from exceptions.views import manage
@@ -225,10 +227,10 @@ def test_compliance_reads_the_gap_without_rule_links(role_user, world):
     ],
 )
 def test_management_navigation(role_user, role, labels):
-    manage.register_navigation()
+    register_navigation()
     user = role_user(role)
     sections = dict(navigation_for(user))
-    shown = {i.label for i in sections.get("Management", []) if i.url_name in {u.name for u in manage.urlpatterns}}
+    shown = {i.label for i in sections.get("Management", []) if i.url_name in {u.name for u in urls.urlpatterns}}
     assert shown == labels
 
 

@@ -11,17 +11,17 @@ from django.utils import timezone
 from console.lib.audit import AuditEntry, audit_verify
 from console.lib.errors import DomainError, NotPermitted, StaleVersion
 from exceptions.models import Case, CaseActivity, ExceptionRecord, OutboundWebhook, Queue, Replay, ReplayTarget
-from exceptions.replays import (
+from exceptions.services import (
+    case_assign,
     replay_request,
     replay_send,
     replays_confirm,
     replays_match_successes,
     replays_request_bulk,
     replays_sweep,
+    webhooks_deliver,
 )
-from exceptions.services import case_assign
 from exceptions.tasks import send_replay
-from exceptions.webhooks import webhooks_deliver
 from tests.factories import failure
 from transactions.native import decode_native
 from transactions.services import records_ingest

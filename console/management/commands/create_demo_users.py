@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from console.roles import ADMIN, ROLES
-from exceptions.configuration import queue_member_add
 from exceptions.models import Queue
+from exceptions.services import queue_member_add
 
 # Demo only: well-known passwords on a console bound to 127.0.0.1.
 DEMO_PASSWORD = "closeloop-demo"  # noqa: S105

@@ -20,10 +20,10 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from console.lib.audit import actor_for, audit_record
-from console.lib.errors import DomainError, NotPermitted
-from exceptions.choices import ACTIVE_STATUSES, ActivityKind, CaseStatus, ReplayStatus
+from console.lib.errors import DomainError
+from exceptions.choices import ActivityKind, ReplayStatus
 from exceptions.filters import CaseFilterSet
-from exceptions.models import Case, CaseActivity, ExceptionRecord, Replay
+from exceptions.models import Case, ExceptionRecord, Replay
 from exceptions.selectors import (
     REPLAY_ID_ATTRIBUTES,
     case_list,
@@ -34,7 +34,7 @@ from exceptions.selectors import (
     replay_target_for,
     replays_awaiting_success,
 )
-from exceptions.services import can_act_on_case, case_lock, case_save, case_state
+from exceptions.services.cases import case_acquire, case_act, case_resolve_automatically, case_state
 from transactions.selectors import failed_event_details, success_events_carrying
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def _json_value(value: Any) -> Any:
 
 def _original_payload(occurrence: ExceptionRecord) -> dict | None:
     """The failed record as stored (the canonical event's business content), or None when retention dropped it."""
-    events = failed_event_details(event_ids=[occurrence.event_id])
+    events = failed_event_details(event_ids=[occurrence.event_id]) if occurrence.event_id is not None else []
     if not events:
         return None
     event = events[0]
@@ -89,13 +89,16 @@ def _checked_payload(payload: Any) -> dict:
 
 def _occurrence_of(case: Case, occurrence_id: int | None) -> ExceptionRecord:
     if occurrence_id is None:
-        occurrence = occurrence_latest(case_id=case.pk)
+        occurrence = occurrence_latest(case_id=case.pk, replayable=True)
         if occurrence is None:
             raise DomainError(f"case #{case.pk} has no occurrence to replay")
         return occurrence
     occurrence = ExceptionRecord.objects.filter(pk=occurrence_id, case=case).first()
     if occurrence is None:
         raise DomainError(f"occurrence {occurrence_id} is not an occurrence of case #{case.pk}")
+    if occurrence.event_id is None:
+        # A signal (an SLA's silence...) records a condition, not a failed step: there is nothing to send again.
+        raise DomainError(f"occurrence {occurrence_id} records a signal, not a failed event: it cannot be replayed")
     return occurrence
 
 
@@ -113,9 +116,7 @@ def replay_request(
     `payload` is the operator's repaired record; without it the stored original is sent. The case's version moves on
     (a replay is an action on the case), and the request writes its activity and audit entry in this block.
     """
-    case = case_lock(case_id, expected_version)
-    if not can_act_on_case(actor, case):
-        raise NotPermitted("you may only act on cases in the queues you belong to")
+    case = case_acquire(case_id=case_id, actor=actor, expected_version=expected_version)
     if not case.category.retryable:
         raise DomainError(f"{case.category.name} failures are not fixed by a replay: {case.category.suggested_action}")
     occurrence = _occurrence_of(case, occurrence_id)
@@ -143,16 +144,7 @@ def replay_request(
     except IntegrityError as exc:
         raise DomainError("a replay of this occurrence is already in flight") from exc
     before = case_state(case)
-    case_save(case, [])
-    CaseActivity.objects.create(
-        case=case,
-        actor=actor_for(actor),
-        kind=ActivityKind.REPLAY,
-        body=f"replay of occurrence {occurrence.pk} requested" + (" with a repaired payload" if repaired else ""),
-        data={"replay": str(replay.pk), "occurrence": occurrence.pk, "repaired": repaired is not None},
-    )
     after: dict[str, Any] = {
-        **case_state(case),
         "replay": str(replay.pk),
         "occurrence": occurrence.pk,
         "target_url": target.url,
@@ -162,12 +154,22 @@ def replay_request(
         # The audit trail keeps what the operator changed: the stored record before, the sent one after.
         before = {**before, "payload": original}
         after["payload"] = repaired
-    audit_record(actor=actor_for(actor), action="case.replay_requested", obj=case, before=before, after=after)
+    case_act(
+        case=case,
+        actor=actor_for(actor),
+        kind=ActivityKind.REPLAY,
+        body=f"replay of occurrence {occurrence.pk} requested" + (" with a repaired payload" if repaired else ""),
+        data={"replay": str(replay.pk), "occurrence": occurrence.pk, "repaired": repaired is not None},
+        action="case.replay_requested",
+        before=before,
+        after=after,
+    )
     transaction.on_commit(lambda: _send_later(replay.pk))
     return replay
 
 
 def _send_later(replay_id: uuid.UUID) -> None:
+    # Imported when enqueuing: the tasks module imports the services at load time (see services/notify.py).
     from exceptions.tasks import send_replay
 
     send_replay.delay(str(replay_id))
@@ -307,36 +309,20 @@ def _replay_succeed(*, replay_id: str, event_id: int) -> bool:
     replay.succeeded_at = timezone.now()
     replay.outcome = f"confirmed by event {event_id}"
     replay.save(update_fields=["status", "succeeded_at", "outcome"])
-    case = case_lock(replay.case_id, None)
-    before = case_state(case)
-    resolved = case.status in ACTIVE_STATUSES
-    if resolved:
-        case.status = CaseStatus.RESOLVED
-        case.resolved_at = timezone.now()
-        case.snooze_until = case.snooze_occurrences = None
-        case_save(case, ["status", "resolved_at", "snooze_until", "snooze_occurrences"])
-    CaseActivity.objects.create(
-        case=case,
-        actor=SYSTEM_ACTOR,
-        kind=ActivityKind.REPLAY,
-        body=f"replay confirmed by event {event_id}" + ("; case resolved" if resolved else ""),
-        data={"replay": replay_id, "event": event_id, "from": before["status"], "to": case.status},
-    )
     audit_record(
         actor=SYSTEM_ACTOR,
         action="replay.succeeded",
         obj=replay,
         before={"status": previous_status},
-        after={"status": replay.status, "case": case.pk, "event": event_id},
+        after={"status": replay.status, "case": replay.case_id, "event": event_id},
     )
-    if resolved:
-        audit_record(
-            actor=SYSTEM_ACTOR,
-            action="case.resolved",
-            obj=case,
-            before=before,
-            after={**case_state(case), "replay": replay_id, "event": event_id},
-        )
+    case_resolve_automatically(
+        case_id=replay.case_id,
+        actor=SYSTEM_ACTOR,
+        kind=ActivityKind.REPLAY,
+        body=f"replay confirmed by event {event_id}",
+        data={"replay": replay_id, "event": event_id},
+    )
     return True
 
 

@@ -1,5 +1,5 @@
-"""Managers' configuration writes: taxonomy categories, classification and routing rules, queues and their members,
-and re-routing open cases after the routing rules changed.
+"""Managers' configuration writes: taxonomy categories, classification and routing rules, and re-routing open cases
+after the routing rules changed (queues are in services/queues.py).
 
 Each service changes its rows inside one atomic block and writes its audit entry (before/after) as the last write of
 that block, so that a change and its audit entry are committed together or not at all. Editing rules reclassifies and
@@ -7,22 +7,18 @@ re-routes nothing by itself: new failures follow the new rules; moving open case
 """
 
 import re
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from console.lib.audit import audit_delete, audit_record
-from console.lib.capabilities import ACT_ON_CASES
+from console.lib.audit import audit_delete, audit_record, audited_create, audited_set_active, audited_update
 from console.lib.errors import DomainError
 from exceptions.choices import ActivityKind, Severity
 from exceptions.models import Case, CaseActivity, Category, ClassificationRule, Queue, RoutingRule
-from exceptions.selectors import CaseMove, open_cases, routing_moves
-from exceptions.services import routing_specs
-from transactions.durations import duration_label
+from exceptions.selectors import CaseMove, open_cases, routing_moves, routing_specs
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _STATUS_CLASS_RE = re.compile(r"^[1-5]xx$")
@@ -32,14 +28,15 @@ _STATUS_RANGE_RE = re.compile(r"^(\d{3})-(\d{3})$")
 AUDITED_MOVES = 500
 
 
-def _changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
-    return before != after
-
-
-def _slug_problem(slug: str, max_length: int) -> str | None:
+def new_slug(model: type[models.Model], slug: str, *, max_length: int, noun: str) -> str:
+    """The slug of an object being created, stripped; refused when malformed or taken. Slugs never change afterwards:
+    fingerprints, routing rules, links and audit entries name objects by them."""
+    slug = slug.strip()
     if not SLUG_RE.match(slug) or len(slug) > max_length:
-        return f"lower-case letters, digits, - and _ (at most {max_length}), e.g. master-data"
-    return None
+        raise DomainError(f"slug: lower-case letters, digits, - and _ (at most {max_length}), e.g. master-data")
+    if model._default_manager.filter(slug=slug).exists():
+        raise DomainError(f"a {noun} with the slug {slug!r} exists already")
+    return slug
 
 
 # ---- Taxonomy categories --------------------------------------------------------------------------------------------
@@ -81,13 +78,7 @@ def category_create(
     suggested_action: str = "",
     description: str = "",
 ) -> Category:
-    slug = slug.strip()
-    problem = _slug_problem(slug, 40)
-    if problem:
-        raise DomainError(f"slug: {problem}")
-    if Category.objects.filter(slug=slug).exists():
-        raise DomainError(f"a category with the slug {slug!r} exists already")
-    category = Category(slug=slug)
+    category = Category(slug=new_slug(Category, slug, max_length=40, noun="category"))
     _category_apply(
         category,
         name=name,
@@ -96,9 +87,7 @@ def category_create(
         suggested_action=suggested_action,
         description=description,
     )
-    category.save()
-    audit_record(actor=actor, action="category.created", obj=category, after=category_snapshot(category))
-    return category
+    return audited_create(category, actor=actor, action="category.created", snapshot=category_snapshot)
 
 
 @transaction.atomic
@@ -113,22 +102,20 @@ def category_update(
     description: str = "",
 ) -> Category:
     """The slug never changes: cases' fingerprints and routing rules name categories by it."""
-    category = Category.objects.select_for_update().get(pk=category.pk)
-    before = category_snapshot(category)
-    _category_apply(
+    return audited_update(
         category,
-        name=name,
-        severity=severity,
-        retryable=retryable,
-        suggested_action=suggested_action,
-        description=description,
+        actor=actor,
+        action="category.updated",
+        snapshot=category_snapshot,
+        apply=lambda locked: _category_apply(
+            locked,
+            name=name,
+            severity=severity,
+            retryable=retryable,
+            suggested_action=suggested_action,
+            description=description,
+        ),
     )
-    after = category_snapshot(category)
-    if not _changed(before, after):
-        return category
-    category.save()
-    audit_record(actor=actor, action="category.updated", obj=category, before=before, after=after)
-    return category
 
 
 # ---- Classification rules -------------------------------------------------------------------------------------------
@@ -234,52 +221,100 @@ def _classification_rule_apply(
     rule.is_active = is_active
 
 
-@transaction.atomic
-def classification_rule_create(*, actor: str, **fields: Any) -> ClassificationRule:
+def classification_rule_create(
+    *,
+    actor: str,
+    position: int,
+    name: str,
+    category: Category,
+    system: str = "",
+    kind: str = "",
+    error_code: str = "",
+    error_type: str = "",
+    message_pattern: str = "",
+    http_status: str = "",
+    attributes: dict[str, str] | None = None,
+    is_active: bool = True,
+) -> ClassificationRule:
     """A rule that classifies failures from now on; what was classified before keeps its category."""
     rule = ClassificationRule()
-    _classification_rule_apply(rule, **fields)
-    rule.save()
-    audit_record(actor=actor, action="classification_rule.created", obj=rule, after=classification_rule_snapshot(rule))
-    return rule
-
-
-@transaction.atomic
-def classification_rule_update(*, rule: ClassificationRule, actor: str, **fields: Any) -> ClassificationRule:
-    rule = ClassificationRule.objects.select_for_update().get(pk=rule.pk)
-    before = classification_rule_snapshot(rule)
-    _classification_rule_apply(rule, **fields)
-    after = classification_rule_snapshot(rule)
-    if not _changed(before, after):
-        return rule
-    rule.save()
-    audit_record(actor=actor, action="classification_rule.updated", obj=rule, before=before, after=after)
-    return rule
-
-
-@transaction.atomic
-def classification_rule_set_active(*, rule: ClassificationRule, actor: str, is_active: bool) -> ClassificationRule:
-    rule = ClassificationRule.objects.select_for_update().get(pk=rule.pk)
-    if rule.is_active == is_active:
-        return rule
-    if is_active:
-        # A rule loaded as data before validation existed must not start classifying with a broken condition.
-        problems = classification_rule_problems(
-            message_pattern=rule.message_pattern, http_status=rule.http_status, attributes=rule.attributes
-        )
-        if problems:
-            raise DomainError("fix this rule before activating it: " + "; ".join(problems.values()))
-    before = classification_rule_snapshot(rule)
-    rule.is_active = is_active
-    rule.save(update_fields=["is_active", "updated_at"])
-    audit_record(
-        actor=actor,
-        action="classification_rule.activated" if is_active else "classification_rule.deactivated",
-        obj=rule,
-        before=before,
-        after=classification_rule_snapshot(rule),
+    _classification_rule_apply(
+        rule,
+        position=position,
+        name=name,
+        category=category,
+        system=system,
+        kind=kind,
+        error_code=error_code,
+        error_type=error_type,
+        message_pattern=message_pattern,
+        http_status=http_status,
+        attributes=attributes,
+        is_active=is_active,
     )
-    return rule
+    return audited_create(
+        rule, actor=actor, action="classification_rule.created", snapshot=classification_rule_snapshot
+    )
+
+
+def classification_rule_update(
+    *,
+    rule: ClassificationRule,
+    actor: str,
+    position: int,
+    name: str,
+    category: Category,
+    system: str = "",
+    kind: str = "",
+    error_code: str = "",
+    error_type: str = "",
+    message_pattern: str = "",
+    http_status: str = "",
+    attributes: dict[str, str] | None = None,
+    is_active: bool = True,
+) -> ClassificationRule:
+    return audited_update(
+        rule,
+        actor=actor,
+        action="classification_rule.updated",
+        snapshot=classification_rule_snapshot,
+        apply=lambda locked: _classification_rule_apply(
+            locked,
+            position=position,
+            name=name,
+            category=category,
+            system=system,
+            kind=kind,
+            error_code=error_code,
+            error_type=error_type,
+            message_pattern=message_pattern,
+            http_status=http_status,
+            attributes=attributes,
+            is_active=is_active,
+        ),
+    )
+
+
+def _activation_problems(rule: ClassificationRule) -> list[str]:
+    # A rule loaded as data before validation existed must not start classifying with a broken condition; one that
+    # is active already is left alone (switching it "on" again changes nothing).
+    if rule.is_active:
+        return []
+    problems = classification_rule_problems(
+        message_pattern=rule.message_pattern, http_status=rule.http_status, attributes=rule.attributes
+    )
+    return list(problems.values())
+
+
+def classification_rule_set_active(*, rule: ClassificationRule, actor: str, is_active: bool) -> ClassificationRule:
+    return audited_set_active(
+        rule,
+        actor=actor,
+        action_prefix="classification_rule",
+        snapshot=classification_rule_snapshot,
+        is_active=is_active,
+        problems=_activation_problems,
+    )
 
 
 @transaction.atomic
@@ -370,27 +405,68 @@ def _routing_rule_apply(
     rule.is_active = is_active
 
 
-@transaction.atomic
-def routing_rule_create(*, actor: str, **fields: Any) -> RoutingRule:
+def routing_rule_create(
+    *,
+    actor: str,
+    position: int,
+    name: str,
+    queue: Queue,
+    categories: list[str] | None = None,
+    system: str = "",
+    kind: str = "",
+    entity: str = "",
+    min_amount: Decimal | None = None,
+    is_active: bool = True,
+) -> RoutingRule:
     """Routes new cases from now on; open cases move only when someone re-routes them (`cases_reroute`)."""
     rule = RoutingRule()
-    _routing_rule_apply(rule, **fields)
-    rule.save()
-    audit_record(actor=actor, action="routing_rule.created", obj=rule, after=routing_rule_snapshot(rule))
-    return rule
+    _routing_rule_apply(
+        rule,
+        position=position,
+        name=name,
+        queue=queue,
+        categories=categories,
+        system=system,
+        kind=kind,
+        entity=entity,
+        min_amount=min_amount,
+        is_active=is_active,
+    )
+    return audited_create(rule, actor=actor, action="routing_rule.created", snapshot=routing_rule_snapshot)
 
 
-@transaction.atomic
-def routing_rule_update(*, rule: RoutingRule, actor: str, **fields: Any) -> RoutingRule:
-    rule = RoutingRule.objects.select_for_update().get(pk=rule.pk)
-    before = routing_rule_snapshot(rule)
-    _routing_rule_apply(rule, **fields)
-    after = routing_rule_snapshot(rule)
-    if not _changed(before, after):
-        return rule
-    rule.save()
-    audit_record(actor=actor, action="routing_rule.updated", obj=rule, before=before, after=after)
-    return rule
+def routing_rule_update(
+    *,
+    rule: RoutingRule,
+    actor: str,
+    position: int,
+    name: str,
+    queue: Queue,
+    categories: list[str] | None = None,
+    system: str = "",
+    kind: str = "",
+    entity: str = "",
+    min_amount: Decimal | None = None,
+    is_active: bool = True,
+) -> RoutingRule:
+    return audited_update(
+        rule,
+        actor=actor,
+        action="routing_rule.updated",
+        snapshot=routing_rule_snapshot,
+        apply=lambda locked: _routing_rule_apply(
+            locked,
+            position=position,
+            name=name,
+            queue=queue,
+            categories=categories,
+            system=system,
+            kind=kind,
+            entity=entity,
+            min_amount=min_amount,
+            is_active=is_active,
+        ),
+    )
 
 
 @transaction.atomic
@@ -439,174 +515,3 @@ def cases_reroute(*, actor: str) -> list[CaseMove]:
         after={"count": len(moves), "moves": listed[:AUDITED_MOVES]},
     )
     return moves
-
-
-# ---- Queues and their members ---------------------------------------------------------------------------------------
-
-
-def queue_snapshot(queue: Queue) -> dict[str, Any]:
-    return {
-        "slug": queue.slug,
-        "name": queue.name,
-        "is_default": queue.is_default,
-        "triage_target": duration_label(queue.triage_target),
-        "resolve_target": duration_label(queue.resolve_target),
-        "notify_email": queue.notify_email,
-        "lead": queue.lead.get_username() if queue.lead_id and queue.lead else None,
-    }
-
-
-def _queue_apply(
-    queue: Queue,
-    *,
-    name: str,
-    triage_target: timedelta,
-    resolve_target: timedelta,
-    notify_email: str = "",
-    lead: Any = None,
-) -> None:
-    if not name.strip():
-        raise DomainError("the name is empty")
-    if triage_target <= timedelta() or resolve_target <= timedelta():
-        raise DomainError("targets must be longer than zero")
-    if triage_target > resolve_target:
-        # Triage is part of resolving: a case cannot be due for assignment after it is due to be resolved.
-        raise DomainError("the triage target cannot be longer than the resolve target")
-    queue.name = name.strip()
-    queue.triage_target = triage_target
-    queue.resolve_target = resolve_target
-    queue.notify_email = notify_email.strip()
-    queue.lead = lead
-
-
-def _take_default(queue: Queue) -> list[tuple[Queue, dict[str, Any]]]:
-    """Make room for `queue` as the one default: the previous default gives it up first (the partial unique index
-    allows one). Returns the queues changed, with their state before, for the caller to audit at the end."""
-    changed = []
-    for previous in Queue.objects.select_for_update().filter(is_default=True).exclude(pk=queue.pk):
-        before = queue_snapshot(previous)
-        Queue.objects.filter(pk=previous.pk).update(is_default=False, updated_at=timezone.now())
-        previous.is_default = False
-        changed.append((previous, before))
-    return changed
-
-
-def _audit_default_given_up(changed: list[tuple[Queue, dict[str, Any]]], actor: str) -> None:
-    for previous, before in changed:
-        audit_record(actor=actor, action="queue.updated", obj=previous, before=before, after=queue_snapshot(previous))
-
-
-@transaction.atomic
-def queue_create(
-    *,
-    actor: str,
-    slug: str,
-    name: str,
-    triage_target: timedelta,
-    resolve_target: timedelta,
-    is_default: bool = False,
-    notify_email: str = "",
-    lead: Any = None,
-) -> Queue:
-    slug = slug.strip()
-    problem = _slug_problem(slug, 60)
-    if problem:
-        raise DomainError(f"slug: {problem}")
-    if Queue.objects.filter(slug=slug).exists():
-        raise DomainError(f"a queue with the slug {slug!r} exists already")
-    if not is_default and not Queue.objects.filter(is_default=True).exists():
-        raise DomainError("no queue is the default yet: make this one the default (exactly one queue is)")
-    queue = Queue(slug=slug)
-    _queue_apply(
-        queue,
-        name=name,
-        triage_target=triage_target,
-        resolve_target=resolve_target,
-        notify_email=notify_email,
-        lead=lead,
-    )
-    changed = _take_default(queue) if is_default else []
-    queue.is_default = is_default
-    queue.save()
-    _audit_default_given_up(changed, actor)
-    audit_record(actor=actor, action="queue.created", obj=queue, after=queue_snapshot(queue))
-    return queue
-
-
-@transaction.atomic
-def queue_update(
-    *,
-    queue: Queue,
-    actor: str,
-    name: str,
-    triage_target: timedelta,
-    resolve_target: timedelta,
-    is_default: bool,
-    notify_email: str = "",
-    lead: Any = None,
-) -> Queue:
-    """Targets apply to cases created from now on; open cases keep the due dates they were given."""
-    # No select_related("lead"): a nullable FK is an outer join, which PostgreSQL cannot lock.
-    queue = Queue.objects.select_for_update().get(pk=queue.pk)
-    before = queue_snapshot(queue)
-    if queue.is_default and not is_default:
-        raise DomainError("exactly one queue is the default: make another queue the default instead")
-    _queue_apply(
-        queue,
-        name=name,
-        triage_target=triage_target,
-        resolve_target=resolve_target,
-        notify_email=notify_email,
-        lead=lead,
-    )
-    after = {**queue_snapshot(queue), "is_default": is_default}
-    if not _changed(before, after):
-        return queue
-    changed = _take_default(queue) if is_default and not queue.is_default else []
-    queue.is_default = is_default
-    queue.save()
-    _audit_default_given_up(changed, actor)
-    audit_record(actor=actor, action="queue.updated", obj=queue, before=before, after=after)
-    return queue
-
-
-def _member_names(queue: Queue) -> list[str]:
-    return sorted(u.get_username() for u in queue.members.all())
-
-
-@transaction.atomic
-def queue_member_add(*, queue: Queue, user: Any, actor: str) -> Queue:
-    """Finance operations act on the cases of the queues they belong to (managers on every queue anyway)."""
-    queue = Queue.objects.select_for_update().get(pk=queue.pk)
-    if not user.is_active or not user.has_perm(ACT_ON_CASES):
-        raise DomainError(f"{user.get_username()} may not act on cases (finance_ops or manager role needed)")
-    if queue.members.filter(pk=user.pk).exists():
-        raise DomainError(f"{user.get_username()} is a member of {queue.name} already")
-    before = _member_names(queue)
-    queue.members.add(user)
-    audit_record(
-        actor=actor,
-        action="queue.member_added",
-        obj=queue,
-        before={"members": before},
-        after={"members": _member_names(queue), "added": user.get_username()},
-    )
-    return queue
-
-
-@transaction.atomic
-def queue_member_remove(*, queue: Queue, user: Any, actor: str) -> Queue:
-    """Cases assigned to the member stay assigned: reassigning them is the queue's work, visible on its page."""
-    queue = Queue.objects.select_for_update().get(pk=queue.pk)
-    if not queue.members.filter(pk=user.pk).exists():
-        raise DomainError(f"{user.get_username()} is not a member of {queue.name}")
-    before = _member_names(queue)
-    queue.members.remove(user)
-    audit_record(
-        actor=actor,
-        action="queue.member_removed",
-        obj=queue,
-        before={"members": before},
-        after={"members": _member_names(queue), "removed": user.get_username()},
-    )
-    return queue

@@ -1,0 +1,48 @@
+"""The exceptions app's console pages (HTML); the root urlconf includes them. The API has its own in api/urls.py."""
+
+from django.urls import URLPattern, path
+
+from exceptions.views import manage, triage
+
+# Fixed paths such as /queues/manage/ come before the triage pages' /queues/<slug>/.
+urlpatterns: list[URLPattern] = [
+    path("taxonomy/", manage.taxonomy, name="taxonomy"),
+    path("taxonomy/gap/", manage.taxonomy_gap, name="taxonomy-gap"),
+    path("taxonomy/categories/new/", manage.category_create, name="category-create"),
+    path("taxonomy/categories/<int:category_id>/", manage.category_edit, name="category-edit"),
+    path("taxonomy/rules/", manage.classification_rule_list, name="classification-rule-list"),
+    path("taxonomy/rules/new/", manage.classification_rule_create, name="classification-rule-create"),
+    path("taxonomy/rules/order/", manage.classification_rule_reorder, name="classification-rule-reorder"),
+    path("taxonomy/rules/<int:rule_id>/", manage.classification_rule_edit, name="classification-rule-edit"),
+    path(
+        "taxonomy/rules/<int:rule_id>/active/", manage.classification_rule_activate, name="classification-rule-activate"
+    ),
+    path("taxonomy/rules/<int:rule_id>/delete/", manage.classification_rule_delete, name="classification-rule-delete"),
+    path("routing/", manage.routing_rule_list, name="routing-rule-list"),
+    path("routing/new/", manage.routing_rule_create, name="routing-rule-create"),
+    path("routing/reroute/", manage.routing_reroute, name="routing-reroute"),
+    path("routing/<int:rule_id>/", manage.routing_rule_edit, name="routing-rule-edit"),
+    path("routing/<int:rule_id>/delete/", manage.routing_rule_delete, name="routing-rule-delete"),
+    path("queues/manage/", manage.queue_manage_list, name="queue-manage-list"),
+    path("queues/manage/new/", manage.queue_manage_create, name="queue-manage-create"),
+    path("queues/manage/<int:queue_id>/", manage.queue_manage_edit, name="queue-manage-edit"),
+    path("queues/manage/<int:queue_id>/members/", manage.queue_member_add, name="queue-member-add"),
+    path(
+        "queues/manage/<int:queue_id>/members/<int:user_id>/remove/",
+        manage.queue_member_remove,
+        name="queue-member-remove",
+    ),
+    path("queues/", triage.queue_list, name="queue-list"),
+    path("queues/<slug:slug>/", triage.queue_detail, name="queue-detail"),
+    path("queues/<slug:slug>/bulk/", triage.queue_bulk, name="queue-bulk"),
+    path("cases/<int:case_id>/", triage.case_detail, name="case-detail"),
+    path("cases/<int:case_id>/assign/", triage.case_assign_view, name="case-assign"),
+    path("cases/<int:case_id>/comment/", triage.case_comment_view, name="case-comment"),
+    path("cases/<int:case_id>/status/", triage.case_transition_view, name="case-transition"),
+    path("cases/<int:case_id>/snooze/", triage.case_snooze_view, name="case-snooze"),
+    path("cases/<int:case_id>/merge/", triage.case_merge_view, name="case-merge"),
+    path("cases/<int:case_id>/split/", triage.case_split_view, name="case-split"),
+    path("cases/<int:case_id>/replay/", triage.case_replay_view, name="case-replay"),
+    path("notifications/", triage.notification_list, name="notification-list"),
+    path("notifications/read/", triage.notification_read, name="notification-read"),
+]
