@@ -213,7 +213,6 @@ def slas_reference_data_load(*, actor: str = "system:reference-data") -> dict[st
     if calendar is None:
         return created
     processes = {p.slug: p for p in ProcessDefinition.objects.all()}
-    created.update(_monitors_load(calendar=calendar, processes=processes, actor=actor))
     for slug, (name, process, start, stop, target, pauses, category, description) in DEFAULT_DEFINITIONS.items():
         if SlaDefinition.objects.filter(slug=slug).exists() or (process and process not in processes):
             continue
@@ -239,10 +238,14 @@ def slas_reference_data_load(*, actor: str = "system:reference-data") -> dict[st
     return created
 
 
-def _monitors_load(
-    *, calendar: BusinessCalendar, processes: dict[str, ProcessDefinition], actor: str
-) -> dict[str, int]:
-    """The default monitors that do not exist yet (by slug); monitors users edited or deactivated are left alone."""
+@transaction.atomic
+def monitors_reference_data_load(*, actor: str = "system:reference-data") -> dict[str, int]:
+    """The default monitors that do not exist yet (by slug), on the default calendar; monitors users edited or
+    deactivated are left alone. Runs after slas_reference_data_load (which creates the calendar)."""
+    calendar = BusinessCalendar.objects.filter(slug=DEFAULT_CALENDAR).first()
+    if calendar is None:
+        return {"volume_monitors": 0, "evidence_monitors": 0}
+    processes = {p.slug: p for p in ProcessDefinition.objects.all()}
     created = {"volume_monitors": 0, "evidence_monitors": 0}
     for fields in VOLUME_MONITORS:
         if VolumeMonitor.objects.filter(slug=fields["slug"]).exists():

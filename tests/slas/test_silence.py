@@ -9,6 +9,7 @@ from console.lib.audit import AuditEntry
 from console.lib.errors import StaleVersion
 from slas.choices import EvidenceCheckStatus
 from slas.models import EvidenceCheck, EvidenceMonitor, VolumeMonitor
+from slas.reference import EVIDENCE_MONITORS, VOLUME_MONITORS, monitors_reference_data_load, slas_reference_data_load
 from slas.services.monitors import (
     evidence_checks_decide,
     evidence_monitor_create,
@@ -307,3 +308,17 @@ def test_monitor_edits_are_audited_versioned_and_validated(reference, calendar):
         1,
         0,
     )
+
+
+def test_default_monitors_load_once_and_keep_edits(reference):
+
+    slas_reference_data_load()
+    assert monitors_reference_data_load() == {
+        "volume_monitors": len(VOLUME_MONITORS),
+        "evidence_monitors": len(EVIDENCE_MONITORS),
+    }
+    VolumeMonitor.objects.filter(slug="ipaas-silent-30min").update(min_count=3, is_active=False)
+    assert monitors_reference_data_load() == {"volume_monitors": 0, "evidence_monitors": 0}
+    edited = VolumeMonitor.objects.get(slug="ipaas-silent-30min")
+    assert (edited.min_count, edited.is_active, edited.calendar.slug) == (3, False, "de")
+    assert AuditEntry.objects.filter(action="volume_monitor.created").count() == len(VOLUME_MONITORS)
