@@ -311,7 +311,6 @@ def test_monitor_edits_are_audited_versioned_and_validated(reference, calendar):
 
 
 def test_default_monitors_load_once_and_keep_edits(reference):
-
     slas_reference_data_load()
     assert monitors_reference_data_load() == {
         "volume_monitors": len(VOLUME_MONITORS),
