@@ -31,7 +31,7 @@ def watch_for_silence(sender: Any, txn_ids: list[int], batch_id: int | None = No
 
     for start in range(0, len(txn_ids), CHUNK):
         chunk = list(txn_ids[start : start + CHUNK])
-        raise_stall_cases.delay(chunk)
+        raise_stall_cases.delay(chunk, batch_id)
         # The stall job changes no events: only correlation batches can bring triggers or evidence.
         if batch_id is not None:
             scan_evidence.delay(chunk)

@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from slas.services import clocks, monitors, stalls
+from transactions import selectors as txn_selectors
 
 
 @shared_task(acks_late=True)
@@ -36,9 +37,16 @@ def sweep_recent_transactions() -> dict[str, int]:
 
 
 @shared_task(acks_late=True)
-def raise_stall_cases(txn_ids: list[int]) -> int:
+def raise_stall_cases(txn_ids: list[int], batch_id: int | None = None) -> int:
     """After the stall job (and correlation): the stalled among these transactions get their step's case."""
-    return stalls.stalled_transactions_raise(txn_ids=txn_ids)
+    as_of = txn_selectors.ingest_batch_received_at(batch_id=batch_id) if batch_id is not None else None
+    return stalls.stalled_transactions_raise(txn_ids=txn_ids, as_of=as_of)
+
+
+@shared_task
+def sweep_stalled_transactions() -> int:
+    """Every few minutes: stalled transactions whose case was never raised (lost task, back-dated batch)."""
+    return stalls.stalled_transactions_sweep()
 
 
 @shared_task(acks_late=True)

@@ -288,6 +288,19 @@ def transaction_steps_brief(*, txn_ids: list[int], status: str | None = None) ->
     )
 
 
+def stalled_transaction_ids(*, limit: int = 500) -> list[int]:
+    """The most recently active stalled transactions (txn_status_recent_idx), newest first."""
+    return list(
+        Transaction.objects.filter(status=TransactionStatus.STALLED)
+        .order_by("-last_event_at", "-id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def ingest_batch_received_at(*, batch_id: int) -> datetime | None:
+    return IngestBatch.objects.filter(pk=batch_id).values_list("received_at", flat=True).first()
+
+
 def transaction_events_detail(*, txn_ids: list[int]) -> dict[int, list[dict]]:
     """Each transaction's events oldest first: id, occurred_at, system, kind, status, entity and approval.
 

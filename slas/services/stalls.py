@@ -11,6 +11,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from exceptions import services as case_services
+from exceptions.selectors import signal_keys_recorded
 from slas.choices import STALL_CATEGORY
 from transactions import selectors as txn_selectors
 from transactions.choices import TransactionStatus
@@ -18,6 +19,7 @@ from transactions.choices import TransactionStatus
 logger = logging.getLogger(__name__)
 
 ACTOR = "system:slas"
+SWEEP_LIMIT = 2000
 
 
 def stall_signal_key(*, txn_id: int, process_id: int | None, position: int | str) -> str:
@@ -25,18 +27,36 @@ def stall_signal_key(*, txn_id: int, process_id: int | None, position: int | str
     return f"stalled:{txn_id}:{process_id or 0}:{position}"
 
 
-def stalled_transactions_raise(*, txn_ids: list[int], now: datetime | None = None) -> int:
+def stalled_transactions_raise(
+    *, txn_ids: list[int], as_of: datetime | None = None, now: datetime | None = None
+) -> int:
     """Raise (idempotently) the stall case of every transaction among `txn_ids` that is stalled now.
 
     Returns how many occurrences were signalled. Transactions in any other state are skipped: the signal is also
-    sent after ordinary correlation batches, and a stalled transaction that moved on needs no case.
+    sent after ordinary correlation batches, and a stalled transaction that moved on needs no case. `as_of` is the
+    receive time of the batch that announced them: correlation judges "overdue" by the wall clock, so a back-dated
+    batch (history, a replayed backlog) makes transactions look stalled that were not yet due when it arrived; those
+    wait for the stall job or the sweep, which judge by now.
     """
     now = now or timezone.now()
     raised = 0
-    for row in txn_selectors.transaction_steps_brief(txn_ids=sorted(set(txn_ids)), status=TransactionStatus.STALLED):
-        step = row["next_step"] or {}
-        if row["status"] != TransactionStatus.STALLED or not step:
+    rows = [
+        row
+        for row in txn_selectors.transaction_steps_brief(txn_ids=sorted(set(txn_ids)), status=TransactionStatus.STALLED)
+        if row["next_step"] and (as_of is None or row["next_due_at"] is None or row["next_due_at"] < as_of)
+    ]
+    keys = {
+        row["id"]: stall_signal_key(
+            txn_id=row["id"], process_id=row["process_id"], position=row["next_step"].get("position")
+        )
+        for row in rows
+    }
+    # Occurrences recorded before (announced again by a later batch or the sweep) cost one indexed read, not a call.
+    recorded = signal_keys_recorded(keys=keys.values())
+    for row in rows:
+        if keys[row["id"]] in recorded:
             continue
+        step = row["next_step"]
         process = row["process__name"] or "transaction"
         overdue_since = row["next_due_at"] or now
         name, position = step.get("name") or "its next step", step.get("position")
@@ -47,7 +67,7 @@ def stalled_transactions_raise(*, txn_ids: list[int], now: datetime | None = Non
         )
         try:
             case_services.signal_record(
-                signal_key=stall_signal_key(txn_id=row["id"], process_id=row["process_id"], position=position),
+                signal_key=keys[row["id"]],
                 category_slug=STALL_CATEGORY,
                 # The system expected to act; a step any system may perform is the process's own.
                 system=step.get("system") or row["process__slug"] or "closeloop",
@@ -61,7 +81,7 @@ def stalled_transactions_raise(*, txn_ids: list[int], now: datetime | None = Non
             )
         except Exception:
             # One case that cannot be opened must not stop the others (nor the correlation that announced them);
-            # the transaction is announced again when the stall job or a later batch touches it.
+            # the sweep (every five minutes) tries again.
             logger.exception("slas.stall_case_failed", extra={"txn": row["id"]})
             continue
         raised += 1
@@ -70,4 +90,10 @@ def stalled_transactions_raise(*, txn_ids: list[int], now: datetime | None = Non
     return raised
 
 
-__all__ = ["stall_signal_key", "stalled_transactions_raise"]
+def stalled_transactions_sweep(*, limit: int = SWEEP_LIMIT) -> int:
+    """Periodic: the stall case of every (recently active) stalled transaction that has none yet. Catches what the
+    announcements missed: a lost task, or transactions correlation marked stalled ahead of a back-dated batch."""
+    return stalled_transactions_raise(txn_ids=txn_selectors.stalled_transaction_ids(limit=limit))
+
+
+__all__ = ["stall_signal_key", "stalled_transactions_raise", "stalled_transactions_sweep"]

@@ -18,9 +18,9 @@ from slas.services.monitors import (
     volume_monitor_update,
     volume_monitors_evaluate,
 )
-from slas.services.stalls import stalled_transactions_raise
+from slas.services.stalls import stalled_transactions_raise, stalled_transactions_sweep
 from transactions.models import Transaction
-from transactions.services import transactions_mark_stalled
+from transactions.services import batch_correlate, transactions_mark_stalled
 
 from .conftest import MONDAY, ingest_and_correlate, ingest_batch
 from .conftest import make_record as record
@@ -321,3 +321,20 @@ def test_default_monitors_load_once_and_keep_edits(reference):
     edited = VolumeMonitor.objects.get(slug="ipaas-silent-30min")
     assert (edited.min_count, edited.is_active, edited.calendar.slug) == (3, False, "de")
     assert AuditEntry.objects.filter(action="volume_monitor.created").count() == len(VOLUME_MONITORS)
+
+
+def test_a_back_dated_batch_raises_only_the_stalls_due_when_it_arrived_and_the_sweep_the_rest(
+    reference, source, case_signals, django_capture_on_commit_callbacks
+):
+    # History replayed today: correlation judges by the wall clock, so both transactions look stalled at once.
+    with django_capture_on_commit_callbacks(execute=True):
+        for number, received in ((1, MONDAY.replace(hour=9)), (2, MONDAY + timedelta(days=1))):
+            # Both due at 13:00 on Monday; the first batch arrived before that, the second a day later.
+            rec = record(f"c-{number}", "contract.approved", MONDAY.replace(hour=9), system="salesforce-crm")
+            batch = ingest_batch(source, [{**rec, "business_keys": {"contract": f"C-{number}"}}], received_at=received)
+            batch_correlate(batch_id=batch.pk)
+    assert Transaction.objects.filter(status="stalled").count() == 2
+    assert [s["title"] for s in case_signals.recorded] == ["Stalled: Order to cash waiting for Sales order created"]
+    assert case_signals.recorded[0]["txn_id"] == Transaction.objects.order_by("id").last().pk
+    assert stalled_transactions_sweep() == 2  # the recorder keeps no occurrences: both are (re)signalled
+    assert {s["txn_id"] for s in case_signals.recorded} == set(Transaction.objects.values_list("id", flat=True))
