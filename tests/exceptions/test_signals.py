@@ -20,8 +20,7 @@ from exceptions.services import (
     signal_resolve,
 )
 from exceptions.services.classify import fingerprints_lock
-
-from .conftest import failure
+from tests.factories import failure
 
 SILENCE = {
     "category_slug": "platform",
