@@ -34,4 +34,4 @@ def watch_for_silence(sender: Any, txn_ids: list[int], batch_id: int | None = No
         raise_stall_cases.delay(chunk, batch_id)
         # The stall job changes no events: only correlation batches can bring triggers or evidence.
         if batch_id is not None:
-            scan_evidence.delay(chunk)
+            scan_evidence.delay(chunk, batch_id)

@@ -50,9 +50,10 @@ def sweep_stalled_transactions() -> int:
 
 
 @shared_task(acks_late=True)
-def scan_evidence(txn_ids: list[int]) -> dict[str, int]:
+def scan_evidence(txn_ids: list[int], batch_id: int | None = None) -> dict[str, int]:
     """After correlation: record the evidence checks of triggers on these transactions, satisfy pending ones."""
-    return monitors.evidence_monitors_scan(txn_ids=txn_ids)
+    as_of = txn_selectors.ingest_batch_received_at(batch_id=batch_id) if batch_id is not None else None
+    return monitors.evidence_monitors_scan(txn_ids=txn_ids, as_of=as_of)
 
 
 @shared_task

@@ -468,13 +468,19 @@ def _window_reach(monitor: EvidenceMonitor) -> timedelta:
     return monitor.window * 5
 
 
-def evidence_monitors_scan(*, txn_ids: list[int], now: datetime | None = None) -> dict[str, int]:
+def evidence_monitors_scan(
+    *, txn_ids: list[int], now: datetime | None = None, as_of: datetime | None = None
+) -> dict[str, int]:
     """Record the evidence checks of triggers on these transactions; mark pending checks whose evidence arrived.
 
     Called after correlation with the transactions it touched. Reads events only of transactions whose step facts
-    show a trigger, or that already have pending checks; then decides, at once, the checks already overdue.
+    show a trigger, or that already have pending checks; then decides, at once, the checks already overdue. `as_of`
+    is the receive time of the batch that touched them: a back-dated batch (history, a replayed backlog) decides only
+    what was overdue when it arrived, since the evidence may be in a later batch; the minute pass decides the rest.
     """
     now = now or timezone.now()
+    if as_of is not None:
+        now = min(now, as_of)
     stats = {"checks_created": 0, "satisfied": 0, "late": 0, "missing": 0}
     monitors = list(EvidenceMonitor.objects.filter(is_active=True).order_by("id"))
     if not monitors or not txn_ids:

@@ -338,3 +338,16 @@ def test_a_back_dated_batch_raises_only_the_stalls_due_when_it_arrived_and_the_s
     assert case_signals.recorded[0]["txn_id"] == Transaction.objects.order_by("id").last().pk
     assert stalled_transactions_sweep() == 2  # the recorder keeps no occurrences: both are (re)signalled
     assert {s["txn_id"] for s in case_signals.recorded} == set(Transaction.objects.values_list("id", flat=True))
+
+
+def test_a_back_dated_batch_decides_only_the_evidence_overdue_when_it_arrived(
+    reference, calendar, source, case_signals
+):
+    journal_monitor(calendar)
+    posted = MONDAY.replace(hour=8)
+    posting(source, 1, posted)
+    # The batch arrived an hour after the posting: nothing is overdue then, though by the wall clock it long is.
+    stats = evidence_monitors_scan(txn_ids=txn_ids(), as_of=posted + timedelta(hours=1))
+    assert stats["checks_created"] == 1 and stats["missing"] == 0
+    assert not case_signals.recorded
+    assert evidence_checks_decide(now=posted + timedelta(days=5))["missing"] == 1  # the minute pass: by now
