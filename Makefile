@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Local runs are development runs; production sets DEBUG=0 and a SECRET_KEY (see README).
 export DEBUG ?= 1
 
-.PHONY: install demo test lint bench-correlate bench-exceptions bench-lineage bench-dashboards clean
+.PHONY: install demo test lint bench-correlate bench-exceptions bench-lineage bench-dashboards bench-slas clean
 # Benchmarks run on PostgreSQL, in a database of their own that each run rebuilds.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/closeloop_bench
 
@@ -46,6 +46,9 @@ bench-lineage: install
 
 bench-dashboards: install
 	DATABASE_URL=$(BENCH_DATABASE_URL)_dashboards $(PY) tests/bench/dashboards.py $(BENCH_ARGS)
+
+bench-slas: install
+	DATABASE_URL=$(BENCH_DATABASE_URL)_slas $(PY) tests/bench/slas.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles closeloop.sqlite3*

@@ -273,6 +273,21 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },
+    "evaluate-volume-monitors": {
+        "task": "slas.tasks.evaluate_volume_monitors",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    "sweep-stalled-transactions": {
+        "task": "slas.tasks.sweep_stalled_transactions",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
+    "decide-evidence-checks": {
+        "task": "slas.tasks.decide_evidence_checks",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
     "maintain-event-partitions": {
         "task": "transactions.tasks.maintain_event_partitions",
         "schedule": crontab(minute=5),

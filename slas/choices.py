@@ -27,3 +27,15 @@ class EvidenceDirection(models.TextChoices):
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 DEFAULT_BREACH_CATEGORY = "control"
+
+
+class EvidenceCheckStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for evidence"
+    SATISFIED = "satisfied", "Evidence in time"
+    MISSING = "missing", "Evidence missing"
+    LATE = "late", "Evidence came after the case"
+
+
+# What stalled transactions, silent feeds and missing evidence become when the monitor names no category.
+STALL_CATEGORY = "platform"
+VOLUME_CATEGORY = "platform"

@@ -9,7 +9,14 @@ from django.db.models import Q
 from console.lib.models import TimeStampedModel
 from exceptions.models import Case, Category, Queue
 from slas.calendars import CalendarError, WorkCalendar, parse_working_hours
-from slas.choices import DEFAULT_BREACH_CATEGORY, LIVE_CLOCK_STATUSES, ClockStatus, EvidenceDirection, VolumeMode
+from slas.choices import (
+    DEFAULT_BREACH_CATEGORY,
+    LIVE_CLOCK_STATUSES,
+    ClockStatus,
+    EvidenceCheckStatus,
+    EvidenceDirection,
+    VolumeMode,
+)
 from slas.evaluation import Matcher, duration_text, parse_pause_conditions
 from transactions.choices import EventStatus
 from transactions.models import ProcessDefinition, Transaction
@@ -315,6 +322,46 @@ class EvidenceMonitor(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class EvidenceCheck(models.Model):
+    """One trigger event an evidence monitor saw: waiting for its evidence, satisfied, or missing (a control case)."""
+
+    monitor = models.ForeignKey(EvidenceMonitor, on_delete=models.CASCADE, related_name="checks")
+    # No index of its own: evidencecheck_txn_idx starts with txn_id.
+    txn = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="+", db_index=False)
+    trigger_event_id = models.BigIntegerField(help_text="no foreign key: events are partitioned and append-only")
+    trigger_at = models.DateTimeField()
+    trigger_kind = models.CharField(max_length=200)
+    entity = models.CharField(max_length=50, blank=True)
+    due_at = models.DateTimeField(help_text="evidence is missing once this passes without it")
+    status = models.CharField(max_length=10, choices=EvidenceCheckStatus.choices, default=EvidenceCheckStatus.PENDING)
+    evidence_event_id = models.BigIntegerField(null=True, blank=True)
+    evidence_at = models.DateTimeField(null=True, blank=True)
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["monitor", "trigger_event_id"], name="evidencecheck_unique_trigger"),
+            models.CheckConstraint(
+                condition=Q(status__in=EvidenceCheckStatus.values), name="evidencecheck_status_valid"
+            ),
+        ]
+        indexes = [
+            # The periodic pass: WHERE status='pending' AND due_at <= now ORDER BY due_at (pending checks only).
+            models.Index(
+                fields=["due_at"], name="evidencecheck_due_idx", condition=Q(status=EvidenceCheckStatus.PENDING)
+            ),
+            # After correlation, a transaction's checks: WHERE txn_id IN (...) [AND status=?].
+            models.Index(fields=["txn", "status"], name="evidencecheck_txn_idx"),
+            # A monitor's page: WHERE monitor_id=? ORDER BY trigger_at DESC.
+            models.Index(fields=["monitor", "-trigger_at"], name="evidencecheck_monitor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.monitor_id} on {self.txn_id}: {self.status}"
 
 
 # ---- Dashboards: daily rollups and ROI assumptions ------------------------------------------------------------------

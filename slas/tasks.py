@@ -2,8 +2,9 @@
 
 from celery import shared_task
 
-from slas.services import clocks
+from slas.services import clocks, monitors, stalls
 from slas.services.rollups import rollups_refresh_recent
+from transactions import selectors as txn_selectors
 
 
 @shared_task(acks_late=True)
@@ -14,9 +15,14 @@ def evaluate_transactions(txn_ids: list[int]) -> dict[str, int]:
 
 @shared_task(acks_late=True)
 def follow_merged_transactions(survivor_id: int, absorbed_ids: list[int]) -> dict[str, int]:
-    """The clocks of absorbed transactions follow the survivor, which is then re-evaluated from all its events."""
+    """The clocks and evidence checks of absorbed transactions follow the survivor, which is then re-evaluated."""
     moved = clocks.clocks_follow_merge(survivor_id=survivor_id, absorbed_ids=absorbed_ids)
-    return {"moved": moved, **clocks.clocks_evaluate_transactions(txn_ids=[survivor_id])}
+    checks = monitors.evidence_checks_follow_merge(survivor_id=survivor_id, absorbed_ids=absorbed_ids)
+    return {
+        "moved": moved,
+        "evidence_checks_moved": checks,
+        **clocks.clocks_evaluate_transactions(txn_ids=[survivor_id]),
+    }
 
 
 @shared_task
@@ -35,3 +41,35 @@ def sweep_recent_transactions() -> dict[str, int]:
 def refresh_dashboard_rollups() -> int:
     """Recompute today's and yesterday's rollups (each day replaced whole, so a repeated run changes nothing)."""
     return rollups_refresh_recent()
+
+
+@shared_task(acks_late=True)
+def raise_stall_cases(txn_ids: list[int], batch_id: int | None = None) -> int:
+    """After the stall job (and correlation): the stalled among these transactions get their step's case."""
+    as_of = txn_selectors.ingest_batch_received_at(batch_id=batch_id) if batch_id is not None else None
+    return stalls.stalled_transactions_raise(txn_ids=txn_ids, as_of=as_of)
+
+
+@shared_task
+def sweep_stalled_transactions() -> int:
+    """Every few minutes: stalled transactions whose case was never raised (lost task, back-dated batch)."""
+    return stalls.stalled_transactions_sweep()
+
+
+@shared_task(acks_late=True)
+def scan_evidence(txn_ids: list[int], batch_id: int | None = None) -> dict[str, int]:
+    """After correlation: record the evidence checks of triggers on these transactions, satisfy pending ones."""
+    as_of = txn_selectors.ingest_batch_received_at(batch_id=batch_id) if batch_id is not None else None
+    return monitors.evidence_monitors_scan(txn_ids=txn_ids, as_of=as_of)
+
+
+@shared_task
+def evaluate_volume_monitors() -> dict[str, int]:
+    """Every minute: one aggregate count for every active volume monitor; cases open and resolve on change."""
+    return monitors.volume_monitors_evaluate().__dict__
+
+
+@shared_task
+def decide_evidence_checks() -> dict[str, int]:
+    """Every minute: due evidence checks without evidence become control cases."""
+    return monitors.evidence_checks_decide()

@@ -1,8 +1,23 @@
 """Console pages of the slas app, under /slas/ (the path /slas/ itself is the managers' dashboard's)."""
 
-from django.urls import path
+from django.urls import path, register_converter
 
-from slas.views import calendars, clocks, dashboards, definitions
+from slas.views import calendars, clocks, dashboards, definitions, monitors
+
+
+class MonitorKindConverter:
+    """The two kinds of monitor, so that one set of routes serves both."""
+
+    regex = "volume|evidence"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(MonitorKindConverter, "monitor_kind")
 
 urlpatterns = [
     path("slas/definitions/", definitions.definition_list, name="sla-definition-list"),
@@ -23,6 +38,10 @@ urlpatterns = [
         name="sla-holiday-delete",
     ),
     path("slas/clocks/", clocks.clock_list, name="sla-clock-list"),
+    path("slas/monitors/", monitors.monitor_list, name="sla-monitor-list"),
+    path("slas/monitors/<monitor_kind:kind>/new/", monitors.monitor_create, name="sla-monitor-create"),
+    path("slas/monitors/<monitor_kind:kind>/<int:monitor_id>/", monitors.monitor_detail, name="sla-monitor-detail"),
+    path("slas/monitors/<monitor_kind:kind>/<int:monitor_id>/edit/", monitors.monitor_edit, name="sla-monitor-edit"),
     # The dashboards and the lists behind their figures.
     path("slas/", dashboards.sla_dashboard, name="sla-dashboard"),
     path("slas/drill/clocks/", dashboards.drill_list, {"drill": "clocks"}, name="sla-drill-clocks"),

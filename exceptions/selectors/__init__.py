@@ -23,6 +23,7 @@ from exceptions.selectors.cases import (
     queue_list_for,
     queue_member_list,
     queue_summaries,
+    signal_keys_recorded,
 )
 from exceptions.selectors.replays import (
     REPLAY_ID_ATTRIBUTES,
@@ -115,6 +116,7 @@ __all__ = [
     "routing_rule_list",
     "routing_specs",
     "routing_specs_as_typed",
+    "signal_keys_recorded",
     "taxonomy_gap",
     "webhooks_for",
 ]

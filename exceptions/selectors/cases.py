@@ -282,3 +282,12 @@ def open_case_categories_by_txn(
     ):
         found.setdefault(txn_id, {})[slug] = first
     return found
+
+
+def signal_keys_recorded(*, keys: Iterable[str]) -> set[str]:
+    """Which of these signal keys already have their occurrence (the unique signal_key index answers it), so that a
+    caller sweeping for conditions can skip the ones signalled before."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return set()
+    return set(ExceptionRecord.objects.filter(signal_key__in=wanted).values_list("signal_key", flat=True))

@@ -1,10 +1,13 @@
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from exceptions import services as case_services
 from exceptions.reference import exceptions_reference_data_load
-from transactions.models import Event, TransactionEvent
+from slas.models import BusinessCalendar
+from transactions.models import Event, IngestBatch, IngestSource, TransactionEvent
 from transactions.native import decode_native
 from transactions.reference import process_reference_data_load
 from transactions.services import batch_correlate, ingest_source_create, records_ingest
@@ -79,3 +82,82 @@ def frozen_now(monkeypatch):
         monkeypatch.setattr("django.utils.timezone.now", lambda: moment)
 
     return freeze
+
+
+# ---- Silence (stalls, monitors): records at chosen times, and what slas asks of the case machinery ---------------
+
+OFFICE = {day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+MONDAY = datetime(2026, 11, 30, tzinfo=UTC)  # Berlin is UTC+1 in winter: working hours 07:00-17:00 UTC
+
+HAS_CASE_API = hasattr(case_services, "signal_record") and hasattr(case_services, "signal_resolve")
+needs_case_api = pytest.mark.skipif(
+    not HAS_CASE_API,
+    reason="exceptions.services.signal_record/signal_resolve (the exceptions engineer's case-raising API) are not "
+    "merged yet",
+)
+
+
+@dataclass
+class CaseSignals:
+    """What the slas services asked the case machinery to do, in order."""
+
+    recorded: list[dict] = field(default_factory=list)
+    resolved: list[dict] = field(default_factory=list)
+
+    def keys(self) -> list[str]:
+        return [r["signal_key"] for r in self.recorded]
+
+
+@pytest.fixture
+def case_signals(monkeypatch) -> CaseSignals:
+    """Records the calls to exceptions' case-raising API, to check what slas asks for (not what exceptions does)."""
+    signals = CaseSignals()
+
+    def record(**kwargs):
+        signals.recorded.append(kwargs)
+
+    def resolve(**kwargs):
+        signals.resolved.append(kwargs)
+
+    monkeypatch.setattr(case_services, "signal_record", record, raising=False)
+    monkeypatch.setattr(case_services, "signal_resolve", resolve, raising=False)
+    return signals
+
+
+@pytest.fixture
+def calendar(db) -> BusinessCalendar:
+    return BusinessCalendar.objects.create(
+        slug="berlin-office", name="Berlin office", time_zone="Europe/Berlin", working_hours=OFFICE
+    )
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def make_record(event_id: str, kind: str, at: datetime, *, system: str = "sap-s4", **fields) -> dict:
+    base = {
+        "event_id": event_id,
+        "occurred_at": iso(at),
+        "system": system,
+        "kind": kind,
+        "status": "ok",
+        "business_keys": {},
+    }
+    return {**base, **fields}
+
+
+def ingest_batch(source: IngestSource, records: list[dict], *, received_at: datetime) -> IngestBatch:
+    outcome = records_ingest(
+        source=source,
+        channel="native",
+        records=decode_native(json.dumps(records).encode(), content_type="application/json"),
+        received_at=received_at,
+    )
+    assert not outcome.rejected, outcome.rejected
+    return IngestBatch.objects.get(pk=outcome.batch_id)
+
+
+def ingest_and_correlate(source: IngestSource, records: list[dict], *, received_at: datetime) -> dict:
+    batch = ingest_batch(source, records, received_at=received_at)
+    return batch_correlate(batch_id=batch.pk, now=received_at + timedelta(seconds=1))

@@ -56,6 +56,8 @@ class BusinessTransaction:
     events: list[SimEvent]  # in business order; a redelivery follows the delivery it repeats
     retried: bool = False  # its failed step succeeded on a later attempt
     stalled: bool = False  # its failed step ended it
+    evidence_lost: bool = False  # its control evidence was never captured (Scenario.evidence_loss)
+    withheld: int = 0  # deliveries the silent system held back (Scenario.silent_system)
 
 
 def iso(moment: datetime) -> str:

@@ -12,7 +12,7 @@ import math
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from transactions.simulation.builder import BusinessTransaction, IdSource, SimEvent, Stalled, TxnBuilder
 from transactions.simulation.catalogue import (
@@ -21,6 +21,7 @@ from transactions.simulation.catalogue import (
     DEFAULT_FAILURE_WEIGHTS,
     FAILURE_KINDS,
     PROCESS_WEIGHTS,
+    SYSTEMS,
     FailureKind,
 )
 from transactions.simulation.processes import PROCESS_STEPS
@@ -38,6 +39,12 @@ class Scenario:
     failure_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FAILURE_WEIGHTS))
     # Live runs compress each process into seconds and arrive at a flat rate; history follows business hours.
     live: bool = False
+    # SLA pressure beyond failures: one system that goes silent for the last `silence` of working time before `end`
+    # (its deliveries are held back, as by a webhook endpoint that stopped accepting), and a share of control
+    # evidence that is never captured (the compliance vault never hears of it).
+    silent_system: str = ""
+    silence: timedelta = timedelta(0)
+    evidence_loss: float = 0.0
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -53,6 +60,44 @@ class Scenario:
             raise ValueError(f"unknown failure kinds {sorted(unknown)}; known kinds: {', '.join(FAILURE_KINDS)}")
         if self.failure_rate > 0 and not any(w > 0 for w in self.failure_weights.values()):
             raise ValueError("with a failure rate above 0, at least one failure kind needs a weight above 0")
+        if self.silent_system and self.silent_system not in SYSTEMS:
+            raise ValueError(f"unknown system {self.silent_system!r}; known systems: {', '.join(SYSTEMS)}")
+        if self.silence < timedelta(0):
+            raise ValueError("silence must not be negative")
+        if not 0 <= self.evidence_loss <= 1:
+            raise ValueError("evidence loss must be between 0 and 1")
+
+    @property
+    def silence_start(self) -> datetime | None:
+        """When the silent system stops delivering: `silence` of weekday working time (06:00-18:00 UTC, which
+        covers the working day of every European calendar) before `end`; live runs count plain seconds."""
+        if not self.silent_system or self.silence <= timedelta(0):
+            return None
+        if self.live:
+            return max(self.start, self.end - self.silence)
+        return _working_time_before(self.end, self.silence, floor=self.start)
+
+
+# Working time as the simulator sees it (it knows no calendars): weekdays, 06:00-18:00 UTC.
+_WORK_HOURS = (6, 18)
+# Evidence the compliance vault captures (and then has approved) for a control.
+EVIDENCE_KINDS = ("evidence.captured", "evidence.approved")
+
+
+def _working_time_before(end: datetime, span: timedelta, *, floor: datetime) -> datetime:
+    """The instant from which `span` of weekday working time (06:00-18:00 UTC) passes until `end` (not before floor)."""
+    end, left = end.astimezone(UTC), span
+    day = end.date()
+    while True:
+        day_start = datetime.combine(day, time(_WORK_HOURS[0]), tzinfo=UTC)
+        upper = min(end, datetime.combine(day, time(_WORK_HOURS[1]), tzinfo=UTC))
+        if day.weekday() < 5 and upper > day_start:
+            if upper - day_start >= left:
+                return max(upper - left, floor)
+            left -= upper - day_start
+        if day_start <= floor:
+            return floor
+        day -= timedelta(days=1)
 
 
 def generate(scenario: Scenario) -> Iterator[BusinessTransaction]:
@@ -110,6 +155,7 @@ class _Estate:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.rng = random.Random(scenario.seed)
+        self.evidence_rng = random.Random(f"{scenario.seed}:evidence")
         self.deck = _Deck(scenario.failure_weights, self.rng)
         self.ids = IdSource(self.rng)
         self.processes = list(PROCESS_WEIGHTS)
@@ -161,6 +207,20 @@ class _Estate:
             # A failed step that is not retried ends its transaction: the events so far are what happened.
             with contextlib.suppress(Stalled):
                 PROCESS_STEPS[process](txn)
-            result = txn.finish()
+            result = self.pressure(txn.finish())
             if result.events:
                 yield result
+
+    def pressure(self, txn: BusinessTransaction) -> BusinessTransaction:
+        """Hold back the silent system's deliveries, and lose the evidence of some controls."""
+        s = self.scenario
+        silent_from = s.silence_start
+        if silent_from is not None:
+            kept = [e for e in txn.events if not (e.system == s.silent_system and e.deliver_at >= silent_from)]
+            txn.withheld, txn.events = len(txn.events) - len(kept), kept
+        # Drawn from a generator of its own, so that the estate's other choices stay the same with or without it.
+        has_evidence = any(e.record["kind"] in EVIDENCE_KINDS for e in txn.events)
+        if s.evidence_loss > 0 and has_evidence and self.evidence_rng.random() < s.evidence_loss:
+            txn.events = [e for e in txn.events if e.record["kind"] not in EVIDENCE_KINDS]
+            txn.evidence_lost = True
+        return txn

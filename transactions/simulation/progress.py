@@ -81,6 +81,8 @@ class RunStats:
     failures: Counter[str] = field(default_factory=Counter)  # transactions hit, by failure kind or delivery anomaly
     retried: int = 0
     stalled: int = 0
+    evidence_lost: int = 0
+    withheld: int = 0
     systems: Counter[str] = field(default_factory=Counter)  # deliveries, by system
     channels: Counter[str] = field(default_factory=Counter)  # deliveries, by channel
     accepted: int = 0
@@ -103,6 +105,8 @@ class RunStats:
                 self.failures[txn.failure] += 1
             self.retried += txn.retried
             self.stalled += txn.stalled
+            self.evidence_lost += txn.evidence_lost
+            self.withheld += txn.withheld
 
     def count_delivery(self, *, system: str, channel: str, count: int) -> None:
         self.systems[system] += count
@@ -137,4 +141,9 @@ class RunStats:
             f"({self.retried:,} recovered on retry, {self.stalled:,} stalled)"
         )
         lines += [f"    {name:<30} {self.failures[name]:>6,}" for name in FAILURE_KINDS if self.failures[name]]
+        if self.withheld or self.evidence_lost:
+            lines.append(
+                f"  SLA pressure: {self.withheld:,} deliveries held back by a silent system, "
+                f"{self.evidence_lost:,} transactions whose control evidence never arrives"
+            )
         return lines

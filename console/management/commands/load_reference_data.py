@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 
 from console.roles import sync_role_groups
 from exceptions.reference import exceptions_reference_data_load
-from slas.reference import slas_reference_data_load
+from slas.reference import monitors_reference_data_load, slas_reference_data_load
 from transactions.reference import ingest_reference_data_load, process_reference_data_load
 
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         self.stdout.write(
             "exceptions: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in created.items()) + " created"
         )
-        created = slas_reference_data_load()
+        created = {**slas_reference_data_load(), **monitors_reference_data_load()}
         self.stdout.write(
             "slas: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in created.items()) + " created"
         )

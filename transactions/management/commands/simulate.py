@@ -27,6 +27,10 @@ from transactions.simulation.progress import RunStats
 DEFAULT_HISTORY_RATE = 5.0  # business transactions per hour: about 15,000 events over the default 21 days
 DEFAULT_LIVE_RATE = 30.0  # business transactions per minute
 MAX_DAYS = 366
+# Realistic SLA pressure by default: Stripe's webhooks stop arriving for the last 4 working hours, and one control's
+# evidence in ten is never captured.
+DEFAULT_SILENCE = "stripe-payments=4"
+DEFAULT_EVIDENCE_LOSS = 0.1
 # Per-batch INFO lines of ingest, correlation and Celery would bury the progress lines; -v 2 shows them again.
 # transactions.services covers its modules (ingest, correlation...): their loggers are its children.
 CHATTY_LOGGERS = ("transactions.services", "celery.app.trace")
@@ -67,6 +71,37 @@ def _positive(kind: type[float] | type[int], name: str) -> Any:
         return value
 
     return parse
+
+
+def _share(name: str) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not 0 <= value <= 1:
+            raise argparse.ArgumentTypeError(f"{name} must be between 0 and 1, got {text}")
+        return value
+
+    return parse
+
+
+def _silence(text: str) -> tuple[str, timedelta]:
+    if text.strip().lower() in ("", "none", "0"):
+        return "", timedelta(0)
+    system, sep, hours = text.partition("=")
+    system = system.strip()
+    if not sep or system not in SYSTEMS:
+        raise argparse.ArgumentTypeError(
+            f"--silence takes SYSTEM=HOURS with one of: {', '.join(SYSTEMS)}; got {text!r}"
+        )
+    try:
+        value = float(hours)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--silence: HOURS must be a number, got {hours!r}") from None
+    if not (0 <= value <= 24 * MAX_DAYS):
+        raise argparse.ArgumentTypeError(f"--silence: HOURS must be between 0 and {24 * MAX_DAYS}, got {hours}")
+    return system, timedelta(hours=value)
 
 
 def _failure_rate(text: str) -> float:
@@ -149,6 +184,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--url", default="http://127.0.0.1:8000", help="live: the console to send to (default %(default)s)"
         )
+        parser.add_argument(
+            "--silence",
+            type=_silence,
+            default=DEFAULT_SILENCE,
+            metavar="SYSTEM=HOURS|none",
+            help="SLA pressure: SYSTEM stops delivering for the last HOURS of working time (weekdays 06-18 UTC; live "
+            "mode: plain seconds x 3600) before the end, as a webhook endpoint that stopped accepting "
+            "(default %(default)s; none: no silence)",
+        )
+        parser.add_argument(
+            "--evidence-loss",
+            type=_share("--evidence-loss"),
+            default=DEFAULT_EVIDENCE_LOSS,
+            help="SLA pressure: share of control evidence (evidence.captured and its approval) that never arrives, "
+            "0 to 1 (default %(default)s)",
+        )
         parser.add_argument("--quiet", action="store_true", help="no progress lines; only the one-line summary")
         parser.add_argument(
             "--if-empty",
@@ -182,6 +233,9 @@ class Command(BaseCommand):
                 failure_rate=options["failure_rate"],
                 failure_weights=weights,
                 live=True,
+                silent_system=options["silence"][0],
+                silence=options["silence"][1] / 3600,  # live runs last seconds: an hour of silence is a second
+                evidence_loss=options["evidence_loss"],
             )
             plan = f"live for {options['duration']:g}s at {rate:g} business transactions/min to {options['url']}"
         else:
@@ -193,6 +247,9 @@ class Command(BaseCommand):
                 rate_per_hour=rate,
                 failure_rate=options["failure_rate"],
                 failure_weights=weights,
+                silent_system=options["silence"][0],
+                silence=options["silence"][1],
+                evidence_loss=options["evidence_loss"],
             )
             plan = f"history of {options['days']:g} days at {rate:g} business transactions/hour"
         quiet = options["quiet"]

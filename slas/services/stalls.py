@@ -1,0 +1,99 @@
+"""Stalled transactions become cases: one case per process step, one occurrence per stalled transaction.
+
+The transactions app only marks a transaction `stalled` (its next expected step is overdue) and announces it with
+`transactions_correlated`; this module turns that status into work through the exceptions app's case machinery, so
+the case is fingerprinted, routed by the routing rules and reopened on recurrence like any other.
+"""
+
+import logging
+from datetime import datetime
+
+from django.utils import timezone
+
+from exceptions import services as case_services
+from exceptions.selectors import signal_keys_recorded
+from slas.choices import STALL_CATEGORY
+from transactions import selectors as txn_selectors
+from transactions.choices import TransactionStatus
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "system:slas"
+SWEEP_LIMIT = 2000
+
+
+def stall_signal_key(*, txn_id: int, process_id: int | None, position: int | str) -> str:
+    """One occurrence per transaction and step: the stall job and the sweep may announce it any number of times."""
+    return f"stalled:{txn_id}:{process_id or 0}:{position}"
+
+
+def stalled_transactions_raise(
+    *, txn_ids: list[int], as_of: datetime | None = None, now: datetime | None = None
+) -> int:
+    """Raise (idempotently) the stall case of every transaction among `txn_ids` that is stalled now.
+
+    Returns how many occurrences were signalled. Transactions in any other state are skipped: the signal is also
+    sent after ordinary correlation batches, and a stalled transaction that moved on needs no case. `as_of` is the
+    receive time of the batch that announced them: correlation judges "overdue" by the wall clock, so a back-dated
+    batch (history, a replayed backlog) makes transactions look stalled that were not yet due when it arrived; those
+    wait for the stall job or the sweep, which judge by now.
+    """
+    now = now or timezone.now()
+    raised = 0
+    rows = [
+        row
+        for row in txn_selectors.transaction_steps_brief(txn_ids=sorted(set(txn_ids)), status=TransactionStatus.STALLED)
+        if row["next_step"] and (as_of is None or row["next_due_at"] is None or row["next_due_at"] < as_of)
+    ]
+    keys = {
+        row["id"]: stall_signal_key(
+            txn_id=row["id"], process_id=row["process_id"], position=row["next_step"].get("position")
+        )
+        for row in rows
+    }
+    # Occurrences recorded before (announced again by a later batch or the sweep) cost one indexed read, not a call.
+    recorded = signal_keys_recorded(keys=keys.values())
+    for row in rows:
+        if keys[row["id"]] in recorded:
+            continue
+        step = row["next_step"]
+        process = row["process__name"] or "transaction"
+        overdue_since = row["next_due_at"] or now
+        name, position = step.get("name") or "its next step", step.get("position")
+        expected = f"{step.get('kind')} from {step.get('system') or 'any system'}"
+        message = (
+            f"Transaction {row['id']} ({process}) has waited for step {position}. {name} ({expected}) since "
+            f"{overdue_since.isoformat()}, past the step's allowance."
+        )
+        try:
+            case_services.signal_record(
+                signal_key=keys[row["id"]],
+                category_slug=STALL_CATEGORY,
+                # The system expected to act; a step any system may perform is the process's own.
+                system=step.get("system") or row["process__slug"] or "closeloop",
+                kind=step.get("kind") or name,
+                title=f"Stalled: {process} waiting for {name}",
+                message=message,
+                occurred_at=overdue_since,
+                txn_id=row["id"],
+                fingerprint_parts=("stalled", row["process__slug"] or "none", str(position)),
+                actor=ACTOR,
+            )
+        except Exception:
+            # One case that cannot be opened must not stop the others (nor the correlation that announced them);
+            # the sweep (every five minutes) tries again.
+            logger.exception("slas.stall_case_failed", extra={"txn": row["id"]})
+            continue
+        raised += 1
+    if raised:
+        logger.info("slas.stalls_raised", extra={"count": raised})
+    return raised
+
+
+def stalled_transactions_sweep(*, limit: int = SWEEP_LIMIT) -> int:
+    """Periodic: the stall case of every (recently active) stalled transaction that has none yet. Catches what the
+    announcements missed: a lost task, or transactions correlation marked stalled ahead of a back-dated batch."""
+    return stalled_transactions_raise(txn_ids=txn_selectors.stalled_transaction_ids(limit=limit))
+
+
+__all__ = ["stall_signal_key", "stalled_transactions_raise", "stalled_transactions_sweep"]
