@@ -4,7 +4,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
@@ -15,6 +14,7 @@ from console.lib.audit import AuditEntry
 from console.lineage import EventFact, Finding, LineageRow, SodPair, StepControl, actor_key, lineage_build
 from console.models import AuditChainCheck, EvidenceJob, SodRule
 from exceptions.selectors import lineage_case_facts
+from slas.selectors import sla_verdicts
 from transactions.selectors import (
     lineage_events,
     lineage_transactions,
@@ -60,29 +60,21 @@ class LineageResult:
 
 
 def sla_verdict_rows(*, txn_ids: list[int]) -> list[LineageRow]:
-    """SLA verdicts of these transactions. The slas app has no clocks on this branch yet, so there is nothing to show;
-    once `slas` keeps SlaClock rows, this is where their met/at risk/breached verdicts join the lineage."""
-    if not apps.is_installed("slas") or not any(
-        m.__name__ == "SlaClock" for m in apps.get_app_config("slas").get_models()
-    ):
-        return []
-    clock = apps.get_model("slas", "SlaClock")
-    rows = []
-    for c in clock.objects.filter(txn_id__in=txn_ids).values():
-        at = c.get("stopped_at") or c.get("updated_at") or c.get("started_at")
-        if at is None:
-            continue
-        rows.append(
-            LineageRow(
-                at,
-                "decision",
-                c["txn_id"],
-                "system:slas",
-                f"SLA {c.get('state') or c.get('status', '')}",
-                f"sla:{c['id']}",
-            )
+    """The SLA verdicts Closeloop reached on these transactions, as automatic decisions in the lineage."""
+    return [
+        LineageRow(
+            v["at"],
+            "decision",
+            v["txn_id"],
+            "system:slas",
+            f"SLA {v['definition']}: {v['status'].replace('_', ' ')}",
+            f"sla-clock:{v['clock_id']}",
+            decision=v["status"],
+            detail=v["reason"],
+            link=f"{reverse('sla-clock-list')}?txn={v['txn_id']}",
         )
-    return rows
+        for v in sla_verdicts(txn_ids=txn_ids)
+    ]
 
 
 def _roles_of(actors: set[str]) -> dict[str, frozenset[str]]:

@@ -330,6 +330,30 @@ def monitor_page(
     return rows[:limit], len(rows) > limit
 
 
+def sla_verdicts(*, txn_ids: Iterable[int]) -> list[dict]:
+    """Every verdict Closeloop reached on these transactions' SLA clocks (at risk, breached, met), oldest first."""
+    verdicts = []
+    clocks = SlaClock.objects.filter(txn_id__in=list(txn_ids)).select_related("definition")
+    for clock in clocks.order_by("id"):
+        for status, at in (
+            (ClockStatus.AT_RISK, clock.at_risk_at),
+            (ClockStatus.BREACHED, clock.breached_at),
+            (ClockStatus.MET, clock.met_at),
+        ):
+            if at is not None:
+                verdicts.append(
+                    {
+                        "clock_id": clock.pk,
+                        "txn_id": clock.txn_id,
+                        "definition": clock.definition.name,
+                        "status": status.value,
+                        "at": at,
+                        "reason": clock.at_risk_reason if status == ClockStatus.AT_RISK else "",
+                    }
+                )
+    return sorted(verdicts, key=lambda v: (v["at"], v["clock_id"]))
+
+
 __all__ = [
     "BREACH_KIND_PREFIX",
     "BREACH_SYSTEM",
@@ -356,6 +380,7 @@ __all__ = [
     "sla_definition_get",
     "sla_definition_list",
     "sla_definitions_active",
+    "sla_verdicts",
     "volume_monitor_get",
     "volume_monitor_list",
     "work_calendars",

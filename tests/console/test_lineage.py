@@ -327,3 +327,28 @@ def test_a_sample_still_being_built_answers_its_status(client, controls, role_us
     assert (
         client.post(reverse("lineage-sample-create"), {"since": "2026-05-19", "until": "2026-05-18"}).status_code == 400
     )
+
+
+def test_sla_verdicts_join_the_lineage_as_automatic_decisions(client, sod_contract, role_user):
+    from slas.models import SlaClock
+    from tests.factories import SlaDefinitionFactory
+    from transactions.models import Transaction
+
+    txn = Transaction.objects.get(business_keys__contract=["C-1001"])
+    SlaClock.objects.create(
+        definition=SlaDefinitionFactory(name="Invoice after contract"),
+        txn=txn,
+        status="breached",
+        started_at=at(0),
+        start_event_id=1,
+        at_risk_at=at(1),
+        at_risk_reason="80% of the target used",
+        breached_at=at(2),
+    )
+    client.force_login(role_user("compliance"))
+    rows = client.get(reverse("lineage"), {"q": "C-1001"}).context["result"].rows
+    verdicts = [(r.actor, r.what, r.decision) for r in rows if r.ref.startswith("sla-clock:")]
+    assert verdicts == [
+        ("system:slas", "SLA Invoice after contract: at risk", "at_risk"),
+        ("system:slas", "SLA Invoice after contract: breached", "breached"),
+    ]
