@@ -18,7 +18,7 @@ class SlasConfig(AppConfig):
         register_nav_item("Management", "ROI", "roi-dashboard", VIEW_DASHBOARDS, 2)
         register_nav_item("Management", "SLA definitions", "sla-definition-list", VIEW_DASHBOARDS, 60)
         register_nav_item("Management", "Business calendars", "sla-calendar-list", VIEW_DASHBOARDS, 65)
-        register_nav_item("Management", "Monitors", "sla-monitor-list", VIEW_TRANSACTIONS, 67)
+        register_nav_item("Operations", "Monitors", "sla-monitor-list", VIEW_TRANSACTIONS, 35)
         # Pages of lower apps show this app's clocks without importing it (imports point down only).
         register_panel("transaction_detail", transaction_clocks_panel, order=40)
         register_panel("queue_detail", queue_at_risk_panel, order=10)

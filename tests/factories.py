@@ -178,3 +178,15 @@ class SlaDefinitionFactory(factory.django.DjangoModelFactory):
     calendar = factory.SubFactory(BusinessCalendarFactory)
     at_risk_percent = 80
     breach_category_slug = "control"
+
+
+def audit_tamper(sql: str, params: list) -> None:
+    """Change the audit table behind the application's back, as a DBA could (the trigger is bypassed on purpose)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE console_auditentry DISABLE TRIGGER audit_append_only")
+        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE console_auditentry ENABLE TRIGGER audit_append_only")

@@ -5,16 +5,7 @@ from django.core.management import call_command
 from django.db import connection, connections, transaction
 
 from console.lib.audit import GENESIS_HASH, AppendOnlyError, AuditEntry, audit_record, audit_verify
-
-
-def _tamper(sql: str, params: list) -> None:
-    """Change the table behind the application's back, as a DBA could (the trigger is bypassed on purpose)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE console_auditentry DISABLE TRIGGER audit_append_only")
-        cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE console_auditentry ENABLE TRIGGER audit_append_only")
+from tests.factories import audit_tamper
 
 
 def _three_entries() -> list[AuditEntry]:
@@ -39,7 +30,7 @@ def test_entries_form_a_chain_from_genesis():
 @pytest.mark.django_db
 def test_edited_entry_is_found_at_its_row():
     _, second, _ = _three_entries()
-    _tamper("UPDATE console_auditentry SET actor = %s WHERE id = %s", ["user:mallory", second.id])
+    audit_tamper("UPDATE console_auditentry SET actor = %s WHERE id = %s", ["user:mallory", second.id])
     report = audit_verify()
     assert not report.ok
     assert report.first_break.entry_id == second.id
@@ -49,7 +40,7 @@ def test_edited_entry_is_found_at_its_row():
 @pytest.mark.django_db
 def test_deleted_entry_is_found_at_the_next_row():
     first, second, third = _three_entries()
-    _tamper("DELETE FROM console_auditentry WHERE id = %s", [second.id])
+    audit_tamper("DELETE FROM console_auditentry WHERE id = %s", [second.id])
     report = audit_verify()
     assert report.first_break.entry_id == third.id
     assert f"entry #{first.id}" in report.first_break.reason
@@ -59,7 +50,7 @@ def test_deleted_entry_is_found_at_the_next_row():
 def test_deleted_head_is_found_against_the_kept_head():
     *_, third = _three_entries()
     kept_head = audit_verify().head_hash
-    _tamper("DELETE FROM console_auditentry WHERE id = %s", [third.id])
+    audit_tamper("DELETE FROM console_auditentry WHERE id = %s", [third.id])
     assert audit_verify().ok  # without the kept head, truncation of the tail cannot be seen
     assert not audit_verify(expected_head=kept_head).ok
 
@@ -70,7 +61,7 @@ def test_verify_audit_command_exit_codes(capsys):
     call_command("verify_audit")
     out = capsys.readouterr().out
     assert "intact" in out and third.entry_hash in out
-    _tamper("UPDATE console_auditentry SET after = %s WHERE id = %s", ['{"x": 1}', second.id])
+    audit_tamper("UPDATE console_auditentry SET after = %s WHERE id = %s", ['{"x": 1}', second.id])
     with pytest.raises(SystemExit) as exit_info:
         call_command("verify_audit")
     assert exit_info.value.code == 1
@@ -179,7 +170,7 @@ def test_verify_audit_refuses_an_empty_chain_when_the_last_check_saw_entries(cap
     check = audit_chain_check_record(actor="system:test")
     assert check.ok and check.checked > 0
     call_command("verify_audit")  # intact: same or more entries than the check saw
-    _tamper("DELETE FROM console_auditentry", [])
+    audit_tamper("DELETE FROM console_auditentry", [])
     with pytest.raises(SystemExit) as exit_info:
         call_command("verify_audit")
     assert exit_info.value.code == 1

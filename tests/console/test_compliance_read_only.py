@@ -54,6 +54,7 @@ def _concrete(route: str, ids: dict[str, object]) -> str:
     head = route.split("<", 1)[0].split("(", 1)[0]
     owner = next((ids[prefix] for prefix in sorted(ids, key=len, reverse=True) if head.startswith(prefix)), 1)
     route = re.sub(r"<uuid:\w+>", str(uuid.uuid4()), route)
+    route = re.sub(r"<monitor_kind:\w+>", "volume", route)
     route = re.sub(r"<int:(?:alias_id|token_id|user_id|view_id)>", "1", route)
     route = re.sub(r"<(?:int|slug|str):\w+>", str(owner), route)
     route = re.sub(r"\(\?P<pk>[^)]*\)", str(owner), route)
@@ -115,7 +116,8 @@ def test_every_write_answers_403_to_compliance_and_nothing_changes(client, role_
                 # A page that only reads may ignore the method (200); what it must never do is write.
                 wrote.append(f"{method.upper()} {url} ({name}) -> {status}")
         writes = ("create", "edit", "delete", "assign", "replay", "activate", "comment", "merge", "split", "discard")
-        if name and any(w in name for w in writes) and 403 not in statuses:
+        # Drill-down lists are reads named after what they list (e.g. the replays behind a figure).
+        if name and "drill" not in name and any(w in name for w in writes) and 403 not in statuses:
             wrote.append(f"{url} ({name}) answered {statuses}, never 403")
     assert not wrote, "compliance could write:\n" + "\n".join(wrote)
     assert refused > 60  # the walk really reached the write endpoints

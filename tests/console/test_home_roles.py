@@ -9,11 +9,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from console.lib.audit import AuditEntry
+from console.services import audit_chain_check_record
 from console.tasks import audit_chain_check
 from exceptions.models import Queue
 from slas.kpis import local_day
 from slas.services.rollups import rollups_rebuild
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, audit_tamper
 from tests.slas.dashboard_data import build_store
 
 pytestmark = pytest.mark.django_db
@@ -77,6 +78,9 @@ def test_managers_see_attainment_and_the_three_worst_breaches(store, client, rol
 
 def test_compliance_sees_open_control_cases_and_the_audit_chain(store, client, role_user):
     _sign_in(client, role_user, "compliance")
+    # Before any check is recorded the home page says so rather than claiming an intact chain.
+    assert _testid(client.get(reverse("home")).content.decode(), "home-chain") == "not checked yet"
+    audit_chain_check_record(actor="system:audit-chain-check")
     html = client.get(reverse("home")).content.decode()
     assert _testid(html, "home-control-cases") == "1"
     drill = client.get(reverse("roi-drill-cases"), {"category": "control", "active": "true"}).content.decode()
@@ -85,6 +89,6 @@ def test_compliance_sees_open_control_cases_and_the_audit_chain(store, client, r
     assert 'data-testid="home-sla"' not in html and 'data-testid="home-queues"' not in html
     # Tampering shows once the periodic check ran again.
     entry = AuditEntry.objects.order_by("id").first()
-    AuditEntry.objects.filter(pk=entry.pk).update(actor="someone else")
+    audit_tamper("UPDATE console_auditentry SET actor = %s WHERE id = %s", ["someone else", entry.pk])
     assert audit_chain_check.delay().get()["ok"] is False
     assert _testid(client.get(reverse("home")).content.decode(), "home-chain") == f"broken at entry #{entry.pk}"
