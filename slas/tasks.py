@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from slas.services import clocks, monitors, stalls
+from slas.services import clocks, evidence, monitors, stalls
 from slas.services.rollups import rollups_refresh_recent
 from transactions import selectors as txn_selectors
 
@@ -17,7 +17,7 @@ def evaluate_transactions(txn_ids: list[int]) -> dict[str, int]:
 def follow_merged_transactions(survivor_id: int, absorbed_ids: list[int]) -> dict[str, int]:
     """The clocks and evidence checks of absorbed transactions follow the survivor, which is then re-evaluated."""
     moved = clocks.clocks_follow_merge(survivor_id=survivor_id, absorbed_ids=absorbed_ids)
-    checks = monitors.evidence_checks_follow_merge(survivor_id=survivor_id, absorbed_ids=absorbed_ids)
+    checks = evidence.evidence_checks_follow_merge(survivor_id=survivor_id, absorbed_ids=absorbed_ids)
     return {
         "moved": moved,
         "evidence_checks_moved": checks,
@@ -60,7 +60,7 @@ def sweep_stalled_transactions() -> int:
 def scan_evidence(txn_ids: list[int], batch_id: int | None = None) -> dict[str, int]:
     """After correlation: record the evidence checks of triggers on these transactions, satisfy pending ones."""
     as_of = txn_selectors.ingest_batch_received_at(batch_id=batch_id) if batch_id is not None else None
-    return monitors.evidence_monitors_scan(txn_ids=txn_ids, as_of=as_of)
+    return evidence.evidence_monitors_scan(txn_ids=txn_ids, as_of=as_of)
 
 
 @shared_task
@@ -72,4 +72,4 @@ def evaluate_volume_monitors() -> dict[str, int]:
 @shared_task
 def decide_evidence_checks() -> dict[str, int]:
     """Every minute: due evidence checks without evidence become control cases."""
-    return monitors.evidence_checks_decide()
+    return evidence.evidence_checks_decide()

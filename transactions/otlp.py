@@ -11,7 +11,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from transactions.otlp_mapping import RecordRejectedError, canonical_json, log_to_canonical, span_to_canonical
-from transactions.records import BodyDecodeError, DecodedRecord
+from transactions.records import BodyDecodeError, DecodedRecord, JsonDict
 
 try:  # googleapis-common-protos is optional; without it 400 bodies degrade to JSON.
     from google.rpc import status_pb2 as _rpc_status_pb2
@@ -55,7 +55,6 @@ __all__ = [
 CONTENT_TYPE_PROTOBUF = "application/x-protobuf"
 CONTENT_TYPE_JSON = "application/json"
 
-JsonDict = dict[str, Any]
 
 _HEX_RE = re.compile(r"[0-9a-fA-F]*")
 
@@ -69,51 +68,74 @@ class OtlpDecodeError(BodyDecodeError):
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def decode_traces(body: bytes, *, content_type: str) -> list[DecodedRecord]:
-    request = ExportTraceServiceRequest()
+def _span_dedup_key(record: JsonDict, raw: JsonDict) -> str:
+    return f"span:{record['trace_id']}:{record['span_id']}"
+
+
+def _log_dedup_key(record: JsonDict, raw: JsonDict) -> str:
+    # Logs have no natural unique id, so identical content is treated as the same (retried) record.
+    return "log:" + hashlib.sha256(canonical_json(raw).encode("utf-8")).hexdigest()
+
+
+def _decode(
+    body: bytes,
+    *,
+    content_type: str,
+    request: Any,
+    layout: Any,
+    items: Callable[[Any], Iterator[tuple]],
+    item_name: str,
+    id_fields: Any,
+    to_canonical: Callable[..., JsonDict],
+    dedup_key: Callable[[JsonDict, JsonDict], str],
+) -> list[DecodedRecord]:
+    """One OTLP export request -> one DecodedRecord per span or log record, each rejected on its own."""
     json_id_errors: dict[tuple[int, ...], list[_JsonIdProblem]] = {}
     if content_type == CONTENT_TYPE_JSON:
-        json_id_errors = _parse_json_into(body, request, _TRACES_LAYOUT)
+        json_id_errors = _parse_json_into(body, request, layout)
     else:
         _parse_protobuf_into(body, request, content_type)
 
     results: list[DecodedRecord] = []
-    for position, resource, scope, span in _iter_spans(request):
+    for position, resource, scope, item in items(request):
         index = len(results)
-        raw = _raw_record(resource, scope, "span", span, _SPAN_ID_FIELDS, json_id_errors.get(position, []))
+        raw = _raw_record(resource, scope, item_name, item, id_fields, json_id_errors.get(position, []))
         try:
             _raise_json_id_problems(json_id_errors.get(position))
-            record = span_to_canonical(resource, scope, span)
+            record = to_canonical(resource, scope, item)
         except RecordRejectedError as exc:
             results.append(DecodedRecord(index=index, record=None, dedup_key=None, error=str(exc), raw=raw))
             continue
-        dedup_key = f"span:{record['trace_id']}:{record['span_id']}"
-        results.append(DecodedRecord(index=index, record=record, dedup_key=dedup_key, error=None, raw=raw))
+        results.append(DecodedRecord(index=index, record=record, dedup_key=dedup_key(record, raw), error=None, raw=raw))
     return results
+
+
+def decode_traces(body: bytes, *, content_type: str) -> list[DecodedRecord]:
+    return _decode(
+        body,
+        content_type=content_type,
+        request=ExportTraceServiceRequest(),
+        layout=_TRACES_LAYOUT,
+        items=_iter_spans,
+        item_name="span",
+        id_fields=_SPAN_ID_FIELDS,
+        to_canonical=span_to_canonical,
+        dedup_key=_span_dedup_key,
+    )
 
 
 def decode_logs(body: bytes, *, content_type: str) -> list[DecodedRecord]:
-    request = ExportLogsServiceRequest()
-    json_id_errors: dict[tuple[int, ...], list[_JsonIdProblem]] = {}
-    if content_type == CONTENT_TYPE_JSON:
-        json_id_errors = _parse_json_into(body, request, _LOGS_LAYOUT)
-    else:
-        _parse_protobuf_into(body, request, content_type)
-
-    results: list[DecodedRecord] = []
-    for position, resource, scope, log_record in _iter_log_records(request):
-        index = len(results)
-        raw = _raw_record(resource, scope, "logRecord", log_record, _LOG_ID_FIELDS, json_id_errors.get(position, []))
-        try:
-            _raise_json_id_problems(json_id_errors.get(position))
-            record = log_to_canonical(resource, scope, log_record)
-        except RecordRejectedError as exc:
-            results.append(DecodedRecord(index=index, record=None, dedup_key=None, error=str(exc), raw=raw))
-            continue
-        # Logs have no natural unique id, so identical content is treated as the same (retried) record.
-        dedup_key = "log:" + hashlib.sha256(canonical_json(raw).encode("utf-8")).hexdigest()
-        results.append(DecodedRecord(index=index, record=record, dedup_key=dedup_key, error=None, raw=raw))
-    return results
+    return _decode(
+        body,
+        content_type=content_type,
+        request=ExportLogsServiceRequest(),
+        layout=_LOGS_LAYOUT,
+        items=_iter_log_records,
+        item_name="logRecord",
+        id_fields=_LOG_ID_FIELDS,
+        to_canonical=log_to_canonical,
+        dedup_key=_log_dedup_key,
+    )
 
 
 def encode_response(*, signal: str, rejected: int, message: str, content_type: str) -> bytes:

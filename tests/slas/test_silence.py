@@ -10,10 +10,9 @@ from console.lib.errors import StaleVersion
 from slas.choices import EvidenceCheckStatus
 from slas.models import EvidenceCheck, EvidenceMonitor, VolumeMonitor
 from slas.reference import EVIDENCE_MONITORS, VOLUME_MONITORS, monitors_reference_data_load, slas_reference_data_load
+from slas.services.evidence import evidence_checks_decide, evidence_monitors_scan
 from slas.services.monitors import (
-    evidence_checks_decide,
     evidence_monitor_create,
-    evidence_monitors_scan,
     volume_monitor_create,
     volume_monitor_update,
     volume_monitors_evaluate,

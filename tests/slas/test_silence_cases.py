@@ -4,13 +4,8 @@ from datetime import timedelta
 
 from exceptions.models import Case
 from slas.models import EvidenceCheck, VolumeMonitor
-from slas.services.monitors import (
-    evidence_checks_decide,
-    evidence_monitor_create,
-    evidence_monitors_scan,
-    volume_monitor_create,
-    volume_monitors_evaluate,
-)
+from slas.services.evidence import evidence_checks_decide, evidence_monitors_scan
+from slas.services.monitors import evidence_monitor_create, volume_monitor_create, volume_monitors_evaluate
 from slas.services.stalls import stalled_transactions_raise
 from transactions.models import Transaction
 from transactions.services import transactions_mark_stalled
