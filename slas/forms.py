@@ -67,6 +67,7 @@ class SlaDefinitionForm(BootstrapFormMixin, forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["breach_category_slug"].choices = [(c.slug, c.name) for c in category_list()]
+        self.fields["breach_queue"].empty_label = "Routed by the routing rules"
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
 

@@ -76,7 +76,7 @@ def work_calendars(*, calendar_ids: Iterable[int]) -> dict[int, WorkCalendar]:
 def sla_definition_list() -> QuerySet[SlaDefinition]:
     """Every definition with its calendar, process and breach queue, and how many of its clocks are live."""
     return (
-        SlaDefinition.objects.select_related("calendar", "process")
+        SlaDefinition.objects.select_related("calendar", "process", "breach_queue")
         .annotate(
             live_clocks=Count("clocks", filter=Q(clocks__status__in=LIVE_CLOCK_STATUSES)),
             at_risk_clocks=Count("clocks", filter=Q(clocks__status=ClockStatus.AT_RISK)),
@@ -87,7 +87,7 @@ def sla_definition_list() -> QuerySet[SlaDefinition]:
 
 
 def sla_definition_get(*, definition_id: int) -> SlaDefinition:
-    return SlaDefinition.objects.select_related("calendar", "process").get(pk=definition_id)
+    return SlaDefinition.objects.select_related("calendar", "process", "breach_queue").get(pk=definition_id)
 
 
 def sla_definitions_active() -> list[SlaDefinition]:
@@ -183,7 +183,10 @@ def breach_kind(definition: SlaDefinition) -> str:
 
 
 def breach_queue_id(*, definition: SlaDefinition, entity: str, rules: list | None = None) -> int | None:
-    """The queue the routing rules put a breach of this definition in (None: the default queue)."""
+    """The queue a breach of this definition goes to: the definition's own, else where the routing rules put it
+    (None: the default queue)."""
+    if definition.breach_queue_id:
+        return definition.breach_queue_id
     facts = CaseFacts(
         category=definition.breach_category_slug,
         system=BREACH_SYSTEM,

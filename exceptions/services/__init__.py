@@ -61,9 +61,12 @@ from exceptions.services.replays import (
     replays_sweep,
 )
 from exceptions.services.signals import (
+    Signal,
     signal_fingerprint,
     signal_record,
     signal_resolve,
+    signals_record,
+    signals_record_isolated,
 )
 from exceptions.services.webhooks import (
     SIGNATURE_HEADER,
@@ -76,6 +79,7 @@ __all__ = [
     "BulkReplayResult",
     "BulkResult",
     "ClassifyOutcome",
+    "Signal",
     "attributes_problem",
     "case_assign",
     "case_comment",
@@ -120,6 +124,8 @@ __all__ = [
     "signal_fingerprint",
     "signal_record",
     "signal_resolve",
+    "signals_record",
+    "signals_record_isolated",
     "webhook_signature",
     "webhooks_deliver",
 ]

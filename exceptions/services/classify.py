@@ -96,6 +96,7 @@ class Arrival:
     event_received_at: datetime | None = None
     signal_key: str = ""
     title: str = ""  # a signal names its case; a failure's case is named after its category and error
+    queue_id: int | None = None  # a signal may name its queue (an SLA's breach queue); else the routing rules decide
 
 
 @dataclass
@@ -110,8 +111,9 @@ class Grouped:
 def _new_case(*, arrival: Arrival, category: Category, routes: list[RoutingSpec], queues: dict[int, Queue]) -> Case:
     facts = arrival.facts
     amount = facts.amount or Decimal(0)
-    routed = route(CaseFacts(category.slug, facts.system, facts.kind, facts.entity, amount), routes)
-    queue = queues[routed.queue_id] if routed else _default_queue()
+    chosen = queues.get(arrival.queue_id) if arrival.queue_id is not None else None
+    routed = None if chosen else route(CaseFacts(category.slug, facts.system, facts.kind, facts.entity, amount), routes)
+    queue = chosen or (queues[routed.queue_id] if routed else _default_queue())
     title = (
         arrival.title
         or f"{category.name}: {facts.system} {facts.kind} — {arrival.signature or facts.error_code or 'failed'}"

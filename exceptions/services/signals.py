@@ -7,17 +7,21 @@ fingerprint is built from the category, system, kind and the caller's `fingerpri
 same kind of silence group into one case with many occurrences.
 """
 
+import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
 
-from console.lib.audit import audit_record
+from console.lib.audit import AuditFact, audit_records
 from console.lib.errors import DomainError
 from exceptions.choices import ACTIVE_STATUSES, ActivityKind
 from exceptions.classification import FailureFacts, fingerprint
 from exceptions.models import Case, Category, ExceptionRecord, FingerprintOverride
 from exceptions.services.cases import case_resolve_automatically
 from exceptions.services.classify import Arrival, fingerprints_lock, occurrences_group, override_target
+
+logger = logging.getLogger(__name__)
 
 SIGNAL_KEY_MAX = 200  # ExceptionRecord.signal_key
 # Separates the parts inside the error signature; the prefix keeps a signal's fingerprint apart from any failure's.
@@ -47,7 +51,115 @@ def _live_case(print_: str) -> Case | None:
     )
 
 
+@dataclass(frozen=True)
+class Signal:
+    """One occurrence of a signalled condition, as `signals_record` takes it."""
+
+    signal_key: str
+    category_slug: str
+    system: str
+    kind: str
+    title: str
+    message: str
+    occurred_at: datetime
+    txn_id: int | None = None
+    entity: str = ""
+    fingerprint_parts: tuple[str, ...] = ()
+    queue_id: int | None = None  # where a new case goes; None: the routing rules decide
+
+
 @transaction.atomic
+def signals_record(signals: list[Signal], *, actor: str = "system:slas") -> dict[str, Case]:
+    """Record occurrences of signalled conditions; returns each signal key's case (created and routed, grown, or
+    reopened).
+
+    Idempotent per `signal_key`: a key recorded before changes nothing and maps to the case it was recorded into. A
+    new case is named by the signal's `title` and goes to its `queue_id`, else where the routing rules send it; a
+    resolved one reopens with the same activity as a recurring failure. Each new occurrence gets an audit entry
+    `exceptions.signal_recorded`. The work is per call, not per signal (one grouping pass for all of them), so a
+    job that finds 300 stalled transactions pays for one batch.
+    """
+    by_key: dict[str, Signal] = {}
+    for signal in signals:
+        key = signal.signal_key.strip()
+        if not key or len(key) > SIGNAL_KEY_MAX:
+            raise DomainError(f"a signal key is 1 to {SIGNAL_KEY_MAX} characters")
+        by_key.setdefault(key, signal)
+    if not by_key:
+        return {}
+    categories = {c.slug: c for c in Category.objects.filter(slug__in={s.category_slug for s in by_key.values()})}
+    missing = {s.category_slug for s in by_key.values()} - set(categories)
+    if missing:
+        raise DomainError(f"no category {sorted(missing)[0]!r}")
+    prints = {
+        key: signal_fingerprint(
+            category_slug=s.category_slug, system=s.system, kind=s.kind, fingerprint_parts=s.fingerprint_parts
+        )
+        for key, s in by_key.items()
+    }
+    # Locked before looking for the keys: a concurrent call with the same key waits here and then finds the first one.
+    fingerprints_lock(prints.values())
+    cases: dict[str, Case] = {
+        record.signal_key: record.case
+        for record in ExceptionRecord.objects.filter(signal_key__in=list(by_key)).select_related("case")
+    }
+    arrivals = [
+        Arrival(
+            facts=FailureFacts(system=s.system, kind=s.kind, message=s.message, entity=s.entity),
+            category=s.category_slug,
+            rule_id=None,
+            explanation=f"signalled by {actor}"[:300],
+            signature=" / ".join(s.fingerprint_parts)[:300],
+            fingerprint=prints[key],
+            at=s.occurred_at,
+            txn_id=s.txn_id,
+            signal_key=key,
+            title=s.title,
+            queue_id=s.queue_id,
+        )
+        for key, s in by_key.items()
+        if key not in cases
+    ]
+    grouped = occurrences_group(arrivals, actor=actor)
+    facts = []
+    for record in grouped.records:
+        case = record.case
+        cases[record.signal_key] = case
+        after = {
+            "signal_key": record.signal_key,
+            "case_created": case.pk in grouped.created_ids,
+            "case_reopened": case.pk in grouped.reopened_ids,
+            "occurrences": case.occurrence_count,
+        }
+        facts.append(AuditFact("exceptions.signal_recorded", obj=case, after=after))
+    audit_records(facts, actor=actor)
+    return cases
+
+
+def signals_record_isolated(signals: list[Signal], *, actor: str, log_event: str) -> dict[str, Case]:
+    """`signals_record`, where one signal that cannot be recorded must not stop the others: the batch first, and if
+    it fails, each signal on its own. Failures are logged (one traceback, then a count) and left for the caller's
+    next pass; returns the cases of the keys recorded."""
+    if not signals:
+        return {}
+    try:
+        return signals_record(signals, actor=actor)
+    except Exception:
+        logger.info("%s: the batch of %d failed, recording one by one", log_event, len(signals))
+    cases: dict[str, Case] = {}
+    failed = 0
+    for signal in signals:
+        try:
+            cases.update(signals_record([signal], actor=actor))
+        except Exception:
+            if not failed:
+                logger.exception(log_event, extra={"signal_key": signal.signal_key, "txn": signal.txn_id})
+            failed += 1
+    if failed > 1:
+        logger.error(log_event, extra={"failed": failed, "of": len(signals)})
+    return cases
+
+
 def signal_record(
     *,
     signal_key: str,
@@ -60,58 +172,24 @@ def signal_record(
     txn_id: int | None = None,
     entity: str = "",
     fingerprint_parts: tuple[str, ...] = (),
+    queue_id: int | None = None,
     actor: str = "system:slas",
 ) -> Case:
-    """Record one occurrence of a signalled condition and return its case (created and routed, grown, or reopened).
-
-    Idempotent per `signal_key`: a second call with the same key changes nothing and returns the case the first one
-    recorded into. The case is created with `title`, routed by the routing rules like any case, and a resolved one
-    reopens with the same activity as a recurring failure; the audit entry `exceptions.signal_recorded` names it.
-    """
-    key = signal_key.strip()
-    if not key or len(key) > SIGNAL_KEY_MAX:
-        raise DomainError(f"a signal key is 1 to {SIGNAL_KEY_MAX} characters")
-    category = Category.objects.filter(slug=category_slug).first()
-    if category is None:
-        raise DomainError(f"no category {category_slug!r}")
-    print_ = signal_fingerprint(
-        category_slug=category.slug, system=system, kind=kind, fingerprint_parts=fingerprint_parts
+    """Record one occurrence of a signalled condition and return its case (`signals_record` for one signal)."""
+    signal = Signal(
+        signal_key=signal_key,
+        category_slug=category_slug,
+        system=system,
+        kind=kind,
+        title=title,
+        message=message,
+        occurred_at=occurred_at,
+        txn_id=txn_id,
+        entity=entity,
+        fingerprint_parts=fingerprint_parts,
+        queue_id=queue_id,
     )
-    # Locked before looking for the key: a concurrent call with the same key waits here and then finds the first one.
-    fingerprints_lock([print_])
-    existing = ExceptionRecord.objects.filter(signal_key=key).select_related("case").first()
-    if existing is not None:
-        return existing.case
-    grouped = occurrences_group(
-        [
-            Arrival(
-                facts=FailureFacts(system=system, kind=kind, message=message, entity=entity),
-                category=category.slug,
-                rule_id=None,
-                explanation=f"signalled by {actor}"[:300],
-                signature=" / ".join(fingerprint_parts)[:300],
-                fingerprint=print_,
-                at=occurred_at,
-                txn_id=txn_id,
-                signal_key=key,
-                title=title,
-            )
-        ],
-        actor=actor,
-    )
-    case = grouped.records[0].case
-    audit_record(
-        actor=actor,
-        action="exceptions.signal_recorded",
-        obj=case,
-        after={
-            "signal_key": key,
-            "case_created": case.pk in grouped.created_ids,
-            "case_reopened": case.pk in grouped.reopened_ids,
-            "occurrences": case.occurrence_count,
-        },
-    )
-    return case
+    return signals_record([signal], actor=actor)[signal_key.strip()]
 
 
 @transaction.atomic

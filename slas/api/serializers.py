@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError as ModelValidationError
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
+from exceptions.models import Queue
 from slas.choices import ClockStatus
 from slas.models import BusinessCalendar, SlaClock, SlaDefinition
 from transactions.models import ProcessDefinition
@@ -92,6 +93,13 @@ class SlaDefinitionSerializer(serializers.ModelSerializer):
         help_text="process slug; null: any transaction with the start event",
     )
     calendar = serializers.SlugRelatedField(slug_field="slug", queryset=BusinessCalendar.objects.all())
+    breach_queue = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Queue.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="queue slug for breach cases; null: routed by the routing rules",
+    )
     breach_category = serializers.CharField(
         source="breach_category_slug", required=False, max_length=40, help_text="case category slug (default control)"
     )
@@ -109,6 +117,7 @@ class SlaDefinitionSerializer(serializers.ModelSerializer):
             "process",
             "target_seconds",
             "calendar",
+            "breach_queue",
             "breach_category",
             "version",
             "created_at",

@@ -260,11 +260,12 @@ def _write_postgresql(writes: list[_Write], now: datetime, fields: tuple[str, ..
 # ---- Breach -> case -------------------------------------------------------------------------------------------------
 
 
-def _open_breach_case(clock_id: int, txn_id: int, runtime: Runtime, state: ClockState) -> int:
-    """Open (or add an occurrence to) the case of this breach; one case per definition and awaited step."""
+def _breach_signal(clock_id: int, txn_id: int, runtime: Runtime, state: ClockState) -> case_services.Signal:
+    """The occurrence a breach adds to its case: one case per definition and awaited step, in the definition's breach
+    queue when it names one (else where the routing rules send it)."""
     definition = runtime.definition
     step = state.waiting_for_step or runtime.stop.describe()
-    case = case_services.signal_record(
+    return case_services.Signal(
         signal_key=f"sla-breach:{clock_id}",
         category_slug=definition.breach_category_slug,
         system=BREACH_SYSTEM,
@@ -278,35 +279,34 @@ def _open_breach_case(clock_id: int, txn_id: int, runtime: Runtime, state: Clock
         txn_id=txn_id,
         entity=state.entity,
         fingerprint_parts=(definition.slug, step),
-        actor=BREACH_ACTOR,
+        queue_id=definition.breach_queue_id,
     )
-    return case.pk
 
 
 def _record_breaches(breaches: list[tuple[_Write, int, Runtime]], now: datetime) -> int:
-    """Open the case of each newly breached clock; a clock whose case cannot be opened goes back to live.
-
-    One failure is logged with its traceback per call, the others counted: a case store that is down must not
-    write a traceback per clock per minute.
-    """
-    opened, failed = 0, []
-    for write, txn_id, runtime in breaches:
-        try:
-            with transaction.atomic():
-                case_id = _open_breach_case(write.clock_id, txn_id, runtime, write.state)
-                SlaClock.objects.filter(pk=write.clock_id).update(breach_case_id=case_id)
-            opened += 1
-        except Exception as exc:
-            if not failed:
-                logger.exception("slas.breach_case_failed", extra={"clock": write.clock_id})
-            failed.append(write.clock_id)
+    """Open the case of each newly breached clock (one grouping pass for all of them); a clock whose case cannot be
+    opened goes back to live and is tried again on the next pass."""
+    signals = {
+        write.clock_id: _breach_signal(write.clock_id, txn_id, runtime, write.state)
+        for write, txn_id, runtime in breaches
+    }
+    cases = case_services.signals_record_isolated(
+        list(signals.values()), actor=BREACH_ACTOR, log_event="slas.breach_case_failed"
+    )
+    clocks_by_case: dict[int, list[int]] = {}
+    for clock_id, signal in signals.items():
+        case = cases.get(signal.signal_key)
+        if case is not None:
+            clocks_by_case.setdefault(case.pk, []).append(clock_id)
+    for case_id, clock_ids in clocks_by_case.items():
+        SlaClock.objects.filter(pk__in=clock_ids).update(breach_case_id=case_id)
+    for write, _, _ in breaches:
+        if signals[write.clock_id].signal_key not in cases:
             live = write.previous_status if write.previous_status in LIVE_CLOCK_STATUSES else ClockStatus.AT_RISK
             SlaClock.objects.filter(pk=write.clock_id).update(
-                status=live, at_risk_reason=f"breached; its case could not be opened yet ({type(exc).__name__})"
+                status=live, at_risk_reason="breached; its case could not be opened yet (see the worker's log)"
             )
-    if len(failed) > 1:
-        logger.error("slas.breach_cases_failed", extra={"count": len(failed), "first_clocks": failed[:20]})
-    return opened
+    return sum(len(ids) for ids in clocks_by_case.values())
 
 
 # ---- After correlation ----------------------------------------------------------------------------------------------

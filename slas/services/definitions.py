@@ -27,6 +27,7 @@ EDITABLE_FIELDS = (
     "target",
     "calendar",
     "at_risk_percent",
+    "breach_queue",
     "breach_category_slug",
     "is_active",
 )
@@ -55,6 +56,7 @@ def sla_definition_snapshot(definition: SlaDefinition) -> dict[str, Any]:
         "target_seconds": int(definition.target.total_seconds()) if isinstance(definition.target, timedelta) else None,
         "calendar": definition.calendar.slug if definition.calendar_id else None,
         "at_risk_percent": definition.at_risk_percent,
+        "breach_queue": definition.breach_queue.slug if definition.breach_queue_id else None,
         "breach_category": definition.breach_category_slug,
         "is_active": definition.is_active,
     }

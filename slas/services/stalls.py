@@ -39,7 +39,6 @@ def stalled_transactions_raise(
     wait for the stall job or the sweep, which judge by now.
     """
     now = now or timezone.now()
-    raised = 0
     rows = [
         row
         for row in txn_selectors.transaction_steps_brief(txn_ids=sorted(set(txn_ids)), status=TransactionStatus.STALLED)
@@ -53,6 +52,7 @@ def stalled_transactions_raise(
     }
     # Occurrences recorded before (announced again by a later batch or the sweep) cost one indexed read, not a call.
     recorded = signal_keys_recorded(keys=keys.values())
+    signals = []
     for row in rows:
         if keys[row["id"]] in recorded:
             continue
@@ -61,30 +61,26 @@ def stalled_transactions_raise(
         overdue_since = row["next_due_at"] or now
         name, position = step.get("name") or "its next step", step.get("position")
         expected = f"{step.get('kind')} from {step.get('system') or 'any system'}"
-        message = (
-            f"Transaction {row['id']} ({process}) has waited for step {position}. {name} ({expected}) since "
-            f"{overdue_since.isoformat()}, past the step's allowance."
-        )
-        try:
-            case_services.signal_record(
+        signals.append(
+            case_services.Signal(
                 signal_key=keys[row["id"]],
                 category_slug=STALL_CATEGORY,
                 # The system expected to act; a step any system may perform is the process's own.
                 system=step.get("system") or row["process__slug"] or "closeloop",
                 kind=step.get("kind") or name,
                 title=f"Stalled: {process} waiting for {name}",
-                message=message,
+                message=(
+                    f"Transaction {row['id']} ({process}) has waited for step {position}. {name} ({expected}) since "
+                    f"{overdue_since.isoformat()}, past the step's allowance."
+                ),
                 occurred_at=overdue_since,
                 txn_id=row["id"],
                 fingerprint_parts=("stalled", row["process__slug"] or "none", str(position)),
-                actor=ACTOR,
             )
-        except Exception:
-            # One case that cannot be opened must not stop the others (nor the correlation that announced them);
-            # the sweep (every five minutes) tries again.
-            logger.exception("slas.stall_case_failed", extra={"txn": row["id"]})
-            continue
-        raised += 1
+        )
+    # One case that cannot be opened must not stop the others (nor the correlation that announced them); the sweep
+    # (every five minutes) tries again.
+    raised = len(case_services.signals_record_isolated(signals, actor=ACTOR, log_event="slas.stall_case_failed"))
     if raised:
         logger.info("slas.stalls_raised", extra={"count": raised})
     return raised

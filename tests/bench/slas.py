@@ -150,7 +150,6 @@ def _clock_pass(count: int, rng: random.Random, write: Write) -> dict[str, float
 def _volume_pass(count: int, events: int, rng: random.Random, write: Write) -> dict[str, float]:
     from django.db.models import Count
 
-    from exceptions import services as case_services
     from slas.models import BusinessCalendar, VolumeMonitor
     from slas.services.monitors import volume_monitors_evaluate
     from transactions.models import Event, IngestBatch
@@ -232,8 +231,6 @@ def _volume_pass(count: int, events: int, rng: random.Random, write: Write) -> d
     two_windows = _since(began)
 
     logging.getLogger("slas").setLevel(logging.CRITICAL)  # cases that cannot be opened are logged per monitor
-    if not hasattr(case_services, "signal_record"):
-        write("  (exceptions.services.signal_record is not merged here: violations are found but open no case)")
     began = time.perf_counter()
     result = volume_monitors_evaluate(now=NOW)
     seconds = _since(began)

@@ -12,12 +12,15 @@ from console.lib.errors import DomainError
 from exceptions.choices import ActivityKind, CaseStatus
 from exceptions.models import Case, CaseActivity, ExceptionRecord, Queue, ReplayTarget
 from exceptions.services import (
+    Signal,
     case_transition,
     cases_escalate,
     replay_request,
     signal_fingerprint,
     signal_record,
     signal_resolve,
+    signals_record,
+    signals_record_isolated,
 )
 from exceptions.services.classify import fingerprints_lock
 from tests.factories import failure
@@ -223,3 +226,52 @@ def test_a_silence_first_seen_three_weeks_ago_is_overdue(reference):
     case = silence("sla:1:clock:7", hours_ago=21 * 24)
     assert case.triage_due_at < timezone.now() and case.resolve_due_at < timezone.now()
     assert cases_escalate() == [case.pk]
+
+
+@pytest.mark.django_db
+def test_signals_recorded_together_group_by_fingerprint_in_one_pass(reference, django_assert_max_num_queries):
+    def signal(key: str, step: str, hours_ago: float) -> Signal:
+        return Signal(
+            signal_key=key,
+            title=f"Stalled at {step}",
+            message=f"waiting for {step}",
+            occurred_at=NOW - timedelta(hours=hours_ago),
+            **{**SILENCE, "fingerprint_parts": ("order-to-cash", step)},
+        )
+
+    batch = [signal(f"stalled:{n}", "goods-issue" if n % 3 else "billing", n) for n in range(1, 61)]
+    silence("stalled:1")  # recorded before: the batch leaves it as it is
+    # Grouping is per call, not per signal: 60 signals cost a bounded number of queries (audit entries aside).
+    with django_assert_max_num_queries(60 + 30):
+        cases = signals_record(batch, actor="system:slas")
+    assert set(cases) == {s.signal_key for s in batch}
+    by_step = {c.error_signature: c for c in cases.values()}
+    assert set(by_step) == {"order-to-cash / goods-issue", "order-to-cash / billing"}
+    assert by_step["order-to-cash / goods-issue"].occurrence_count == 40
+    assert by_step["order-to-cash / billing"].occurrence_count == 20
+    assert ExceptionRecord.objects.count() == 60
+    # The case counts from its oldest occurrence.
+    assert by_step["order-to-cash / billing"].first_seen == NOW - timedelta(hours=60)
+    assert signals_record(batch, actor="system:slas") == cases  # idempotent per key
+    assert ExceptionRecord.objects.count() == 60
+    assert AuditEntry.objects.filter(action="exceptions.signal_recorded").count() == 60
+    assert audit_verify().ok
+
+
+@pytest.mark.django_db
+def test_a_signal_naming_a_queue_goes_there_not_where_routing_would(reference):
+    finance = Queue.objects.get(slug="billing")
+    case = silence("sla:breach:1", queue_id=finance.pk)
+    assert case.queue == finance and case.routing_rule is None
+    assert silence("sla:breach:2").queue == finance  # the same fingerprint's later occurrences join that case
+
+
+@pytest.mark.django_db
+def test_one_bad_signal_does_not_stop_the_others_when_isolated(reference):
+    good = Signal(signal_key="ok:1", title="t", message="m", occurred_at=NOW, **SILENCE)
+    bad = Signal(signal_key="bad:1", title="t", message="m", occurred_at=NOW, **{**SILENCE, "category_slug": "nope"})
+    with pytest.raises(DomainError, match="no category 'nope'"):
+        signals_record([good, bad], actor="system:slas")
+    assert not ExceptionRecord.objects.exists()  # all or nothing
+    cases = signals_record_isolated([good, bad], actor="system:slas", log_event="test.signal_failed")
+    assert set(cases) == {"ok:1"} and ExceptionRecord.objects.get().signal_key == "ok:1"

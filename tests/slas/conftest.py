@@ -1,5 +1,5 @@
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -89,13 +89,6 @@ def frozen_now(monkeypatch):
 OFFICE = {day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
 MONDAY = datetime(2026, 11, 30, tzinfo=UTC)  # Berlin is UTC+1 in winter: working hours 07:00-17:00 UTC
 
-HAS_CASE_API = hasattr(case_services, "signal_record") and hasattr(case_services, "signal_resolve")
-needs_case_api = pytest.mark.skipif(
-    not HAS_CASE_API,
-    reason="exceptions.services.signal_record/signal_resolve (the exceptions engineer's case-raising API) are not "
-    "merged yet",
-)
-
 
 @dataclass
 class CaseSignals:
@@ -116,11 +109,16 @@ def case_signals(monkeypatch) -> CaseSignals:
     def record(**kwargs):
         signals.recorded.append(kwargs)
 
+    def record_many(batch, **kwargs):
+        signals.recorded.extend(asdict(signal) for signal in batch)
+        return {signal.signal_key: None for signal in batch}  # as if each opened a case
+
     def resolve(**kwargs):
         signals.resolved.append(kwargs)
 
-    monkeypatch.setattr(case_services, "signal_record", record, raising=False)
-    monkeypatch.setattr(case_services, "signal_resolve", resolve, raising=False)
+    monkeypatch.setattr(case_services, "signal_record", record)
+    monkeypatch.setattr(case_services, "signals_record_isolated", record_many)
+    monkeypatch.setattr(case_services, "signal_resolve", resolve)
     return signals
 
 

@@ -64,6 +64,13 @@ def test_manager_creates_and_patches_with_version_checks(manager, calendar, refe
     entry = AuditEntry.objects.filter(action="sla_definition.updated").get()
     assert entry.before["target_seconds"] == 14400 and entry.after["target_seconds"] == 7200
     assert entry.actor == "user:mona"
+    queued = manager.patch(url, {"version": 2, "breach_queue": "billing"}, format="json")
+    assert queued.status_code == 200 and queued.json()["breach_queue"] == "billing"
+    assert SlaDefinition.objects.get().breach_queue.slug == "billing"
+    assert AuditEntry.objects.filter(action="sla_definition.updated").last().after["breach_queue"] == "billing"
+    unknown = manager.patch(url, {"version": 3, "breach_queue": "no-such-queue"}, format="json")
+    assert unknown.status_code == 400 and "breach_queue" in unknown.json()["errors"]
+    assert SlaDefinition.objects.get().breach_queue.slug == "billing"
 
 
 @pytest.mark.parametrize("role", ["finance_ops", "compliance"])

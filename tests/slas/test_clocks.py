@@ -225,3 +225,16 @@ def test_breach_opens_one_routed_case_per_definition_and_step(reference, ingest)
     # Evaluating again opens nothing new (idempotent per clock).
     clocks_evaluate_live(now=T0 + 6 * H)
     assert Case.objects.get(pk=case.pk).occurrence_count == 3
+
+
+def test_breach_goes_to_the_queue_the_definition_names(reference, ingest, role_user):
+    from exceptions.models import Queue
+    from slas.selectors import breach_queue_id
+
+    billing = Queue.objects.get(slug="billing")
+    definition = SlaDefinitionFactory(name="Invoice to billing", breach_queue=billing)
+    txn = ingest(event("contract.approved", contract="C-77"))[0]
+    assert breach_queue_id(definition=definition, entity="") == billing.pk  # what the queue page's at-risk panel uses
+    clocks_evaluate_transactions(txn_ids=[txn], now=T0 + 5 * H)
+    clock = SlaClock.objects.get(definition=definition)
+    assert clock.status == ClockStatus.BREACHED and Case.objects.get(pk=clock.breach_case_id).queue == billing

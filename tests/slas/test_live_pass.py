@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django.db.models import Count
 
+from exceptions.services import signals as signal_service
 from slas.choices import LIVE_CLOCK_STATUSES, ClockStatus
 from slas.evaluation import ClockState
 from slas.models import SlaClock
@@ -64,21 +65,28 @@ def test_minute_pass_moves_every_live_clock_in_chunks(db, reference):
 
 
 def test_breach_whose_case_fails_stays_live_and_is_retried(db, reference, monkeypatch):
-    def refuse(**kwargs):
+    def refuse(signals, **kwargs):
         raise RuntimeError("case store unavailable")
 
-    monkeypatch.setattr(clock_service.case_services, "signal_record", refuse, raising=False)
+    monkeypatch.setattr(signal_service, "signals_record", refuse)
     live_clocks(5)
     clocks_evaluate_live(now=T0 + 0.5 * H)
     clock = SlaClock.objects.get(start_event_id=4)
     assert clock.status == ClockStatus.RUNNING and clock.breached_at == T0 and clock.breach_case_id is None
-    assert "its case could not be opened yet (RuntimeError)" in clock.at_risk_reason
+    assert "its case could not be opened yet" in clock.at_risk_reason
     calls = []
-    monkeypatch.setattr(clock_service.case_services, "signal_record", lambda **kw: calls.append(kw) or refuse())
+    monkeypatch.setattr(
+        signal_service, "signals_record", lambda signals, **kw: calls.extend(signals) or refuse(signals)
+    )
     clocks_evaluate_live(now=T0 + 0.6 * H)
-    assert [c["signal_key"] for c in calls] == [f"sla-breach:{clock.pk}"]
-    assert calls[0]["fingerprint_parts"] == (clock.definition.slug, "invoice.posted status ok")
-    assert calls[0]["category_slug"] == "control" and calls[0]["txn_id"] == clock.txn_id
+    # The batch, then each signal on its own: the same single breach both times.
+    assert {c.signal_key for c in calls} == {f"sla-breach:{clock.pk}"}
+    assert calls[0].fingerprint_parts == (clock.definition.slug, "invoice.posted status ok")
+    assert calls[0].category_slug == "control" and calls[0].txn_id == clock.txn_id
+    monkeypatch.undo()
+    clocks_evaluate_live(now=T0 + 0.7 * H)
+    clock.refresh_from_db()
+    assert clock.status == ClockStatus.BREACHED and clock.breach_case is not None
 
 
 def test_a_clock_changed_since_it_was_read_is_not_overwritten(db, reference):

@@ -10,10 +10,8 @@ from slas.services.stalls import stalled_transactions_raise
 from transactions.models import Transaction
 from transactions.services import transactions_mark_stalled
 
-from .conftest import MONDAY, ingest_and_correlate, ingest_batch, needs_case_api
+from .conftest import MONDAY, ingest_and_correlate, ingest_batch
 from .conftest import make_record as record
-
-pytestmark = needs_case_api
 
 JOURNAL = "sap.s4.beh.journalentry.v1.JournalEntry.Created.v1"
 
