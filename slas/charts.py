@@ -1,6 +1,6 @@
 """Plotly figures of the SLA and ROI dashboards, built from dashboard selector output.
 
-Figures are plain trace and layout dicts (`figure_dict_html`): plotly.py's validating objects cost about 100 ms each,
+Figures are plain trace and layout dicts (`figure_html`): plotly.py's validating objects cost about 100 ms each,
 more than a whole dashboard may take. Every bar and point carries its drill-down URL in `customdata`;
 static/js/drilldown.js opens it on click.
 """
@@ -8,7 +8,7 @@ static/js/drilldown.js opens it on click.
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-from console.lib.charts import STATUS_COLOURS, figure_dict_html
+from console.lib.charts import STATUS_COLOURS, figure_html
 from slas.kpis import RATIO_BUCKETS
 
 HOVER_LINK = "<br><i>click to see them</i>"
@@ -34,7 +34,7 @@ def _empty(title: str) -> str:
         "yaxis": {"visible": False},
         "annotations": [{"text": "No data in this period", "showarrow": False, "font": {"size": 14}}],
     }
-    return figure_dict_html([], layout, height=220)
+    return figure_html([], layout, height=220)
 
 
 def _bar(x: list, y: list, name: str, urls: list[str], hover: str, **extra: object) -> dict:
@@ -60,7 +60,7 @@ def attainment_chart(weekly: list[dict]) -> str:
         for name, rows in _series(weekly, lambda r: r["definition"].name).items()
     ]
     layout = {"title": {"text": title}, "yaxis": {"title": {"text": "% met"}, "range": [0, 105]}}
-    return figure_dict_html(data, {**layout, "xaxis": {"title": {"text": "week of"}}})
+    return figure_html(data, {**layout, "xaxis": {"title": {"text": "week of"}}})
 
 
 def breaches_chart(daily: list[dict]) -> str:
@@ -78,9 +78,7 @@ def breaches_chart(daily: list[dict]) -> str:
         )
         for name, rows in _series(daily, lambda r: r["definition"].name).items()
     ]
-    return figure_dict_html(
-        data, {"title": {"text": title}, "barmode": "stack", "yaxis": {"title": {"text": "breaches"}}}
-    )
+    return figure_html(data, {"title": {"text": title}, "barmode": "stack", "yaxis": {"title": {"text": "breaches"}}})
 
 
 def distribution_chart(distribution: list[dict]) -> str:
@@ -122,7 +120,7 @@ def distribution_chart(distribution: list[dict]) -> str:
             }
         ],
     }
-    return figure_dict_html(data, layout)
+    return figure_html(data, layout)
 
 
 def contribution_chart(rows: list[dict], label: str, title: str) -> str:
@@ -143,7 +141,7 @@ def contribution_chart(rows: list[dict], label: str, title: str) -> str:
         )
     ]
     layout = {"title": {"text": title}, "showlegend": False, "xaxis": {"title": {"text": "breaches"}}}
-    return figure_dict_html(data, layout, height=max(220, 60 + 28 * len(rows)))
+    return figure_html(data, layout, height=max(220, 60 + 28 * len(rows)))
 
 
 MONTHS = {"tickformat": "%b %Y"}
@@ -174,7 +172,7 @@ def hours_chart(hours: list[dict], *, per_correlation: object, per_classificatio
         ),
     ]
     layout = {"title": {"text": title}, "barmode": "stack", "yaxis": {"title": {"text": "hours"}}, "xaxis": MONTHS}
-    return figure_dict_html(data, layout)
+    return figure_html(data, layout)
 
 
 def touchless_chart(rows: list[dict]) -> str:
@@ -194,7 +192,7 @@ def touchless_chart(rows: list[dict]) -> str:
         for process, items in _series(rows, lambda r: r["process"]).items()
     ]
     layout = {"title": {"text": title}, "barmode": "group", "yaxis": {"title": {"text": "%"}, "range": [0, 105]}}
-    return figure_dict_html(data, {**layout, "xaxis": MONTHS})
+    return figure_html(data, {**layout, "xaxis": MONTHS})
 
 
 def exceptions_chart(rows: list[dict]) -> str:
@@ -213,7 +211,7 @@ def exceptions_chart(rows: list[dict]) -> str:
         for category, items in _series(rows, lambda r: r["category"]).items()
     ]
     layout = {"title": {"text": title}, "barmode": "stack", "yaxis": {"title": {"text": "occurrences"}}}
-    return figure_dict_html(data, layout)
+    return figure_html(data, layout)
 
 
 def milestone_chart(rows: list[dict], title: str) -> str:
@@ -234,7 +232,7 @@ def milestone_chart(rows: list[dict], title: str) -> str:
         for key, name in (("p50_hours", "p50"), ("p95_hours", "p95"))
     ]
     layout = {"title": {"text": title}, "yaxis": {"title": {"text": "hours"}}, "xaxis": MONTHS}
-    return figure_dict_html(data, layout, height=260)
+    return figure_html(data, layout, height=260)
 
 
 def evidence_chart(rows: list[dict], window_hours: object) -> str:
@@ -254,4 +252,4 @@ def evidence_chart(rows: list[dict], window_hours: object) -> str:
         )
     ]
     layout = {"title": {"text": title}, "yaxis": {"title": {"text": "%"}, "range": [0, 105]}, "xaxis": MONTHS}
-    return figure_dict_html(data, layout, height=260)
+    return figure_html(data, layout, height=260)

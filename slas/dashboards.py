@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import DateField, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth, TruncWeek
 from django.urls import reverse
 from django.utils import timezone
 
@@ -53,25 +54,48 @@ def period_params(first: date, last: date) -> dict[str, str]:
     return {"since": _iso(start), "until": _iso(end)}
 
 
-def rollup_rows(*, metric: str, first: date, last: date, **dims: Any) -> list[dict]:
-    """Rollup rows of one metric for local days first..last, optionally narrowed by dimensions."""
-    return list(
-        DailyRollup.objects.filter(metric=metric, day__gte=first, day__lte=last, **dims).values(
-            "day",
-            "process",
-            "entity",
-            "definition_id",
-            "system",
-            "category",
-            "queue",
-            "step",
-            "count",
-            "good",
-            "bad",
-            "total_seconds",
-            "samples",
-        )
-    )
+PERIODS = {"month": TruncMonth, "week": TruncWeek}
+MEASURES = ("count", "good", "bad", "total_seconds")
+
+
+def rollup_totals(
+    *, metric: str, first: date, last: date, by: tuple[str, ...] = (), period: str = "", **dims: Any
+) -> dict[tuple, dict]:
+    """The summed measures of one metric over local days first..last, per `by` dimensions and (optionally) per
+    `period` ("day", "week": the ISO Monday, or "month": its first day), keyed by (*by values, period).
+
+    Summed by the database: a year of one metric is thousands of rollup rows but only a few dozen groups, and the
+    page should pay for the groups. Samples are left out (see `rollup_samples`).
+    """
+    rows = DailyRollup.objects.filter(metric=metric, day__gte=first, day__lte=last, **dims)
+    names = list(by)
+    if period == "day":
+        names.append("day")
+    elif period:
+        rows = rows.annotate(period=PERIODS[period]("day", output_field=DateField()))
+        names.append("period")
+    sums = {f"sum_{m}": Sum(m) for m in MEASURES}
+    if not names:  # values() with no names would group by every column
+        total = rows.aggregate(**sums)
+        return {(): {m: int(total[f"sum_{m}"] or 0) for m in MEASURES}} if total["sum_count"] is not None else {}
+    grouped = rows.values(*names).annotate(**sums).order_by()
+    return {tuple(row[name] for name in names): {m: int(row[f"sum_{m}"] or 0) for m in MEASURES} for row in grouped}
+
+
+def rollup_samples(
+    *, metric: str, first: date, last: date, by: tuple[str, ...] = (), period: str = "", **dims: Any
+) -> dict[tuple, list]:
+    """The duration samples of one metric over local days first..last, concatenated per `by` and `period` (keyed as
+    in `rollup_totals`); only rows that hold samples are read."""
+    rows = DailyRollup.objects.filter(metric=metric, day__gte=first, day__lte=last, **dims).exclude(samples=[])
+    out: dict[tuple, list] = {}
+    for *values, day, samples in rows.values_list(*by, "day", "samples"):
+        key = (*values, PERIOD_START[period](day)) if period else tuple(values)
+        out.setdefault(key, []).extend(samples)
+    return out
+
+
+PERIOD_START = {"day": lambda day: day, "week": kpis.week_start, "month": kpis.month_start}
 
 
 # ---- ROI assumptions ------------------------------------------------------------------------------------------------
@@ -131,9 +155,9 @@ def sla_dashboard(*, first: date, last: date, today: date) -> SlaDashboard:
     definitions = {d.pk: d for d in SlaDefinition.objects.select_related("process").order_by("name")}
     weeks = sorted({kpis.week_start(first + timedelta(days=i)) for i in range((last - first).days + 1)})
     board = SlaDashboard(first=first, last=last, definitions=definitions, weeks=weeks)
-    rows = [r for r in rollup_rows(metric=RollupMetric.SLA_CLOCKS, first=first, last=last)]
+    span = {"metric": RollupMetric.SLA_CLOCKS, "first": first, "last": last}
 
-    weekly = kpis.fold(rows, lambda r: (r["definition_id"], kpis.week_start(r["day"])))
+    weekly = rollup_totals(**span, by=("definition_id",), period="week")
     for definition in definitions.values():
         for week in weeks:
             m = weekly.get((definition.pk, week))
@@ -152,7 +176,7 @@ def sla_dashboard(*, first: date, last: date, today: date) -> SlaDashboard:
                 }
             )
 
-    by_entity = kpis.fold(rows, lambda r: (r["definition_id"], r["entity"]))
+    by_entity = rollup_totals(**span, by=("definition_id", "entity"))
     for (definition_id, entity), m in sorted(by_entity.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
         definition = definitions[definition_id]
         board.by_entity.append(
@@ -166,7 +190,7 @@ def sla_dashboard(*, first: date, last: date, today: date) -> SlaDashboard:
             }
         )
 
-    daily = kpis.fold([r for r in rows if r["bad"]], lambda r: (r["definition_id"], r["day"]))
+    daily = rollup_totals(**span, by=("definition_id",), period="day", bad__gt=0)
     for (definition_id, day), m in sorted(daily.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         definition = definitions[definition_id]
         board.breaches_daily.append(
@@ -178,11 +202,10 @@ def sla_dashboard(*, first: date, last: date, today: date) -> SlaDashboard:
             }
         )
 
-    samples = kpis.fold(rows, lambda r: r["definition_id"])
-    for definition_id, m in samples.items():
+    for (definition_id,), samples in rollup_samples(**span, by=("definition_id",)).items():
         definition = definitions[definition_id]
         target = int(definition.target.total_seconds())
-        for index, n in enumerate(kpis.ratio_histogram(m["samples"], target)):
+        for index, n in enumerate(kpis.ratio_histogram(samples, target)):
             if not n:
                 continue
             low, high = kpis.ratio_bucket_range(index, target)
@@ -203,27 +226,23 @@ def sla_dashboard(*, first: date, last: date, today: date) -> SlaDashboard:
                 }
             )
 
-    breached = [r for r in rows if r["bad"]]
-    by_system = kpis.fold(breached, lambda r: r["system"] or "-")
-    for system, n, percent in kpis.contributions({k: m["bad"] for k, m in by_system.items()}):
+    by_system = _breaches_by(rollup_totals(**span, by=("system",), bad__gt=0))
+    for system, n, percent in kpis.contributions(by_system):
         url = _link("sla-drill-clocks", status=ClockStatus.BREACHED, system=system, **period_params(first, last))
         board.worst_systems.append({"system": system, "breached": n, "share": percent, "url": url})
-    by_step = kpis.fold(breached, lambda r: r["step"] or "-")
-    for step, n, percent in kpis.contributions({k: m["bad"] for k, m in by_step.items()}):
+    by_step = _breaches_by(rollup_totals(**span, by=("step",), bad__gt=0))
+    for step, n, percent in kpis.contributions(by_step):
         url = _link("sla-drill-clocks", status=ClockStatus.BREACHED, step=step, **period_params(first, last))
         board.worst_steps.append({"step": step, "breached": n, "share": percent, "url": url})
 
     board.month, board.previous_month = kpis.month_start(today), kpis.previous_month(today)
     this_end, previous_end = today, kpis.month_end(board.previous_month)
-    current = kpis.fold(
-        rollup_rows(metric=RollupMetric.SLA_CLOCKS, first=board.month, last=this_end), lambda r: r["definition_id"]
-    )
-    previous = kpis.fold(
-        rollup_rows(metric=RollupMetric.SLA_CLOCKS, first=board.previous_month, last=previous_end),
-        lambda r: r["definition_id"],
+    current = rollup_totals(metric=RollupMetric.SLA_CLOCKS, first=board.month, last=this_end, by=("definition_id",))
+    previous = rollup_totals(
+        metric=RollupMetric.SLA_CLOCKS, first=board.previous_month, last=previous_end, by=("definition_id",)
     )
     for definition in definitions.values():
-        now_m, then_m = current.get(definition.pk), previous.get(definition.pk)
+        now_m, then_m = current.get((definition.pk,)), previous.get((definition.pk,))
         if now_m is None and then_m is None:
             continue
         now_a = kpis.attainment(now_m["good"], now_m["bad"]) if now_m else None
@@ -241,6 +260,14 @@ def sla_dashboard(*, first: date, last: date, today: date) -> SlaDashboard:
             }
         )
     return board
+
+
+def _breaches_by(totals: dict[tuple, dict]) -> dict[str, int]:
+    # Rows without the dimension are shown (and drilled into) as "-".
+    out: dict[str, int] = {}
+    for (name,), m in totals.items():
+        out[name or "-"] = out.get(name or "-", 0) + m["bad"]
+    return out
 
 
 AT_RISK_SORTS = {
@@ -300,16 +327,16 @@ def roi_dashboard(*, first: date, last: date) -> RoiDashboard:
     assumptions = roi_assumption_list()
     months = _months(first, last)
     board = RoiDashboard(first=first, last=last, assumptions=assumptions, months=months)
-    month_of = lambda r: kpis.month_start(r["day"])  # noqa: E731
+    span = {"first": first, "last": last}
 
-    started = kpis.fold(rollup_rows(metric=RollupMetric.TXN_STARTED, first=first, last=last), month_of)
-    classified = kpis.fold(rollup_rows(metric=RollupMetric.EXCEPTIONS, first=first, last=last), month_of)
+    started = rollup_totals(metric=RollupMetric.TXN_STARTED, **span, period="month")
+    classified = rollup_totals(metric=RollupMetric.EXCEPTIONS, **span, period="month")
     per_correlation = assumptions["minutes_per_correlation"].value
     per_classification = assumptions["minutes_per_classification"].value
     for month in months:
         lo, hi = _month_span(month, first, last)
-        correlated = started.get(month, {}).get("good", 0)
-        auto_classified = classified.get(month, {}).get("good", 0)
+        correlated = started.get((month,), {}).get("good", 0)
+        auto_classified = classified.get((month,), {}).get("good", 0)
         board.hours.append(
             {
                 "month": month,
@@ -337,9 +364,7 @@ def roi_dashboard(*, first: date, last: date) -> RoiDashboard:
             }
         )
 
-    completed = kpis.fold(
-        rollup_rows(metric=RollupMetric.TXN_COMPLETED, first=first, last=last), lambda r: (r["process"], month_of(r))
-    )
+    completed = rollup_totals(metric=RollupMetric.TXN_COMPLETED, **span, by=("process",), period="month")
     for (process, month), m in sorted(completed.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         lo, hi = _month_span(month, first, last)
         base = {"completed": "true", "process": process or "-", **period_params(lo, hi)}
@@ -357,8 +382,7 @@ def roi_dashboard(*, first: date, last: date) -> RoiDashboard:
             }
         )
 
-    occurrence_rows = rollup_rows(metric=RollupMetric.EXCEPTIONS, first=first, last=last)
-    by_category = kpis.fold(occurrence_rows, lambda r: (r["category"], kpis.week_start(r["day"])))
+    by_category = rollup_totals(metric=RollupMetric.EXCEPTIONS, **span, by=("category",), period="week")
     for (category, week), m in sorted(by_category.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         lo, hi = max(week, first), min(week + timedelta(days=6), last)
         board.exceptions_by_category.append(
@@ -369,7 +393,7 @@ def roi_dashboard(*, first: date, last: date) -> RoiDashboard:
                 "url": _link("roi-drill-occurrences", category=category, **period_params(lo, hi)),
             }
         )
-    by_system = kpis.fold(occurrence_rows, lambda r: (r["system"], r["category"]))
+    by_system = rollup_totals(metric=RollupMetric.EXCEPTIONS, **span, by=("system", "category"))
     for (system, category), m in sorted(by_system.items(), key=lambda kv: (-kv[1]["count"], kv[0])):
         board.exceptions_by_system.append(
             {
@@ -380,20 +404,22 @@ def roi_dashboard(*, first: date, last: date) -> RoiDashboard:
             }
         )
 
-    resolved = kpis.fold(rollup_rows(metric=RollupMetric.CASES_RESOLVED, first=first, last=last), lambda r: r["queue"])
-    for queue, m in sorted(resolved.items()):
+    resolved = rollup_totals(metric=RollupMetric.CASES_RESOLVED, **span, by=("queue",))
+    resolve_times = rollup_samples(metric=RollupMetric.CASES_RESOLVED, **span, by=("queue",))
+    for (queue,), m in sorted(resolved.items()):
+        samples = resolve_times.get((queue,), [])
         board.resolve.append(
             {
                 "queue": queue,
                 "resolved": m["count"],
-                "mean_hours": _hours(kpis.mean(m["samples"])),
-                "p90_hours": _hours(kpis.percentile(m["samples"], 90)),
+                "mean_hours": _hours(kpis.mean(samples)),
+                "p90_hours": _hours(kpis.percentile(samples, 90)),
                 "url": _link("roi-drill-cases", queue=queue, resolved="true", **period_params(first, last)),
             }
         )
 
-    replays = kpis.fold(rollup_rows(metric=RollupMetric.REPLAYS, first=first, last=last), month_of)
-    for month, m in sorted(replays.items()):
+    replays = rollup_totals(metric=RollupMetric.REPLAYS, **span, period="month")
+    for (month,), m in sorted(replays.items()):
         lo, hi = _month_span(month, first, last)
         board.replays.append(
             {
@@ -406,31 +432,35 @@ def roi_dashboard(*, first: date, last: date) -> RoiDashboard:
         )
 
     for metric in (RollupMetric.INVOICE_CYCLE, RollupMetric.PAYMENT_SYNC, RollupMetric.DSO):
-        folded = kpis.fold(rollup_rows(metric=metric, first=first, last=last), month_of)
+        totals = rollup_totals(metric=metric, **span, period="month")
+        durations = rollup_samples(metric=metric, **span, period="month")
         board.milestones[metric] = []
-        for month, m in sorted(folded.items()):
+        for (month,), m in sorted(totals.items()):
             lo, hi = _month_span(month, first, last)
+            samples = durations.get((month,), [])
             board.milestones[metric].append(
                 {
                     "month": month,
                     "count": m["count"],
-                    "p50_hours": _hours(kpis.percentile(m["samples"], 50)),
-                    "p95_hours": _hours(kpis.percentile(m["samples"], 95)),
-                    "mean_days": _days(kpis.mean(m["samples"])),
+                    "p50_hours": _hours(kpis.percentile(samples, 50)),
+                    "p95_hours": _hours(kpis.percentile(samples, 95)),
+                    "mean_days": _days(kpis.mean(samples)),
                     "url": _link("roi-drill-transactions", milestone=metric, **period_params(lo, hi)),
                 }
             )
 
     window = float(assumptions["evidence_window_hours"].value) * 3600
-    evidence = kpis.fold(rollup_rows(metric=RollupMetric.EVIDENCE, first=first, last=last), month_of)
-    for month, m in sorted(evidence.items()):
+    evidence = rollup_totals(metric=RollupMetric.EVIDENCE, **span, period="month")
+    delays = rollup_samples(metric=RollupMetric.EVIDENCE, **span, period="month")
+    for (month,), m in sorted(evidence.items()):
         lo, hi = _month_span(month, first, last)
+        samples = delays.get((month,), [])
         board.evidence.append(
             {
                 "month": month,
                 "captured": m["count"],
-                "within": sum(1 for s in m["samples"] if s <= window),
-                "completeness": kpis.within_share(m["samples"], window),
+                "within": sum(1 for s in samples if s <= window),
+                "completeness": kpis.within_share(samples, window),
                 "url": _link("roi-drill-transactions", milestone=RollupMetric.EVIDENCE, **period_params(lo, hi)),
             }
         )
@@ -462,7 +492,7 @@ def _days(seconds: float | None) -> float | None:
 
 def sla_attainment_summary(*, first: date, last: date) -> dict[str, Any]:
     """Overall attainment over local days first..last (home page), with its drill-down link."""
-    m = kpis.fold(rollup_rows(metric=RollupMetric.SLA_CLOCKS, first=first, last=last), lambda r: "all").get("all")
+    m = rollup_totals(metric=RollupMetric.SLA_CLOCKS, first=first, last=last).get(())
     met, breached = (m["good"], m["bad"]) if m else (0, 0)
     return {
         "met": met,

@@ -6,7 +6,7 @@ division by zero), because an empty week is normal on a new installation.
 """
 
 import math
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Hashable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -92,19 +92,6 @@ def previous_month(day: date) -> date:
 
 
 # ---- Aggregation ----------------------------------------------------------------------------------------------------
-
-
-def fold(rows: Iterable[Row], key: Callable[[Row], Hashable]) -> dict[Hashable, dict]:
-    """Sum the measures of rows sharing `key(row)`; samples are concatenated."""
-    out: dict[Hashable, dict] = {}
-    for row in rows:
-        acc = out.setdefault(key(row), {"count": 0, "good": 0, "bad": 0, "total_seconds": 0, "samples": []})
-        acc["count"] += int(row.get("count") or 0)
-        acc["good"] += int(row.get("good") or 0)
-        acc["bad"] += int(row.get("bad") or 0)
-        acc["total_seconds"] += int(row.get("total_seconds") or 0)
-        acc["samples"].extend(row.get("samples") or [])
-    return out
 
 
 def share(part: int, whole: int) -> float | None:

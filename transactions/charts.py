@@ -2,8 +2,6 @@
 
 from datetime import timedelta
 
-import plotly.graph_objects as go
-
 from console.lib.charts import STATUS_COLOURS, figure_html
 
 STATUS_ORDER = ["in_flight", "stalled", "failed", "completed"]
@@ -36,48 +34,57 @@ def _hover(item: dict) -> str:
 def timeline_chart(timeline: dict) -> str:
     """Gantt across systems: one lane per system, spans as bars, point events as markers, errors red, approvals ★."""
     items = timeline["items"]
-    figure = go.Figure()
+    data: list[dict] = []
+    shapes: list[dict] = []
     spans = [i for i in items if i["is_span"]]
     points = [i for i in items if not i["is_span"]]
     if spans:
-        figure.add_bar(
-            base=[i["start"] for i in spans],
-            x=[max(i["duration_ms"], 1) for i in spans],
-            y=[i["system"] for i in spans],
-            orientation="h",
-            marker={
-                "color": [STATUS_COLOURS["error" if i["status"] == "error" else "ok"] for i in spans],
-                "line": {"color": ["#212529" if i["critical"] else "rgba(0,0,0,0)" for i in spans], "width": 2},
-            },
-            customdata=[i["id"] for i in spans],
-            hovertext=[_hover(i) for i in spans],
-            hoverinfo="text",
-            name="spans",
+        data.append(
+            {
+                "type": "bar",
+                "base": [i["start"] for i in spans],
+                "x": [max(i["duration_ms"], 1) for i in spans],
+                "y": [i["system"] for i in spans],
+                "orientation": "h",
+                "marker": {
+                    "color": [STATUS_COLOURS["error" if i["status"] == "error" else "ok"] for i in spans],
+                    "line": {"color": ["#212529" if i["critical"] else "rgba(0,0,0,0)" for i in spans], "width": 2},
+                },
+                "customdata": [i["id"] for i in spans],
+                "hovertext": [_hover(i) for i in spans],
+                "hoverinfo": "text",
+                "name": "spans",
+            }
         )
     if points:
-        figure.add_scatter(
-            x=[i["start"] for i in points],
-            y=[i["system"] for i in points],
-            mode="markers",
-            marker={
-                "size": [14 if i.get("approval") else 10 for i in points],
-                "symbol": ["star" if i.get("approval") else "circle" for i in points],
-                "color": [STATUS_COLOURS["error" if i["status"] == "error" else "ok"] for i in points],
-                "line": {"color": ["#212529" if i["critical"] else "#ffffff" for i in points], "width": 2},
-            },
-            customdata=[i["id"] for i in points],
-            hovertext=[_hover(i) for i in points],
-            hoverinfo="text",
-            name="events",
+        data.append(
+            {
+                "type": "scatter",
+                "x": [i["start"] for i in points],
+                "y": [i["system"] for i in points],
+                "mode": "markers",
+                "marker": {
+                    "size": [14 if i.get("approval") else 10 for i in points],
+                    "symbol": ["star" if i.get("approval") else "circle" for i in points],
+                    "color": [STATUS_COLOURS["error" if i["status"] == "error" else "ok"] for i in points],
+                    "line": {"color": ["#212529" if i["critical"] else "#ffffff" for i in points], "width": 2},
+                },
+                "customdata": [i["id"] for i in points],
+                "hovertext": [_hover(i) for i in points],
+                "hoverinfo": "text",
+                "name": "events",
+            }
         )
     for gap in timeline["gaps"]:
-        figure.add_shape(
-            type="line",
-            x0=gap["start"],
-            x1=gap["end"],
-            y0=gap["from_system"],
-            y1=gap["to_system"],
-            line={"color": STATUS_COLOURS["muted"], "dash": "dot", "width": 1},
+        shapes.append(
+            {
+                "type": "line",
+                "x0": gap["start"],
+                "x1": gap["end"],
+                "y0": gap["from_system"],
+                "y1": gap["to_system"],
+                "line": {"color": STATUS_COLOURS["muted"], "dash": "dot", "width": 1},
+            }
         )
     expected = timeline.get("expected_next")
     lanes = list(timeline["lanes"])
@@ -85,40 +92,48 @@ def timeline_chart(timeline: dict) -> str:
         lane = expected["system"] or EXPECTED_LANE
         if lane not in lanes:
             lanes.append(lane)
-        figure.add_scatter(
-            x=[expected["due_at"]],
-            y=[lane],
-            mode="markers+text",
-            marker={"symbol": "x-open", "size": 14, "color": STATUS_COLOURS["warning"]},
-            text=[f"expected: {expected['name']}" + (" (overdue)" if expected["overdue"] else "")],
-            textposition="top center",
-            hovertext=[f"expected by {expected['due_at']:%Y-%m-%d %H:%M}: {expected['name']} ({expected['kind']})"],
-            hoverinfo="text",
-            name="expected next step",
+        data.append(
+            {
+                "type": "scatter",
+                "x": [expected["due_at"]],
+                "y": [lane],
+                "mode": "markers+text",
+                "marker": {"symbol": "x-open", "size": 14, "color": STATUS_COLOURS["warning"]},
+                "text": [f"expected: {expected['name']}" + (" (overdue)" if expected["overdue"] else "")],
+                "textposition": "top center",
+                "hovertext": [
+                    f"expected by {expected['due_at']:%Y-%m-%d %H:%M}: {expected['name']} ({expected['kind']})"
+                ],
+                "hoverinfo": "text",
+                "name": "expected next step",
+            }
         )
-    figure.update_layout(
-        barmode="overlay",
-        showlegend=False,
-        xaxis={"type": "date", "title": None},
-        yaxis={"categoryorder": "array", "categoryarray": list(reversed(lanes)), "title": None},
-    )
-    return figure_html(figure, height=max(220, 60 + 45 * len(lanes)))
+    layout = {
+        "barmode": "overlay",
+        "showlegend": False,
+        "shapes": shapes,
+        "xaxis": {"type": "date", "title": None},
+        "yaxis": {"categoryorder": "array", "categoryarray": list(reversed(lanes)), "title": None},
+    }
+    return figure_html(data, layout, height=max(220, 60 + 45 * len(lanes)))
 
 
 def process_status_chart(rows: list[dict]) -> str:
     """Transactions per process, stacked by status (home dashboard)."""
-    figure = go.Figure()
     processes = sorted({r["process__name"] or "unrecognised" for r in rows})
+    data = []
     for status in STATUS_ORDER:
         counts = {(r["process__name"] or "unrecognised"): r["n"] for r in rows if r["status"] == status}
-        figure.add_bar(
-            x=processes,
-            y=[counts.get(p, 0) for p in processes],
-            name=status.replace("_", " "),
-            marker_color=STATUS_CHART_COLOURS[status],
+        data.append(
+            {
+                "type": "bar",
+                "x": processes,
+                "y": [counts.get(p, 0) for p in processes],
+                "name": status.replace("_", " "),
+                "marker": {"color": STATUS_CHART_COLOURS[status]},
+            }
         )
-    figure.update_layout(barmode="stack", title="Transactions by process and status")
-    return figure_html(figure)
+    return figure_html(data, {"barmode": "stack", "title": {"text": "Transactions by process and status"}})
 
 
 def duration_label(milliseconds: int | None) -> str:
@@ -137,9 +152,21 @@ def duration_label(milliseconds: int | None) -> str:
 
 def feed_chart(buckets: list) -> str:
     """Accepted and rejected records per bucket of one ingest source (feed health)."""
-    figure = go.Figure()
     starts = [b.start for b in buckets]
-    figure.add_bar(x=starts, y=[b.accepted for b in buckets], name="accepted", marker_color=STATUS_COLOURS["ok"])
-    figure.add_bar(x=starts, y=[b.rejected for b in buckets], name="rejected", marker_color=STATUS_COLOURS["error"])
-    figure.update_layout(barmode="stack", showlegend=True)
-    return figure_html(figure, height=200)
+    data = [
+        {
+            "type": "bar",
+            "x": starts,
+            "y": [b.accepted for b in buckets],
+            "name": "accepted",
+            "marker": {"color": STATUS_COLOURS["ok"]},
+        },
+        {
+            "type": "bar",
+            "x": starts,
+            "y": [b.rejected for b in buckets],
+            "name": "rejected",
+            "marker": {"color": STATUS_COLOURS["error"]},
+        },
+    ]
+    return figure_html(data, {"barmode": "stack", "showlegend": True}, height=200)

@@ -2,23 +2,9 @@
 
 from functools import cache
 
-import plotly.graph_objects as go
 import plotly.io as pio
 
 STATUS_COLOURS = {"ok": "#2f9e44", "error": "#e03131", "warning": "#f08c00", "info": "#1c7ed6", "muted": "#868e96"}
-
-
-def figure_html(figure: go.Figure, *, height: int = 320) -> str:
-    figure.update_layout(
-        height=height,
-        margin={"l": 40, "r": 10, "t": 30, "b": 40},
-        template="plotly_white",
-        font={"family": "system-ui, sans-serif", "size": 12},
-        legend={"orientation": "h", "y": -0.2},
-    )
-    return figure.to_html(
-        include_plotlyjs=False, full_html=False, config={"displaylogo": False, "responsive": True}, default_width="100%"
-    )
 
 
 @cache
@@ -26,11 +12,11 @@ def _template() -> dict:
     return pio.templates["plotly_white"].to_plotly_json()
 
 
-def figure_dict_html(data: list[dict], layout: dict, *, height: int = 320) -> str:
-    """The same embedding from plain trace and layout dicts, skipping plotly.py's validation.
+def figure_html(data: list[dict], layout: dict, *, height: int = 320) -> str:
+    """A figure as an HTML fragment, from plain trace and layout dicts (plotly.js's own JSON shapes).
 
-    Building `go.Figure` objects validates and deep-copies every property: about 100 ms per figure, which a page
-    with six figures cannot afford; dashboards build dicts and come here.
+    Dicts, not `go.Figure`: plotly.py's objects validate and deep-copy every property, about 100 ms per figure, which
+    a page with six figures cannot afford.
     """
     figure = {
         "data": data,

@@ -292,3 +292,46 @@ def test_every_table_downloads_as_formula_safe_csv(store, client, role_user):
     assert "'=HYPERLINK(1)" in cells
     assert AuditEntry.objects.filter(action="dashboard.exported").count() == 19  # 18 tables, weekly twice
     assert client.get(reverse("sla-dashboard"), {"format": "csv", "table": "nope"}).status_code == 404
+
+
+@pytest.mark.django_db
+def test_rollup_totals_sum_per_dimension_and_period_in_the_database():
+    def row(day: date, entity: str, count: int, good: int, samples: list[int]) -> DailyRollup:
+        return DailyRollup(
+            day=day,
+            metric=RollupMetric.SLA_CLOCKS,
+            entity=entity,
+            count=count,
+            good=good,
+            bad=count - good,
+            total_seconds=sum(samples),
+            samples=samples,
+        )
+
+    # Sunday 2026-03-29 and Monday 2026-03-30 are in different ISO weeks; 2026-04-01 in another month.
+    DailyRollup.objects.bulk_create(
+        [
+            row(date(2026, 3, 29), "DE01", 3, 2, [10, 20, 30]),
+            row(date(2026, 3, 30), "DE01", 1, 1, [40]),
+            row(date(2026, 3, 30), "FR01", 2, 0, []),
+            row(date(2026, 4, 1), "DE01", 5, 5, [50]),
+            DailyRollup(day=date(2026, 3, 30), metric=RollupMetric.EXCEPTIONS, count=99),  # another metric
+        ]
+    )
+    span = {"metric": RollupMetric.SLA_CLOCKS, "first": date(2026, 3, 1), "last": date(2026, 3, 31)}
+    assert selectors.rollup_totals(**span) == {(): {"count": 6, "good": 3, "bad": 3, "total_seconds": 100}}
+    weekly = selectors.rollup_totals(**span, by=("entity",), period="week")
+    assert weekly == {
+        ("DE01", date(2026, 3, 23)): {"count": 3, "good": 2, "bad": 1, "total_seconds": 60},
+        ("DE01", date(2026, 3, 30)): {"count": 1, "good": 1, "bad": 0, "total_seconds": 40},
+        ("FR01", date(2026, 3, 30)): {"count": 2, "good": 0, "bad": 2, "total_seconds": 0},
+    }
+    monthly = selectors.rollup_totals(**{**span, "last": date(2026, 4, 30)}, period="month")
+    assert {key: m["count"] for key, m in monthly.items()} == {(date(2026, 3, 1),): 6, (date(2026, 4, 1),): 5}
+    assert selectors.rollup_totals(**span, by=("entity",), bad__gt=0) == {
+        ("DE01",): {"count": 3, "good": 2, "bad": 1, "total_seconds": 60},
+        ("FR01",): {"count": 2, "good": 0, "bad": 2, "total_seconds": 0},
+    }
+    samples = selectors.rollup_samples(**span, by=("entity",), period="week")
+    assert samples == {("DE01", date(2026, 3, 23)): [10, 20, 30], ("DE01", date(2026, 3, 30)): [40]}
+    assert selectors.rollup_samples(**span) == {(): [10, 20, 30, 40]}

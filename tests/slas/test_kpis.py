@@ -9,7 +9,6 @@ from transactions.correlation import StepSpec
 
 
 def test_empty_period_gives_no_figure_rather_than_zero_or_an_error():
-    assert kpis.fold([], lambda r: r["day"]) == {}
     assert kpis.attainment(0, 0) is None
     assert kpis.touchless_rate(0, 0) is None
     assert kpis.success_rate(0, 0) is None
@@ -47,17 +46,6 @@ def test_rates_and_percentiles_by_hand():
     ) == Decimal("4.0")
     assert kpis.within_share([3600, 86400, 90000], 86400) == 200 / 3
     assert kpis.period_change(92.5, 90.0) == 2.5
-
-
-def test_fold_sums_measures_and_joins_samples():
-    rows = [
-        {"k": "a", "count": 2, "good": 1, "bad": 1, "total_seconds": 30, "samples": [10, 20]},
-        {"k": "a", "count": 1, "good": 1, "bad": 0, "total_seconds": 5, "samples": [5]},
-        {"k": "b", "count": 1, "good": 0, "bad": 1, "total_seconds": 0, "samples": []},
-    ]
-    folded = kpis.fold(rows, lambda r: r["k"])
-    assert folded["a"] == {"count": 3, "good": 2, "bad": 1, "total_seconds": 35, "samples": [10, 20, 5]}
-    assert folded["b"]["bad"] == 1
 
 
 def test_ratio_histogram_buckets_are_tenths_of_the_target_and_invert_exactly():
