@@ -160,25 +160,32 @@ def _exception_rows(facts: dict[str, list[dict]], txn_alias: dict[int, int]) -> 
     return rows
 
 
+BATCH_ACTIONS = ("exceptions.classified", "exceptions.signals_recorded")
+
+
 def _batched_case_entries(case_txn: dict[int, int | None], records: list[dict]) -> list[AuditEntry]:
-    """Automatic classification writes one entry per batch naming the cases it created or reopened (not one per case):
-    those entries are found in the minutes the occurrences were recorded, then kept only when they name our cases."""
+    """Classification and signals write one entry per batch (not one per occurrence) naming the cases it created or
+    reopened and the signal keys it recorded: those entries are found in the minutes the occurrences were recorded,
+    then kept only when they name our cases or our occurrences' signal keys."""
     if not records:
         return []
     first = min(r["created_at"] for r in records)
     last = max(r["created_at"] for r in records)
+    keys = {r["signal_key"] for r in records if r["signal_key"]}
     near = AuditEntry.objects.filter(
-        action="exceptions.classified", occurred_at__gte=first, occurred_at__lte=last + timedelta(minutes=5)
+        action__in=BATCH_ACTIONS, occurred_at__gte=first, occurred_at__lte=last + timedelta(minutes=5)
     )
     return [
         e
         for e in near.order_by("id")[:1000]
         if {*(e.after or {}).get("cases_created", []), *(e.after or {}).get("cases_reopened", [])} & set(case_txn)
+        or keys.intersection((e.after or {}).get("signal_keys", []))
     ]
 
 
 def _audit_rows(case_txn: dict[int, int | None], txn_ids: list[int], records: list[dict]) -> list[LineageRow]:
     audit_url = reverse("audit-list")
+    key_txn = {r["signal_key"]: r["txn_id"] for r in records if r["signal_key"]}
     about = Q(object_type="exceptions.case", object_id__in=[str(c) for c in case_txn])
     about |= Q(object_type="transactions.transaction", object_id__in=[str(t) for t in txn_ids])
     rows = []
@@ -188,7 +195,9 @@ def _audit_rows(case_txn: dict[int, int | None], txn_ids: list[int], records: li
     for e in entries.values():
         if not e.object_id:
             named = [*(e.after or {}).get("cases_created", []), *(e.after or {}).get("cases_reopened", [])]
-            txn_id = next((case_txn[c] for c in named if c in case_txn), None)
+            txn_id = next((case_txn[c] for c in named if c in case_txn), None) or next(
+                (key_txn[k] for k in (e.after or {}).get("signal_keys", []) if k in key_txn), None
+            )
         elif e.object_type == "exceptions.case":
             txn_id = case_txn.get(int(e.object_id))
         else:

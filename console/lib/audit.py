@@ -103,49 +103,6 @@ def _lock_chain_head() -> None:
     # SQLite runs IMMEDIATE transactions: the write lock is already held for the whole transaction.
 
 
-@dataclass(frozen=True)
-class AuditFact:
-    """One entry for `audit_records`: what was done to which object."""
-
-    action: str
-    obj: models.Model | None = None
-    object_type: str = ""
-    object_id: str | int = ""
-    object_repr: str = ""
-    before: Any = None
-    after: Any = None
-
-
-def audit_records(facts: list[AuditFact], *, actor: str) -> list[AuditEntry]:
-    """Append entries to the chain, in order, inside the caller's atomic block (or their own): the head is locked
-    and read once and the entries inserted together, so a batch job's hundred entries cost a few queries."""
-    if not facts:
-        return []
-    now = timezone.now()
-    entries = []
-    with transaction.atomic():
-        _lock_chain_head()
-        head = AuditEntry.objects.order_by("-id").values_list("entry_hash", flat=True).first() or GENESIS_HASH
-        for fact in facts:
-            obj = fact.obj
-            entry = AuditEntry(
-                occurred_at=now,
-                actor=actor[:200],
-                action=fact.action,
-                object_type=fact.object_type or (obj._meta.label_lower if obj is not None else ""),
-                object_id=str(fact.object_id or (obj.pk if obj is not None else "")),
-                object_repr=(fact.object_repr or (str(obj) if obj is not None else ""))[:300],
-                before=_json_safe(fact.before),
-                after=_json_safe(fact.after),
-                prev_hash=head,
-            )
-            entry.entry_hash = head = entry.compute_hash()
-            entries.append(entry)
-        # Ids must follow chain order (verification walks by id): one multi-row INSERT keeps the order it is given.
-        AuditEntry.objects.bulk_create(entries, batch_size=500)
-    return entries
-
-
 def audit_record(
     *,
     actor: str,
@@ -158,8 +115,27 @@ def audit_record(
     after: Any = None,
 ) -> AuditEntry:
     """Append one entry to the chain inside the caller's atomic block (or its own, when called outside one)."""
-    fact = AuditFact(action, obj, object_type, object_id, object_repr, before, after)
-    return audit_records([fact], actor=actor)[0]
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or obj.pk
+        object_repr = object_repr or str(obj)
+    with transaction.atomic():
+        _lock_chain_head()
+        head = AuditEntry.objects.order_by("-id").values_list("entry_hash", flat=True).first()
+        entry = AuditEntry(
+            occurred_at=timezone.now(),
+            actor=actor[:200],
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            object_repr=object_repr[:300],
+            before=_json_safe(before),
+            after=_json_safe(after),
+            prev_hash=head or GENESIS_HASH,
+        )
+        entry.entry_hash = entry.compute_hash()
+        entry.save(force_insert=True)
+    return entry
 
 
 def audit_delete(*, obj: models.Model, actor: str, action: str, before: Any) -> None:

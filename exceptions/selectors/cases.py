@@ -11,7 +11,7 @@ from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet
 from console.lib.audit import audit_history
 from console.lib.capabilities import ACT_ON_ALL_QUEUES, ACT_ON_CASES
 from console.lib.models import merged_chain_end_id
-from exceptions.choices import ACTIVE_STATUSES
+from exceptions.choices import ACTIVE_STATUSES, ActivityKind
 from exceptions.models import (
     Case,
     CaseActivity,
@@ -243,7 +243,10 @@ def lineage_case_facts(*, txn_ids: Iterable[int]) -> dict[str, list[dict]]:
         )
     )
     activities = list(
+        # A case's growth by other transactions' occurrences is not this transaction's lineage (its own occurrence
+        # is): a case with 100,000 occurrences would otherwise bring all of its growth into every transaction.
         CaseActivity.objects.filter(case_id__in=case_ids)
+        .exclude(kind=ActivityKind.OCCURRENCE)
         .order_by("created_at", "id")
         .values("id", "case_id", "actor", "kind", "body", "created_at")
     )

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from console.lib.audit import AuditFact, audit_records
+from console.lib.audit import audit_record
 from console.lib.errors import DomainError
 from exceptions.choices import ACTIVE_STATUSES, ActivityKind
 from exceptions.classification import FailureFacts, fingerprint
@@ -24,6 +24,7 @@ from exceptions.services.classify import Arrival, fingerprints_lock, occurrences
 logger = logging.getLogger(__name__)
 
 SIGNAL_KEY_MAX = 200  # ExceptionRecord.signal_key
+SIGNAL_KEYS_AUDITED = 2000  # per entry; the largest batch is the stall sweep's 2,000 transactions
 # Separates the parts inside the error signature; the prefix keeps a signal's fingerprint apart from any failure's.
 PART_SEPARATOR = "\x1f"
 SIGNAL_PREFIX = "signal"
@@ -75,9 +76,10 @@ def signals_record(signals: list[Signal], *, actor: str = "system:slas") -> dict
 
     Idempotent per `signal_key`: a key recorded before changes nothing and maps to the case it was recorded into. A
     new case is named by the signal's `title` and goes to its `queue_id`, else where the routing rules send it; a
-    resolved one reopens with the same activity as a recurring failure. Each new occurrence gets an audit entry
-    `exceptions.signal_recorded`. The work is per call, not per signal (one grouping pass for all of them), so a
-    job that finds 300 stalled transactions pays for one batch.
+    resolved one reopens with the same activity as a recurring failure. The call's audit entry
+    `exceptions.signals_recorded` names the signal keys and the cases created, reopened and grown. The work is per
+    call, not per signal (one grouping pass for all of them), so a job that finds 300 stalled transactions pays for
+    one batch.
     """
     by_key: dict[str, Signal] = {}
     for signal in signals:
@@ -121,18 +123,23 @@ def signals_record(signals: list[Signal], *, actor: str = "system:slas") -> dict
         if key not in cases
     ]
     grouped = occurrences_group(arrivals, actor=actor)
-    facts = []
     for record in grouped.records:
-        case = record.case
-        cases[record.signal_key] = case
-        after = {
-            "signal_key": record.signal_key,
-            "case_created": case.pk in grouped.created_ids,
-            "case_reopened": case.pk in grouped.reopened_ids,
-            "occurrences": case.occurrence_count,
-        }
-        facts.append(AuditFact("exceptions.signal_recorded", obj=case, after=after))
-    audit_records(facts, actor=actor)
+        cases[record.signal_key] = record.case
+    if grouped.records:
+        # One entry per call, like classification's: an entry per occurrence against the case would make a case
+        # with 100,000 occurrences carry 100,000 entries into every one of its transactions' lineage.
+        audit_record(
+            actor=actor,
+            action="exceptions.signals_recorded",
+            object_type="exceptions.case",
+            after={
+                "occurrences": len(grouped.records),
+                "signal_keys": [r.signal_key for r in grouped.records][:SIGNAL_KEYS_AUDITED],
+                "cases": sorted({r.case_id for r in grouped.records})[:200],
+                "cases_created": grouped.created_ids[:200],
+                "cases_reopened": grouped.reopened_ids[:200],
+            },
+        )
     return cases
 
 

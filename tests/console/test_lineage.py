@@ -14,7 +14,7 @@ from console.evidence import package_verify
 from console.lib.audit import AuditEntry
 from console.models import SodRule
 from exceptions.models import Case
-from tests.factories import at, canonical, failures_raise, ingest_and_correlate, reference_data_load
+from tests.factories import T0, at, canonical, failures_raise, ingest_and_correlate, reference_data_load
 from transactions.models import ProcessStep
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +97,7 @@ def test_the_lineage_page_shows_rows_in_order_and_a_sod_finding(client, sod_cont
     client.get(reverse("lineage"), {"q": "C-1001"})
     control = Case.objects.get(category__slug="control")
     assert control.occurrence_count == 1
-    assert AuditEntry.objects.filter(action="exceptions.signal_recorded", actor="system:lineage").count() == 1
+    assert AuditEntry.objects.filter(action="exceptions.signals_recorded", actor="system:lineage").count() == 1
 
 
 def test_findings_of_the_same_rule_group_into_one_control_case(client, controls, source, role_user):
@@ -352,3 +352,35 @@ def test_sla_verdicts_join_the_lineage_as_automatic_decisions(client, sod_contra
         ("system:slas", "SLA Invoice after contract: at risk", "at_risk"),
         ("system:slas", "SLA Invoice after contract: breached", "breached"),
     ]
+
+
+def test_a_case_shared_by_many_transactions_brings_only_this_transactions_share_into_its_lineage(controls, source):
+    from console.selectors import lineage_get
+    from exceptions.services import Signal, signals_record
+    from transactions.models import Transaction
+
+    ingest_and_correlate(source, *[plain(f"c-{n}", "contract.approved", 0, contract=f"C-{n}") for n in range(6)])
+    txns = list(Transaction.objects.order_by("id").values_list("id", flat=True))
+
+    def stalled(txn_id: int) -> Signal:
+        return Signal(
+            signal_key=f"stalled:{txn_id}",
+            category_slug="platform",
+            system="sap-s4",
+            kind="order.created",
+            title="Stalled: waiting for the order",
+            message=f"transaction {txn_id} waits",
+            occurred_at=T0,
+            txn_id=txn_id,
+            fingerprint_parts=("stalled", "order-to-cash", "2"),
+        )
+
+    # The stall job of two passes: one case, six occurrences, two audit entries.
+    signals_record([stalled(t) for t in txns[:3]], actor="system:slas")
+    signals_record([stalled(t) for t in txns[3:]], actor="system:slas")
+    mine = lineage_get(txn_ids=[txns[4]])
+    kinds = [r.kind for r in mine.rows]
+    assert kinds.count("decision") == 1  # its own occurrence, not the five others
+    signal_entries = [r for r in mine.rows if r.kind == "audit" and r.what == "exceptions.signals_recorded"]
+    assert len(signal_entries) == 1 and signal_entries[0].txn_id == txns[4]  # the pass that recorded it
+    assert not [r for r in mine.rows if r.kind == "case_action" and "occurrence" in r.what]

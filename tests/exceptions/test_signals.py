@@ -67,9 +67,15 @@ def test_a_signal_becomes_a_routed_case_with_its_activity_and_audit_entry(refere
     assert (record.event_id, record.event_received_at, record.signal_key) == (None, None, "sla:1:clock:7")
     assert record.fingerprint == case.fingerprint == signal_fingerprint(**SILENCE)
     assert CaseActivity.objects.filter(case=case, kind=ActivityKind.CREATED, actor="system:slas").exists()
-    entry = AuditEntry.objects.get(action="exceptions.signal_recorded")
-    assert entry.actor == "system:slas" and entry.object_id == str(case.pk)
-    assert entry.after["case_created"] is True and entry.after["signal_key"] == "sla:1:clock:7"
+    entry = AuditEntry.objects.get(action="exceptions.signals_recorded")
+    assert entry.actor == "system:slas" and entry.object_type == "exceptions.case"
+    assert entry.after == {
+        "occurrences": 1,
+        "signal_keys": ["sla:1:clock:7"],
+        "cases": [case.pk],
+        "cases_created": [case.pk],
+        "cases_reopened": [],
+    }
     assert audit_verify().ok
 
 
@@ -152,7 +158,7 @@ def test_a_new_silence_reopens_the_resolved_case(reference, operator):
     assert reopened.occurrence_count == 2
     activity = CaseActivity.objects.get(case=case, kind=ActivityKind.REOPENED)
     assert activity.body == "a new occurrence after it was resolved" and activity.actor == "system:slas"
-    assert AuditEntry.objects.filter(action="exceptions.signal_recorded").last().after["case_reopened"] is True
+    assert AuditEntry.objects.filter(action="exceptions.signals_recorded").last().after["cases_reopened"] == [case.pk]
     # Resolved automatically, then silent again: the same case reopens once more.
     resolve()
     assert silence("sla:1:clock:9").status == CaseStatus.OPEN
@@ -241,8 +247,8 @@ def test_signals_recorded_together_group_by_fingerprint_in_one_pass(reference, d
 
     batch = [signal(f"stalled:{n}", "goods-issue" if n % 3 else "billing", n) for n in range(1, 61)]
     silence("stalled:1")  # recorded before: the batch leaves it as it is
-    # Grouping is per call, not per signal: 60 signals cost a bounded number of queries (audit entries aside).
-    with django_assert_max_num_queries(60 + 30):
+    # Grouping and the audit entry are per call, not per signal: 60 signals cost a bounded number of queries.
+    with django_assert_max_num_queries(30):
         cases = signals_record(batch, actor="system:slas")
     assert set(cases) == {s.signal_key for s in batch}
     by_step = {c.error_signature: c for c in cases.values()}
@@ -254,7 +260,10 @@ def test_signals_recorded_together_group_by_fingerprint_in_one_pass(reference, d
     assert by_step["order-to-cash / billing"].first_seen == NOW - timedelta(hours=60)
     assert signals_record(batch, actor="system:slas") == cases  # idempotent per key
     assert ExceptionRecord.objects.count() == 60
-    assert AuditEntry.objects.filter(action="exceptions.signal_recorded").count() == 60
+    # One audit entry per call, naming every key it recorded (59: one was recorded before); none for the repeat.
+    [entry] = AuditEntry.objects.filter(action="exceptions.signals_recorded").exclude(after__occurrences=1)
+    assert entry.after["occurrences"] == 59 and set(entry.after["signal_keys"]) == {s.signal_key for s in batch[1:]}
+    assert AuditEntry.objects.filter(action="exceptions.signals_recorded").count() == 2
     assert audit_verify().ok
 
 
