@@ -10,11 +10,13 @@ CHUNK = 1000
 
 
 @receiver(transactions_correlated)
-def evaluate_correlated_transactions(sender: Any, txn_ids: list[int], **kwargs: Any) -> None:
+def evaluate_correlated_transactions(
+    sender: Any, txn_ids: list[int], batch_id: int | None = None, **kwargs: Any
+) -> None:
     from slas.tasks import evaluate_transactions
 
     for start in range(0, len(txn_ids), CHUNK):
-        evaluate_transactions.delay(list(txn_ids[start : start + CHUNK]))
+        evaluate_transactions.delay(list(txn_ids[start : start + CHUNK]), batch_id)
 
 
 @receiver(transactions_merged)

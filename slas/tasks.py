@@ -8,9 +8,12 @@ from transactions import selectors as txn_selectors
 
 
 @shared_task(acks_late=True)
-def evaluate_transactions(txn_ids: list[int]) -> dict[str, int]:
-    """After correlation: start, stop, pause and forecast the clocks of these transactions."""
-    return clocks.clocks_evaluate_transactions(txn_ids=txn_ids)
+def evaluate_transactions(txn_ids: list[int], batch_id: int | None = None) -> dict[str, int]:
+    """After correlation: start, stop, pause and forecast the clocks of these transactions, as of the batch's
+    arrival: a back-dated batch (history, a replayed backlog) is judged by when it came, not by the wall clock, so a
+    clock whose stop event comes in the next batch is not breached in between; the minute pass judges by now."""
+    as_of = txn_selectors.ingest_batch_received_at(batch_id=batch_id) if batch_id is not None else None
+    return clocks.clocks_evaluate_transactions(txn_ids=txn_ids, now=as_of)
 
 
 @shared_task(acks_late=True)

@@ -238,3 +238,24 @@ def test_breach_goes_to_the_queue_the_definition_names(reference, ingest, role_u
     clocks_evaluate_transactions(txn_ids=[txn], now=T0 + 5 * H)
     clock = SlaClock.objects.get(definition=definition)
     assert clock.status == ClockStatus.BREACHED and Case.objects.get(pk=clock.breach_case_id).queue == billing
+
+
+def test_a_back_dated_history_is_judged_as_of_each_batch_not_by_the_wall_clock(
+    reference, source, django_capture_on_commit_callbacks
+):
+    from tests.slas.conftest import ingest_and_correlate as correlate_received
+
+    definition = SlaDefinitionFactory(name="Invoice fast")  # 4 business hours
+    # A backlog loaded days later, in two batches: the invoice (2 h after the contract) comes in the second one.
+    with django_capture_on_commit_callbacks(execute=True):
+        correlate_received(source, [event("contract.approved", contract="C-9")], received_at=T0 + 0.5 * H)
+    clock = SlaClock.objects.get(definition=definition)
+    assert clock.status == ClockStatus.RUNNING and clock.elapsed_seconds == 1800  # as of the batch, not of today
+    with django_capture_on_commit_callbacks(execute=True):
+        correlate_received(
+            source,
+            [event("invoice.posted", hours=2, contract="C-9"), event("order.created", hours=1, contract="C-9")],
+            received_at=T0 + 3 * H,
+        )
+    clock.refresh_from_db()
+    assert clock.status == ClockStatus.MET and clock.breach_case_id is None and clock.elapsed_seconds == 2 * 3600
