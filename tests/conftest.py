@@ -1,5 +1,6 @@
 import os
 import shutil
+import uuid
 
 import pytest
 from django.db import connection
@@ -31,6 +32,20 @@ def _tasks_in_process(request: pytest.FixtureRequest):
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _cache_of_its_own(settings):
+    """Each test counts throttles and lockouts from zero, also on the Redis cache that CI shares between workers.
+
+    A fresh key prefix isolates it; clearing instead would flush the shared Redis database (the broker's, too).
+    """
+    from axes.handlers.proxy import AxesProxyHandler
+
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
+    AxesProxyHandler.get_implementation(force=True)  # axes keeps the cache object it was created with
+    yield
+    AxesProxyHandler.implementation = None
 
 
 @pytest.fixture(scope="session", autouse=True)
