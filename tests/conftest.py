@@ -133,7 +133,20 @@ def browser_page(chromium_path: str, live_server, monkeypatch):
         browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.set_default_timeout(15000)
+        # Every browser test also proves the Content-Security-Policy: Chromium reports each refused script, style
+        # or image on the console, and any such report fails the test.
+        violations: list[str] = []
+        page.on("console", lambda message: _record_csp_violation(message, violations))
         try:
             yield page
         finally:
             browser.close()
+        assert not violations, f"Content-Security-Policy violations: {violations}"
+
+
+def _record_csp_violation(message, violations: list[str]) -> None:
+    if "Content Security Policy" in message.text:
+        where = message.location
+        violations.append(
+            f"{message.page.url if message.page else ''} {where.get('url')}:{where.get('lineNumber')}: {message.text[:200]}"
+        )

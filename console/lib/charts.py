@@ -1,9 +1,23 @@
-"""Plotly defaults: figures are embedded as HTML fragments; plotly.js itself is served from our static files."""
+"""Plotly defaults: figures are embedded as HTML fragments; plotly.js itself is served from our static files.
+
+A fragment is a `<div>` carrying the figure as JSON in a data attribute, drawn by `static/js/charts.js`: plotly.py's
+own embedding is an inline script, which the Content-Security-Policy (own static files only) refuses to run.
+"""
 
 from functools import cache
+from typing import Any
 
 import plotly.graph_objects as go
 import plotly.io as pio
+from django.utils.html import escape
+
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def _embed(figure: Any) -> str:
+    # pio.to_json handles numpy arrays and dates as plotly.py's own embedding would; escape() makes it attribute-safe.
+    payload = pio.to_json({"data": figure["data"], "layout": figure["layout"], "config": PLOTLY_CONFIG}, validate=False)
+    return f'<div class="cl-figure" data-figure="{escape(payload)}"></div>'
 
 STATUS_COLOURS = {"ok": "#2f9e44", "error": "#e03131", "warning": "#f08c00", "info": "#1c7ed6", "muted": "#868e96"}
 
@@ -16,9 +30,7 @@ def figure_html(figure: go.Figure, *, height: int = 320) -> str:
         font={"family": "system-ui, sans-serif", "size": 12},
         legend={"orientation": "h", "y": -0.2},
     )
-    return figure.to_html(
-        include_plotlyjs=False, full_html=False, config={"displaylogo": False, "responsive": True}, default_width="100%"
-    )
+    return _embed(figure.to_plotly_json())
 
 
 @cache
@@ -43,11 +55,4 @@ def figure_dict_html(data: list[dict], layout: dict, *, height: int = 320) -> st
             **layout,
         },
     }
-    return pio.to_html(
-        figure,
-        validate=False,
-        include_plotlyjs=False,
-        full_html=False,
-        config={"displaylogo": False, "responsive": True},
-        default_width="100%",
-    )
+    return _embed(figure)
