@@ -146,7 +146,5 @@ def browser_page(chromium_path: str, live_server, monkeypatch):
 
 def _record_csp_violation(message, violations: list[str]) -> None:
     if "Content Security Policy" in message.text:
-        where = message.location
-        violations.append(
-            f"{message.page.url if message.page else ''} {where.get('url')}:{where.get('lineNumber')}: {message.text[:200]}"
-        )
+        where = f"{message.location.get('url')}:{message.location.get('lineNumber')}"
+        violations.append(f"{message.page.url if message.page else ''} {where}: {message.text[:200]}")
