@@ -19,6 +19,7 @@ def _embed(figure: Any) -> str:
     payload = pio.to_json({"data": figure["data"], "layout": figure["layout"], "config": PLOTLY_CONFIG}, validate=False)
     return f'<div class="cl-figure" data-figure="{escape(payload)}"></div>'
 
+
 STATUS_COLOURS = {"ok": "#2f9e44", "error": "#e03131", "warning": "#f08c00", "info": "#1c7ed6", "muted": "#868e96"}
 
 
