@@ -271,6 +271,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "console.lib.api.schema_common_answers",
+        "transactions.api.schema.ingest_bodies_required",
+    ],
 }
 
 # Celery: without a broker every task runs in-process (the quick start); with one, a real worker does the work.

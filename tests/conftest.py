@@ -148,3 +148,11 @@ def _record_csp_violation(message, violations: list[str]) -> None:
     if "Content Security Policy" in message.text:
         where = f"{message.location.get('url')}:{message.location.get('lineNumber')}"
         violations.append(f"{message.page.url if message.page else ''} {where}: {message.text[:200]}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the size of bounded fuzz runs (tests record it with record_property), also from xdist workers."""
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for name, value in getattr(report, "user_properties", []):
+            if name == "schemathesis" and report.when == "call":
+                terminalreporter.write_line(str(value))

@@ -38,4 +38,39 @@ class HasCapability(permissions.BasePermission):
         )
 
 
-__all__ = ["CreatedCursorPagination", "HasCapability", "exception_handler"]
+# Answers every API operation can give besides its own, which views do not declare one by one: without them the
+# schema says less than the API does (schemathesis, tests/test_api_schema.py, holds the API to the schema).
+_COMMON_ANSWERS = {
+    "400": "invalid query parameters or body; the problems per field",
+    "401": "no, expired or revoked token",
+    "403": "the token's user lacks the role",
+    "404": "no such object, or a stale pagination cursor",
+    "429": "rate limit, or too many failed logins or tokens from this client (see Retry-After)",
+}
+_ANSWER_SCHEMA = {
+    "type": "object",
+    "description": "A 4xx answer: `detail` says why; invalid input lists its problems per field instead or as well.",
+    "properties": {"detail": {"type": "string"}},
+    "additionalProperties": True,
+}
+
+
+def schema_common_answers(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    """drf-spectacular postprocessing hook: document the answers of _COMMON_ANSWERS where an operation can give them."""
+    result.setdefault("components", {}).setdefault("schemas", {})["ErrorAnswer"] = _ANSWER_SCHEMA
+    for operation in (op for ops in result.get("paths", {}).values() for op in ops.values() if isinstance(op, dict)):
+        responses = operation.setdefault("responses", {})
+        has_input = bool(operation.get("parameters") or operation.get("requestBody"))
+        for status, description in _COMMON_ANSWERS.items():
+            if status in responses or (status == "400" and not has_input):
+                continue
+            if status in {"401", "403"} and operation.get("security") == [{}]:
+                continue  # an operation open to everyone
+            responses[status] = {
+                "description": description,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorAnswer"}}},
+            }
+    return result
+
+
+__all__ = ["CreatedCursorPagination", "HasCapability", "exception_handler", "schema_common_answers"]
