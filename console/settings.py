@@ -238,7 +238,9 @@ AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
-AXES_RESET_ON_SUCCESS = True
+# A successful login does not wipe the counts: it would also reset its address's count, so a guesser holding one
+# account of their own could spray passwords at others from one address forever. Counts expire with the lockout.
+AXES_RESET_ON_SUCCESS = False
 # A locked-out client that keeps trying does not extend its own lockout: it ends LOGIN_LOCKOUT_MINUTES after it began.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "console.lib.lockout.client_ip"
