@@ -205,3 +205,16 @@ def test_the_cache_is_redis_whenever_redis_is_configured_and_local_memory_only_w
     redis_backend = "django.core.cache.backends.redis.RedisCache"
     assert _settings_in_a_fresh_process(CELERY_BROKER_URL="redis://127.0.0.1:6379/3") == redis_backend
     assert _settings_in_a_fresh_process(CACHE_URL="redis://127.0.0.1:6379/4") == redis_backend
+
+
+@pytest.mark.django_db
+def test_a_successful_login_does_not_reset_the_address_count(client, role_user):
+    """Else a guesser with an account of their own could spray passwords at other accounts from one address."""
+    role_user("finance_ops", username="mallory")
+    role_user("finance_ops", username="olga")
+    login(client, "ann", "guess", address="10.4.0.1")
+    login(client, "bob", "guess", address="10.4.0.1")
+    assert login(client, "mallory", PASSWORD, address="10.4.0.1").status_code == 302
+    client.logout()
+    login(client, "cyd", "guess", address="10.4.0.1")
+    assert login(client, "olga", PASSWORD, address="10.4.0.1").status_code == 429
