@@ -258,6 +258,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "console.lib.api.exception_handler",
+    # The stock parsers, refusing NUL in any value with a 400 (PostgreSQL cannot hold it). Ingest reads its own bodies.
+    "DEFAULT_PARSER_CLASSES": [
+        "console.lib.api.JSONParser",
+        "console.lib.api.FormParser",
+        "console.lib.api.MultiPartParser",
+    ],
 }
 REST_KNOX = {
     "TOKEN_TTL": timedelta(days=env_int("API_TOKEN_TTL_DAYS", 90)),
