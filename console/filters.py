@@ -1,6 +1,7 @@
 import django_filters
 
 from console.lib.audit import AuditEntry
+from console.lib.filters import UtcDateTimeFilter
 
 
 class AuditEntryFilterSet(django_filters.FilterSet):
@@ -10,8 +11,8 @@ class AuditEntryFilterSet(django_filters.FilterSet):
     action = django_filters.CharFilter(lookup_expr="startswith")
     object_type = django_filters.CharFilter()
     object_id = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    since = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEntry

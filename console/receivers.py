@@ -2,20 +2,23 @@
 
 from typing import Any
 
+from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.core.cache import cache
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from knox.models import AuthToken
 
 from console.lib.audit import actor_for, audit_record
+from console.lib.lockout import client_ip, lockout_seconds
 
 User = get_user_model()
 
 
 def _client_ip(request: Any) -> str | None:
-    return request.META.get("REMOTE_ADDR") if request is not None else None
+    return client_ip(request) if request is not None else None
 
 
 @receiver(user_logged_in)
@@ -39,6 +42,23 @@ def audit_login_failed(sender: Any, credentials: dict, request: Any = None, **kw
         object_type="auth.user",
         object_id=username,
         after={"username": username, "ip": _client_ip(request)},
+    )
+
+
+@receiver(user_locked_out)
+def audit_lockout(sender: Any, request: Any, username: str | None, ip_address: str | None, **kwargs: Any) -> None:
+    # axes announces the lockout again for each refused attempt; one entry per lockout period is the fact worth
+    # keeping, and a guesser cannot fill the audit trail. The marker lives in the shared cache like the counts.
+    marker = f"lockout-audited:{username}:{ip_address}"
+    if not cache.add(marker, 1, timeout=lockout_seconds()):
+        return
+    credential = username or ""
+    audit_record(
+        actor="anonymous",
+        action="auth.locked_out",
+        object_type="auth.token" if credential.startswith(("api-token:", "ingest-token:")) else "auth.user",
+        object_id=credential[:100],
+        after={"credential": username, "ip": ip_address, "lockout_seconds": lockout_seconds()},
     )
 
 

@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "knox",
+    "axes",
+    "csp",
     "django_filters",
     "django_htmx",
     "drf_spectacular",
@@ -98,6 +100,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "console.lib.telemetry.RequestSpanMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -106,6 +109,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: it turns a lockout noticed during the request into the 429 lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -139,6 +144,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The lockout backend goes first: it refuses a locked-out account or address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "console.lib.lockout.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -163,7 +173,9 @@ STORAGES = {
 }
 
 # Security: strict by default once DEBUG is off; TLS-related switches can be relaxed behind a TLS-terminating proxy.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+# Behind a TLS-terminating proxy, its X-Forwarded-Proto and X-Forwarded-For are trusted (gunicorn.conf.py, too).
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
@@ -174,10 +186,67 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy: pages run only the console's own static files. No inline script or style (charts carry
+# their figure as JSON data that static/js/charts.js draws), no CDN, no eval; data: images are Bootstrap's icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Shared cache: rate limits (DRF throttles) and login lockouts (django-axes) count in it, so several web processes
+# count together. Redis from CACHE_URL, else the Redis broker; local memory only when neither is set, which is the
+# single-process quick start. Closeloop never clears this cache: with the broker's database, a clear would drop
+# queued tasks.
+_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CACHE_URL = os.environ.get("CACHE_URL", "") or (
+    _BROKER_URL if _BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "closeloop",
+            # A slow or unreachable cache must not hold a request: fail fast rather than wait.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+elif CACHE_URL:
+    raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL, not {CACHE_URL.split(':', 1)[0]!r}")
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "closeloop"}}
+    # axes warns that a per-process cache undercounts across processes; the quick start is one process.
+    SILENCED_SYSTEM_CHECKS = ["axes.W001"]
+
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failures for one account or from one address, that
+# account or address is refused for LOGIN_LOCKOUT_MINUTES (a 429 page), even with the right password. Bad API and
+# ingest tokens count the same way (console/lib/lockout.py). State lives in the shared cache above.
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+# A successful login does not wipe the counts: it would also reset its address's count, so a guesser holding one
+# account of their own could spray passwords at others from one address forever. Counts expire with the lockout.
+AXES_RESET_ON_SUCCESS = False
+# A locked-out client that keeps trying does not extend its own lockout: it ends LOGIN_LOCKOUT_MINUTES after it began.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "console.lib.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "console.lib.lockout.lockout_response"
+AXES_VERBOSE = False
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "console.lib.lockout.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -186,6 +255,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "console.lib.api.exception_handler",
+    # The stock parsers, refusing NUL in any value with a 400 (PostgreSQL cannot hold it). Ingest reads its own bodies.
+    "DEFAULT_PARSER_CLASSES": [
+        "console.lib.api.JSONParser",
+        "console.lib.api.FormParser",
+        "console.lib.api.MultiPartParser",
+    ],
 }
 REST_KNOX = {
     "TOKEN_TTL": timedelta(days=env_int("API_TOKEN_TTL_DAYS", 90)),
@@ -201,6 +276,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "console.lib.api.schema_common_answers",
+        "transactions.api.schema.ingest_bodies_required",
+    ],
 }
 
 # Celery: without a broker every task runs in-process (the quick start); with one, a real worker does the work.

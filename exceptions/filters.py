@@ -4,6 +4,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from console.lib.filters import UtcDateTimeFilter
 from console.lib.forms import BootstrapFilterForm
 from exceptions.choices import ACTIVE_STATUSES, PRIORITIES, CaseStatus
 from exceptions.models import Case, Category, Queue
@@ -20,8 +21,8 @@ class CaseFilterSet(django_filters.FilterSet):
     assignee = django_filters.CharFilter(method="filter_assignee", label="Assignee (username, or 'none')")
     system = django_filters.CharFilter()
     q = django_filters.CharFilter(method="filter_text", label="Text")
-    seen_since = django_filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="gte")
-    seen_until = django_filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="lt")
+    seen_since = UtcDateTimeFilter(field_name="last_seen", lookup_expr="gte")
+    seen_until = UtcDateTimeFilter(field_name="last_seen", lookup_expr="lt")
 
     class Meta:
         model = Case

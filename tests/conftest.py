@@ -1,5 +1,6 @@
 import os
 import shutil
+import uuid
 
 import pytest
 from django.db import connection
@@ -31,6 +32,20 @@ def _tasks_in_process(request: pytest.FixtureRequest):
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _cache_of_its_own(settings):
+    """Each test counts throttles and lockouts from zero, also on the Redis cache that CI shares between workers.
+
+    A fresh key prefix isolates it; clearing instead would flush the shared Redis database (the broker's, too).
+    """
+    from axes.handlers.proxy import AxesProxyHandler
+
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
+    AxesProxyHandler.get_implementation(force=True)  # axes keeps the cache object it was created with
+    yield
+    AxesProxyHandler.implementation = None
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -118,7 +133,26 @@ def browser_page(chromium_path: str, live_server, monkeypatch):
         browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.set_default_timeout(15000)
+        # Every browser test also proves the Content-Security-Policy: Chromium reports each refused script, style
+        # or image on the console, and any such report fails the test.
+        violations: list[str] = []
+        page.on("console", lambda message: _record_csp_violation(message, violations))
         try:
             yield page
         finally:
             browser.close()
+        assert not violations, f"Content-Security-Policy violations: {violations}"
+
+
+def _record_csp_violation(message, violations: list[str]) -> None:
+    if "Content Security Policy" in message.text:
+        where = f"{message.location.get('url')}:{message.location.get('lineNumber')}"
+        violations.append(f"{message.page.url if message.page else ''} {where}: {message.text[:200]}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the size of bounded fuzz runs (tests record it with record_property), also from xdist workers."""
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for name, value in getattr(report, "user_properties", []):
+            if name == "schemathesis" and report.when == "call":
+                terminalreporter.write_line(str(value))

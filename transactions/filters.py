@@ -3,6 +3,7 @@
 import django_filters
 from django.db.models import Q, QuerySet
 
+from console.lib.filters import UtcDateTimeFilter
 from transactions.canonical import normalise_key
 from transactions.choices import TransactionStatus
 from transactions.correlation import SYSTEM, TRACE
@@ -25,8 +26,8 @@ class TransactionFilterSet(django_filters.FilterSet):
     process = django_filters.ModelChoiceFilter(
         queryset=ProcessDefinition.objects.all(), to_field_name="slug", label="Process"
     )
-    since = django_filters.IsoDateTimeFilter(field_name="last_event_at", lookup_expr="gte", label="Active since")
-    until = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt", label="Started before")
+    since = UtcDateTimeFilter(field_name="last_event_at", lookup_expr="gte", label="Active since")
+    until = UtcDateTimeFilter(field_name="started_at", lookup_expr="lt", label="Started before")
     has_errors = django_filters.BooleanFilter(method="filter_has_errors", label="With errors")
 
     class Meta:

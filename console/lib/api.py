@@ -3,7 +3,8 @@
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from rest_framework import permissions
+from rest_framework import parsers, permissions
+from rest_framework.exceptions import ParseError
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,6 +29,41 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return drf_exception_handler(exc, context)
 
 
+def _refuse_nul(data: Any) -> Any:
+    # PostgreSQL cannot store or compare text holding NUL: a lookup or save with one was a 500.
+    if isinstance(data, str) and "\x00" in data:
+        raise ParseError("text must not contain NUL (\\u0000)")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _refuse_nul(key)
+            _refuse_nul(value)
+    elif isinstance(data, list | tuple):
+        for value in data:
+            _refuse_nul(value)
+    elif hasattr(data, "lists"):  # QueryDict from forms
+        for key, values in data.lists():
+            _refuse_nul(key)
+            _refuse_nul(list(values))
+    return data
+
+
+class JSONParser(parsers.JSONParser):
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        return _refuse_nul(super().parse(stream, media_type, parser_context))
+
+
+class FormParser(parsers.FormParser):
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        return _refuse_nul(super().parse(stream, media_type, parser_context))
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        result = super().parse(stream, media_type, parser_context)
+        _refuse_nul(result.data)
+        return result
+
+
 class HasCapability(permissions.BasePermission):
     """Allows the request when the user holds the view's `required_capability` (e.g. VIEW_AUDIT)."""
 
@@ -38,4 +74,39 @@ class HasCapability(permissions.BasePermission):
         )
 
 
-__all__ = ["CreatedCursorPagination", "HasCapability", "exception_handler"]
+# Answers every API operation can give besides its own, which views do not declare one by one: without them the
+# schema says less than the API does (schemathesis, tests/test_api_schema.py, holds the API to the schema).
+_COMMON_ANSWERS = {
+    "400": "invalid query parameters or body; the problems per field",
+    "401": "no, expired or revoked token",
+    "403": "the token's user lacks the role",
+    "404": "no such object, or a stale pagination cursor",
+    "429": "rate limit, or too many failed logins or tokens from this client (see Retry-After)",
+}
+_ANSWER_SCHEMA = {
+    "type": "object",
+    "description": "A 4xx answer: `detail` says why; invalid input lists its problems per field instead or as well.",
+    "properties": {"detail": {"type": "string"}},
+    "additionalProperties": True,
+}
+
+
+def schema_common_answers(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    """drf-spectacular postprocessing hook: document the answers of _COMMON_ANSWERS where an operation can give them."""
+    result.setdefault("components", {}).setdefault("schemas", {})["ErrorAnswer"] = _ANSWER_SCHEMA
+    for operation in (op for ops in result.get("paths", {}).values() for op in ops.values() if isinstance(op, dict)):
+        responses = operation.setdefault("responses", {})
+        has_input = bool(operation.get("parameters") or operation.get("requestBody"))
+        for status, description in _COMMON_ANSWERS.items():
+            if status in responses or (status == "400" and not has_input):
+                continue
+            if status in {"401", "403"} and operation.get("security") == [{}]:
+                continue  # an operation open to everyone
+            responses[status] = {
+                "description": description,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorAnswer"}}},
+            }
+    return result
+
+
+__all__ = ["CreatedCursorPagination", "HasCapability", "exception_handler", "schema_common_answers"]

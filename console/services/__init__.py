@@ -1,7 +1,13 @@
 """Writes the console owns: `accounts` (saved views, API tokens) and `lineage` (compliance exports, evidence packages,
 control cases for findings), `sod_rules`, `audit_chain` (recorded chain checks). Callers import the names from here."""
 
-from console.services.accounts import api_token_create, api_tokens_revoke, saved_view_delete, saved_view_save
+from console.services.accounts import (
+    API_TOKEN_SHOWN_CHARS,
+    api_token_create,
+    api_tokens_revoke,
+    saved_view_delete,
+    saved_view_save,
+)
 from console.services.audit_chain import audit_chain_check_record
 from console.services.evidence_jobs import evidence_job_create, evidence_job_run
 from console.services.lineage import (
@@ -13,6 +19,7 @@ from console.services.lineage import (
 from console.services.sod_rules import sod_rule_create, sod_rule_delete, sod_rule_snapshot, sod_rule_update
 
 __all__ = [
+    "API_TOKEN_SHOWN_CHARS",
     "api_token_create",
     "api_tokens_revoke",
     "audit_chain_check_record",

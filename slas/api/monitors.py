@@ -57,6 +57,8 @@ class SecondsField(serializers.IntegerField):
     """A duration as whole seconds on the wire (at least a minute)."""
 
     MINIMUM = 60
+    # Ten years: far inside what timedelta and the database can hold (a larger number was a 500).
+    MAXIMUM = 10 * 366 * 24 * 3600
 
     def to_representation(self, value: timedelta) -> int:
         return int(value.total_seconds())
@@ -65,6 +67,8 @@ class SecondsField(serializers.IntegerField):
         seconds = super().to_internal_value(data)
         if seconds < self.MINIMUM:
             self.fail("min_value", min_value=self.MINIMUM)
+        if seconds > self.MAXIMUM:  # checked before timedelta(), which overflows; max_value runs only after
+            self.fail("max_value", max_value=self.MAXIMUM)
         return timedelta(seconds=seconds)
 
 

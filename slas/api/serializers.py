@@ -55,11 +55,16 @@ class BusinessSecondsField(serializers.IntegerField):
         return int(value.total_seconds())
 
     MINIMUM = 60
+    # Ten years: far past any real target, and far inside what timedelta and the database can hold (a larger number
+    # was a 500).
+    MAXIMUM = 10 * 366 * 24 * 3600
 
     def to_internal_value(self, data: Any) -> timedelta:
         seconds = super().to_internal_value(data)
         if seconds < self.MINIMUM:
             raise serializers.ValidationError(f"Ensure this value is greater than or equal to {self.MINIMUM}.")
+        if seconds > self.MAXIMUM:  # checked before timedelta(), which overflows; max_value runs only after
+            self.fail("max_value", max_value=self.MAXIMUM)
         return timedelta(seconds=seconds)
 
 

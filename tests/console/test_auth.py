@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -97,3 +98,27 @@ def test_audit_trail_is_for_compliance_and_admin(client, role_user, role, audit_
 def test_pages_need_login(client):
     response = client.get(reverse("home"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.django_db
+def test_revoke_takes_the_prefix_shown_at_creation(client, role_user, capsys):
+    role_user("compliance", username="carla")
+    call_command("create_api_token", "--user", "carla")
+    captured = capsys.readouterr()
+    keep = captured.out.strip()
+    call_command("create_api_token", "--user", "carla")
+    captured = capsys.readouterr()
+    revoke = captured.out.strip()
+    shown = re.search(r"token (\S+)… for carla", captured.err).group(1)
+    assert len(shown) == 8 and revoke.startswith(shown) and f"--key {shown}" in captured.err
+
+    with pytest.raises(CommandError, match="at least the 8 characters"):
+        call_command("revoke_api_tokens", "--user", "carla", "--key", shown[:5])
+    call_command("revoke_api_tokens", "--user", "carla", "--key", shown)
+    assert "revoked 1 token(s)" in capsys.readouterr().out
+    assert client.get("/api/v1/me/", headers={"Authorization": f"Token {revoke}"}).status_code == 401
+    assert client.get("/api/v1/me/", headers={"Authorization": f"Token {keep}"}).status_code == 200
+    call_command("revoke_api_tokens", "--user", "carla", "--key", keep)  # the whole token works too
+    assert AuthToken.objects.filter(user__username="carla").count() == 0
+    with pytest.raises(CommandError, match="no token"):
+        call_command("revoke_api_tokens", "--user", "carla", "--key", shown)

@@ -7,8 +7,12 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
+from console.lib.lockout import credential_failed, credential_refuse_if_locked
 from transactions.models import IngestSource
 from transactions.services import ingest_source_authenticate
+
+# As many characters as IngestToken.prefix keeps: the part of a token that may be shown and logged.
+TOKEN_PUBLIC_CHARS = 12
 
 
 class IngestPrincipal:
@@ -33,12 +37,17 @@ class IngestTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'")
+        # The token's public prefix stands for the account in lockout counting; the address counts too.
+        credential = "ingest-token:" + header[1][:TOKEN_PUBLIC_CHARS].decode("ascii", errors="replace")
+        credential_refuse_if_locked(request, credential=credential)
         try:
             raw = header[1].decode("ascii")
         except UnicodeDecodeError as exc:
+            credential_failed(request, credential=credential)
             raise exceptions.AuthenticationFailed("token is not ASCII") from exc
-        source = ingest_source_authenticate(raw_token=raw)
+        source = ingest_source_authenticate(raw_token=raw) if raw.isprintable() else None
         if source is None:
+            credential_failed(request, credential=credential)
             raise exceptions.AuthenticationFailed("invalid or revoked ingest token")
         return IngestPrincipal(source), source
 

@@ -115,7 +115,11 @@ class NativeEventsView(IngestView):
 
     @extend_schema(
         operation_id="events_ingest",
-        request={"application/json": OpenApiTypes.OBJECT, "application/x-ndjson": OpenApiTypes.STR},
+        request={
+            # An array of canonical events (a single object is taken as a batch of one); NDJSON: one per line.
+            "application/json": {"type": "array", "items": {"type": "object"}, "maxItems": 10000},
+            "application/x-ndjson": OpenApiTypes.STR,
+        },
         responses={200: ingest_result, **ERROR_RESPONSES},
         tags=["ingest"],
     )
@@ -142,7 +146,7 @@ class CloudEventsView(IngestView):
         operation_id="cloudevents_ingest",
         request={
             "application/cloudevents+json": OpenApiTypes.OBJECT,
-            "application/cloudevents-batch+json": OpenApiTypes.OBJECT,
+            "application/cloudevents-batch+json": {"type": "array", "items": {"type": "object"}},
             "application/json": OpenApiTypes.OBJECT,
         },
         responses={200: ingest_result, **ERROR_RESPONSES},

@@ -1,7 +1,7 @@
 from django.http import HttpResponsePermanentRedirect
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import viewsets
+from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response

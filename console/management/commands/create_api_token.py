@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from console.lib.errors import DomainError
-from console.services import api_token_create
+from console.services import API_TOKEN_SHOWN_CHARS, api_token_create
 
 
 class Command(BaseCommand):
@@ -17,5 +17,8 @@ class Command(BaseCommand):
         except DomainError as exc:
             raise CommandError(str(exc)) from exc
         user = instance.user.get_username()
-        self.stderr.write(f"token {instance.token_key}… for {user}, expires {instance.expiry:%Y-%m-%d}")
+        shown = instance.token_key[:API_TOKEN_SHOWN_CHARS]
+        self.stderr.write(
+            f"token {shown}… for {user}, expires {instance.expiry:%Y-%m-%d} (revoke: revoke_api_tokens --key {shown})"
+        )
         self.stdout.write(token)

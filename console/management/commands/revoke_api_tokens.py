@@ -9,7 +9,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--user", required=True, help="username")
-        parser.add_argument("--key", help="token key prefix as printed by create_api_token")
+        parser.add_argument("--key", help="the token's first characters, as create_api_token shows them (8 or more)")
 
     def handle(self, *args: object, **options: object) -> None:
         try:
