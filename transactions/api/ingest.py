@@ -183,11 +183,15 @@ class OtlpView(IngestView):
 
     def post(self, request: Request) -> HttpResponse:
         content_type = media_type(request._request)
-        if not content_type and request.META.get("CONTENT_LENGTH") in (None, "", "0"):
-            content_type = otlp.CONTENT_TYPE_PROTOBUF  # an empty export request is a success, whatever its type
-        if content_type not in (otlp.CONTENT_TYPE_PROTOBUF, otlp.CONTENT_TYPE_JSON):
-            raise _IngestError(415, "Content-Type must be application/x-protobuf or application/json")
+        wrong_type = _IngestError(415, "Content-Type must be application/x-protobuf or application/json")
+        if content_type and content_type not in (otlp.CONTENT_TYPE_PROTOBUF, otlp.CONTENT_TYPE_JSON):
+            raise wrong_type
         body = self.read(request)
+        if not content_type:
+            # Only an empty export request may omit its type (it is a success); a chunked body has no length to tell.
+            if body:
+                raise wrong_type
+            content_type = otlp.CONTENT_TYPE_PROTOBUF
         decode = otlp.decode_traces if self.signal == "traces" else otlp.decode_logs
         try:
             records = decode(body, content_type=content_type)

@@ -1,0 +1,160 @@
+"""Ingest under faults, against the real services: a gunicorn process, PostgreSQL backends terminated mid-COPY, lock and
+pool waits, an unreachable broker. Each test reproduces a defect found by a fault probe (issue 12)."""
+
+import gzip
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+from django.db import connection
+
+from tests.factories import canonical
+from tests.transactions.test_ingest_otlp import PROTOBUF, span, trace_request
+from transactions.models import Event
+from transactions.services import ingest_source_create, ingest_token_create
+
+ROOT = Path(__file__).resolve().parents[2]
+URL = "/api/v1/events"
+GUNICORN_OPTIONS = ("--worker-class", "gthread", "--workers", "1", "--threads", "4", "--timeout", "60")
+
+
+def _chunks(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
+    """A body as a generator: requests then sends it with Transfer-Encoding: chunked and no Content-Length."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@contextmanager
+def gunicorn(tmp_path: Path, **env: str) -> Iterator[str]:
+    """A real gunicorn process (gthread, as in production) serving the test database; yields its base URL."""
+    port = _free_port()
+    log_path = tmp_path / f"gunicorn-{port}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "console.wsgi", "--bind", f"127.0.0.1:{port}", *GUNICORN_OPTIONS],
+            cwd=ROOT,
+            env={**os.environ, "DEBUG": "1", "DATABASE_URL": _database_url(), "CELERY_BROKER_URL": "", **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"gunicorn did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def live_token(transactional_db) -> str:
+    """An ingest token committed to the database, so that another process (gunicorn) sees it."""
+    source = ingest_source_create(name="streaming-sender", actor="system:test")
+    return ingest_token_create(source=source, actor="system:test")[1]
+
+
+# ---- 1. chunked request bodies ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_chunked_body_without_content_length_is_read(send, client, token):
+    """At the WSGI level: no CONTENT_LENGTH, and an input that ends by itself, as gunicorn hands a chunked body over."""
+    body = json.dumps([canonical(event_id="c-1"), canonical(event_id="c-2")]).encode()
+    response = client.generic(
+        "POST",
+        URL,
+        b"",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}", "Transfer-Encoding": "chunked"},
+        CONTENT_LENGTH="",
+        CONTENT_TYPE="application/json",
+        **{"wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True},
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["accepted"] == 2
+    assert Event.objects.count() == 2
+
+
+@pytest.mark.postgres(reason="gunicorn, another process, reads the test database")
+def test_chunked_bodies_through_gunicorn_are_stored_on_every_channel(tmp_path, live_token):
+    auth = {"Authorization": f"Bearer {live_token}"}
+    native = json.dumps([canonical(event_id=f"chunk-{i}") for i in range(300)]).encode()
+    ndjson = b"\n".join(json.dumps(canonical(event_id=f"line-{i}")).encode() for i in range(5))
+    traces = trace_request(span(1), span(2)).SerializeToString()
+    with gunicorn(tmp_path) as base:
+        plain = requests.post(
+            f"{base}{URL}", data=_chunks(native, 4096), headers={**auth, "Content-Type": "application/json"}, timeout=30
+        )
+        assert (
+            plain.request.headers.get("Transfer-Encoding") == "chunked"
+            and "Content-Length" not in plain.request.headers
+        )
+        assert plain.status_code == 200 and plain.json()["accepted"] == 300, plain.text
+        lines = requests.post(
+            f"{base}{URL}",
+            data=_chunks(ndjson, 100),
+            headers={**auth, "Content-Type": "application/x-ndjson"},
+            timeout=30,
+        )
+        assert lines.json()["accepted"] == 5, lines.text
+        zipped = requests.post(
+            f"{base}/v1/traces",
+            data=_chunks(gzip.compress(traces), 50),
+            headers={**auth, "Content-Type": PROTOBUF, "Content-Encoding": "gzip"},
+            timeout=30,
+        )
+        assert zipped.status_code == 200, zipped.content
+    assert Event.objects.filter(event_id__startswith="chunk-").count() == 300
+    assert Event.objects.filter(event_id__startswith="line-").count() == 5
+    assert Event.objects.filter(channel="otlp_traces").count() == 2
+
+
+@pytest.mark.postgres(reason="gunicorn, another process, reads the test database")
+def test_chunked_bodies_over_the_limit_are_refused_through_gunicorn(tmp_path, live_token):
+    auth = {"Authorization": f"Bearer {live_token}", "Content-Type": "application/json"}
+    limit = 256 * 1024
+    with gunicorn(tmp_path, INGEST_MAX_BODY_BYTES=str(limit)) as base:
+        too_big = requests.post(
+            f"{base}{URL}", data=_chunks(b"[" + b" " * (4 * limit) + b"]"), headers=auth, timeout=30
+        )
+        assert too_big.status_code == 413, too_big.text
+        bomb = gzip.compress(b"[" + b" " * (64 * limit) + b"]")
+        assert len(bomb) < limit
+        inflated = requests.post(
+            f"{base}{URL}", data=_chunks(bomb, 1024), headers={**auth, "Content-Encoding": "gzip"}, timeout=30
+        )
+        assert inflated.status_code == 413 and "decompressed" in inflated.json()["detail"]
+        untyped = requests.post(
+            f"{base}/v1/traces", data=_chunks(b"x" * 10), headers={"Authorization": auth["Authorization"]}, timeout=30
+        )
+        assert untyped.status_code == 415  # a chunked body without a type is not mistaken for an empty export
+    assert not Event.objects.exists()
