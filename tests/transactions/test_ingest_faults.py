@@ -13,13 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
 from django.db import connection
 
 from tests.factories import canonical
 from tests.transactions.test_ingest_otlp import PROTOBUF, span, trace_request
-from transactions.models import Event
+from transactions.models import Event, IngestBatch
 from transactions.services import ingest_source_create, ingest_token_create
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,3 +159,38 @@ def test_chunked_bodies_over_the_limit_are_refused_through_gunicorn(tmp_path, li
         )
         assert untyped.status_code == 415  # a chunked body without a type is not mistaken for an empty export
     assert not Event.objects.exists()
+
+
+# ---- 2. the database connection lost mid-COPY ------------------------------------------------------------------------
+
+
+def _terminate_backend(pid: int) -> None:
+    with psycopg.connect(_database_url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+@pytest.mark.postgres(reason="COPY and pg_terminate_backend are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_backend_terminated_mid_copy_answers_503_and_stores_nothing(send, monkeypatch):
+    from transactions.services import ingest as ingest_service
+
+    rows = {"written": 0}
+    real_jsonb = ingest_service.Jsonb
+
+    def jsonb_then_terminate(value):
+        # Called for every JSON column of every row the COPY writes: kill the backend a few hundred rows in.
+        rows["written"] += 1
+        if rows["written"] == 1000:
+            _terminate_backend(connection.connection.info.backend_pid)
+        return real_jsonb(value)
+
+    monkeypatch.setattr(ingest_service, "Jsonb", jsonb_then_terminate)
+    batch = [canonical(event_id=f"copy-{i}") for i in range(3000)]
+    response = send(URL, batch)
+    assert rows["written"] >= 1000
+    assert response.status_code == 503, response.content[:300]
+    assert int(response["Retry-After"]) > 0
+    monkeypatch.setattr(ingest_service, "Jsonb", real_jsonb)
+    assert not Event.objects.exists() and not IngestBatch.objects.exists()  # nothing half-written
+    again = send(URL, batch)
+    assert again.status_code == 200 and again.json()["accepted"] == 3000
