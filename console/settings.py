@@ -218,6 +218,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Reaching the broker is bounded (seconds): an ingest request enqueues after its commit and must answer quickly
+# (the sweep catches up on what it could not enqueue); workers simply reconnect. Redis needs it as a socket option.
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("BROKER_CONNECT_TIMEOUT", 1)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT}
 CELERY_TIMEZONE = "UTC"
 # Every periodic job in one table: Celery beat reads it in production (exactly one beat process), `serve_demo` runs
 # it in-process. Each entry is a crontab with an expiry shorter than its period, so a backlog after an outage does

@@ -194,3 +194,67 @@ def test_backend_terminated_mid_copy_answers_503_and_stores_nothing(send, monkey
     assert not Event.objects.exists() and not IngestBatch.objects.exists()  # nothing half-written
     again = send(URL, batch)
     assert again.status_code == 200 and again.json()["accepted"] == 3000
+
+
+# ---- 3. broker unreachable -------------------------------------------------------------------------------------------
+
+NOWHERE = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+@pytest.fixture
+def unreachable_broker(settings):
+    """Tasks go to a broker where nothing listens, as in production with the broker down (no in-process shortcut)."""
+    from console.celery import app
+
+    def forget_connections():
+        # The app caches its connection and producer pools; they must be built anew for the other broker URL.
+        for owner, name in ((app, "_pool"), (app.amqp, "_producer_pool")):
+            pool = getattr(owner, name, None)
+            if pool is not None:
+                pool.force_close_all()
+            setattr(owner, name, None)
+
+    saved = (app.conf.broker_url, app.conf.task_always_eager, app.conf.broker_transport_options)
+    forget_connections()
+    settings.CELERY_BROKER_URL = NOWHERE
+    app.conf.broker_url, app.conf.task_always_eager = NOWHERE, False
+    app.conf.broker_transport_options = {"socket_connect_timeout": 1}
+    yield
+    forget_connections()
+    app.conf.broker_url, app.conf.task_always_eager, app.conf.broker_transport_options = saved
+
+
+@pytest.mark.django_db(transaction=True)  # the enqueue runs on commit
+def test_broker_unreachable_answers_200_quickly_with_the_events_stored(send, unreachable_broker, caplog):
+    started = time.monotonic()
+    response = send(URL, [canonical(event_id="b-1"), canonical(event_id="b-2")])
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200 and response.json()["accepted"] == 2
+    assert elapsed < 1, f"answered in {elapsed:.2f} s"
+    assert Event.objects.count() == 2
+    assert IngestBatch.objects.get().correlated_at is None  # the sweep correlates it once the broker is back
+    assert any(r.message == "ingest.enqueue_failed" for r in caplog.records)
+
+
+@pytest.mark.postgres(reason="gunicorn, another process, reads the test database")
+def test_broker_unreachable_through_gunicorn_then_the_sweep_correlates(tmp_path, live_token):
+    from transactions.tasks import SWEEP_GRACE, sweep_uncorrelated_batches
+
+    auth = {"Authorization": f"Bearer {live_token}", "Content-Type": "application/json"}
+    batch = json.dumps([canonical(event_id=f"nb-{i}") for i in range(50)])
+    with gunicorn(tmp_path, CELERY_BROKER_URL=NOWHERE) as base:
+        requests.post(f"{base}{URL}", data="[]", headers=auth, timeout=30)  # warms the process up
+        started = time.monotonic()
+        response = requests.post(f"{base}{URL}", data=batch, headers=auth, timeout=30)
+        elapsed = time.monotonic() - started
+        ready = requests.get(f"{base}/readyz", timeout=30)
+    assert response.status_code == 200 and response.json()["accepted"] == 50, response.text
+    assert elapsed < 1, f"answered in {elapsed:.2f} s"
+    assert ready.status_code == 503 and ready.json()["checks"]["broker"] == "unreachable"
+    stored = IngestBatch.objects.get(accepted=50)
+    assert stored.correlated_at is None and Event.objects.filter(event_id__startswith="nb-").count() == 50
+    # The broker is back (here: tasks in-process): the sweep finds the batch once it is older than the grace period.
+    IngestBatch.objects.filter(pk=stored.pk).update(received_at=stored.received_at - SWEEP_GRACE * 2)
+    assert sweep_uncorrelated_batches() == 1
+    stored.refresh_from_db()
+    assert stored.correlated_at is not None

@@ -181,6 +181,31 @@ def _store_events(batch: IngestBatch, channel: str, rows: list[tuple[str, Canoni
     return [e.pk for e in created]
 
 
+def _correlation_enqueue(batch_id: int) -> None:
+    """Hint the broker that a stored batch waits for correlation, within a bounded time and never failing the request.
+
+    The batch is committed already, so the sender must hear 200 however the broker fares. Celery's defaults would
+    retry the connection and subscribe to the result backend for ~20 s before failing; here one connection attempt
+    (within CELERY_BROKER_CONNECTION_TIMEOUT), no publish retry and no result subscription bound it. A batch whose
+    hint is lost is found by the sweep (`sweep_uncorrelated_batches`): the database, not the broker, is the record
+    of what is still to do.
+    """
+    # Imported here: tasks call these services, so a module-level import would be a cycle.
+    from transactions.tasks import correlate_batch
+
+    app = correlate_batch.app
+    if app.conf.task_always_eager:
+        correlate_batch.delay(batch_id)  # in-process (no broker): nothing to wait for, and errors are the task's own
+        return
+    try:
+        with app.producer_or_acquire() as producer:
+            # One attempt, bounded by the broker connection timeout (settings); a pooled connection is reused as is.
+            producer.connection.ensure_connection(max_retries=0)
+            correlate_batch.apply_async((batch_id,), producer=producer, retry=False, ignore_result=True)
+    except Exception as exc:  # whatever the broker does, the stored batch stays stored and the sweep takes it
+        logger.warning("ingest.enqueue_failed", extra={"batch_id": batch_id, "error": str(exc)})
+
+
 def records_ingest(
     *,
     source: IngestSource,
@@ -246,10 +271,7 @@ def records_ingest(
             accepted=outcome.accepted, duplicates=outcome.duplicates, rejected=len(outcome.rejected)
         )
         if rows:
-            # Imported here: tasks call these services, so a module-level import would be a cycle.
-            from transactions.tasks import correlate_batch
-
-            transaction.on_commit(lambda: correlate_batch.delay(batch.pk))
+            transaction.on_commit(lambda: _correlation_enqueue(batch.pk))
     logger.info(
         "ingest.batch_stored",
         extra={
