@@ -42,7 +42,11 @@ def database_from_url(url: str) -> dict:
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
             # Django's psycopg 3 pool keeps connections warm without a separate pooler; off by env for pgbouncer.
-            "OPTIONS": {"pool": True} if env_bool("DATABASE_POOL", True) else {},
+            # A request waits for a free connection a few seconds at most (psycopg's default is 30 s), then answers
+            # 503 with Retry-After: a sender under back-pressure retries instead of timing out with stored data.
+            "OPTIONS": {"pool": {"timeout": env_int("DATABASE_POOL_TIMEOUT", 3)}}
+            if env_bool("DATABASE_POOL", True)
+            else {},
             "CONN_HEALTH_CHECKS": True,
             "TEST": {"NAME": options.get("test_name") or None},
         }

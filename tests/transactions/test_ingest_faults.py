@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -207,12 +208,10 @@ def unreachable_broker(settings):
     from console.celery import app
 
     def forget_connections():
-        # The app caches its connection and producer pools; they must be built anew for the other broker URL.
-        for owner, name in ((app, "_pool"), (app.amqp, "_producer_pool")):
-            pool = getattr(owner, name, None)
-            if pool is not None:
-                pool.force_close_all()
-            setattr(owner, name, None)
+        # The app caches its connection and producer pools (as after a fork, Celery builds them anew when unset);
+        # kombu keeps them in a registry of its own, so they are left open for the next test that uses them.
+        app._pool = None
+        app.amqp._producer_pool = None
 
     saved = (app.conf.broker_url, app.conf.task_always_eager, app.conf.broker_transport_options)
     forget_connections()
@@ -258,3 +257,71 @@ def test_broker_unreachable_through_gunicorn_then_the_sweep_correlates(tmp_path,
     assert sweep_uncorrelated_batches() == 1
     stored.refresh_from_db()
     assert stored.correlated_at is not None
+
+
+# ---- 4. back-pressure: bounded lock and pool waits -------------------------------------------------------------------
+
+
+@pytest.mark.postgres(reason="row locks of a concurrent transaction and psycopg's pool are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_cannot_take_its_locks_in_time_answers_503(send, source):
+    from transactions.models import IdempotencyKey
+
+    table = IdempotencyKey._meta.db_table
+    with psycopg.connect(_database_url()) as blocker:
+        # Another batch of this source holds the same idempotency key, uncommitted, for longer than a sender waits.
+        blocker.execute(
+            f"INSERT INTO {table} (source_id, key, received_at) VALUES (%s, %s, now())",
+            [source.pk, "event:locked-1"],
+        )
+        # Without a bound the request would wait for the blocker forever: end it after 15 s so that the test fails.
+        timer = threading.Timer(15, _terminate_backend, [blocker.info.backend_pid])
+        timer.start()
+        try:
+            started = time.monotonic()
+            response = send(URL, [canonical(event_id="locked-1"), canonical(event_id="free-1")])
+            elapsed = time.monotonic() - started
+        finally:
+            timer.cancel()
+            if not blocker.closed and not blocker.broken:
+                blocker.rollback()
+    assert response.status_code == 503, response.content[:300]
+    assert int(response["Retry-After"]) > 0
+    assert elapsed < 5, f"held the sender {elapsed:.1f} s"
+    assert not Event.objects.exists()
+    assert send(URL, [canonical(event_id="locked-1")]).json()["accepted"] == 1  # the retry goes through
+
+
+@pytest.mark.postgres(reason="psycopg's connection pool")
+@pytest.mark.django_db(transaction=True)
+def test_a_request_that_cannot_get_a_database_connection_in_time_answers_503(send):
+    from django.db import connections
+
+    pool = connection.pool
+    assert pool.timeout <= 5
+    connection.close()  # back to the pool: the request below must get its own
+    hold, taken = threading.Event(), threading.Semaphore(0)
+
+    def occupy():
+        held = connections["default"]
+        held.ensure_connection()
+        taken.release()
+        hold.wait(60)
+        held.close()
+
+    threads = [threading.Thread(target=occupy) for _ in range(pool.max_size)]
+    for thread in threads:
+        thread.start()
+    for _ in threads:
+        assert taken.acquire(timeout=30)
+    try:
+        started = time.monotonic()
+        response = send(URL, [canonical(event_id="pool-1")])
+        elapsed = time.monotonic() - started
+    finally:
+        hold.set()
+        for thread in threads:
+            thread.join(30)
+    assert response.status_code == 503 and int(response["Retry-After"]) > 0
+    assert elapsed < pool.timeout + 2, f"held the sender {elapsed:.1f} s"
+    assert send(URL, [canonical(event_id="pool-1")]).json()["accepted"] == 1

@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 # Undecodable bodies up to this size are kept whole in the dead-letter store; larger ones only by their reason.
 MAX_DEAD_LETTER_BODY = 1024 * 1024
+# How long one batch may wait for a row lock (milliseconds); with the pool wait (DATABASE_POOL_TIMEOUT) this keeps
+# an ingest request well under an OpenTelemetry exporter's 10 s timeout.
+INGEST_LOCK_TIMEOUT_MS = 2000
 # What a batch adds to each canonical event's fields when it stores it.
 _STORAGE_COLUMNS = ("received_at", "source_id", "batch_id", "channel", "dedup_key")
 _EVENT_COLUMNS = _STORAGE_COLUMNS + CANONICAL_FIELDS
@@ -259,6 +262,11 @@ def records_ingest(
     # Before the batch's transaction: creating a partition takes locks that should not wait on a batch.
     event_partition_ensure(received_at)
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # A batch that cannot take its locks in time (a racing batch holds the same idempotency keys) fails with
+            # 503 + Retry-After instead of holding its sender past the exporter's own timeout.
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = '{INGEST_LOCK_TIMEOUT_MS}ms'")
         batch = IngestBatch.objects.create(source=source, channel=channel, received_at=received_at)
         fresh = _claim_keys(source, sorted(accepted), received_at) if accepted else set()
         rows = [(key, accepted[key]) for key in accepted if key in fresh]
