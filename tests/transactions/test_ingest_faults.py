@@ -325,3 +325,86 @@ def test_a_request_that_cannot_get_a_database_connection_in_time_answers_503(sen
     assert response.status_code == 503 and int(response["Retry-After"]) > 0
     assert elapsed < pool.timeout + 2, f"held the sender {elapsed:.1f} s"
     assert send(URL, [canonical(event_id="pool-1")]).json()["accepted"] == 1
+
+
+# ---- worker SIGKILL mid-batch ----------------------------------------------------------------------------------------
+
+
+# One pool child, so that the process running the task is the worker's only child.
+WORKER_OPTIONS = ("--pool", "prefork", "--concurrency", "1", "--without-heartbeat", "--without-mingle")
+
+
+def _wait_for(condition, *, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.mark.broker
+@pytest.mark.postgres(reason="the worker, another process, reads the test database")
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_correlation_loses_nothing_and_correlates_once(send, tmp_path):
+    import signal
+
+    from console.celery import app
+    from transactions.models import Transaction, TransactionEvent
+    from transactions.services.correlation import LOCK_BUCKETS, LOCK_NAMESPACE
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(app.conf.task_default_queue)
+    log_path = tmp_path / "worker.log"
+    with psycopg.connect(_database_url(), autocommit=True) as holder:
+        # Every correlation key lock is ours: the task will stop mid-batch (batch row locked, events read) on them.
+        holder.execute(
+            "SELECT count(pg_advisory_lock(%s, k)) FROM generate_series(0, %s) AS k", [LOCK_NAMESPACE, LOCK_BUCKETS - 1]
+        )
+        records = [
+            canonical(event_id=f"kill-{i}", trace_id=None, span_id=None, business_keys={"contract": f"K-{i % 50}"})
+            for i in range(500)
+        ]
+        assert send(URL, records).json()["accepted"] == 500  # stored, and the task is on the real broker now
+        batch = IngestBatch.objects.get()
+        with log_path.open("w") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "console", "worker", *WORKER_OPTIONS],
+                cwd=ROOT,
+                env={**os.environ, "DEBUG": "1", "DATABASE_URL": _database_url()},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+
+            def blocked_backends() -> list[int]:
+                rows = holder.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+                ).fetchall()
+                return [row[0] for row in rows]
+
+            _wait_for(blocked_backends, timeout=60, what="the correlation task to wait on its key locks")
+            children = subprocess.run(
+                ["ps", "-o", "pid=", "--ppid", str(worker.pid)], capture_output=True, text=True, check=False
+            ).stdout.split()
+            assert len(children) == 1, children
+            os.kill(int(children[0]), signal.SIGKILL)  # the process running the task dies mid-batch
+            # acks_late + reject_on_worker_lost: the message goes back to the queue and a new child takes it.
+            _wait_for(
+                lambda: "WorkerLostError" in log_path.read_text() or "SIGKILL" in log_path.read_text(),
+                timeout=30,
+                what="the worker to notice its child was killed",
+            )
+            holder.execute("SELECT pg_advisory_unlock_all()")
+            _wait_for(
+                lambda: IngestBatch.objects.filter(pk=batch.pk, correlated_at__isnull=False).exists(),
+                timeout=90,
+                what="the batch to be correlated after the kill",
+            )
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+    assert TransactionEvent.objects.count() == 500  # every event in exactly one transaction (event_id is unique)
+    assert Transaction.objects.filter(memberships__isnull=False).distinct().count() == 50
