@@ -195,7 +195,7 @@ def _store_events(batch: IngestBatch, channel: str, rows: list[tuple[str, Canoni
     return [e.pk for e in created]
 
 
-def dead_letter_content_hash(letter: DeadLetter) -> str:
+def _dead_letter_content_hash(letter: DeadLetter) -> str:
     """What makes two dead letters of a source the same: the channel and the content as kept (after redaction)."""
     content = {"channel": letter.channel, "raw": letter.raw, "raw_text": letter.raw_text}
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
@@ -228,7 +228,7 @@ def _dead_letters_store(letters: list[DeadLetter]) -> list[int]:
     """
     unique: dict[tuple[int, str], DeadLetter] = {}
     for letter in letters:
-        letter.content_hash = dead_letter_content_hash(letter)
+        letter.content_hash = _dead_letter_content_hash(letter)
         key = (letter.source_id, letter.content_hash)
         if key in unique:
             unique[key].repeats += 1  # the same content twice in one batch: one letter, one repeat
