@@ -122,3 +122,17 @@ def browser_page(chromium_path: str, live_server, monkeypatch):
             yield page
         finally:
             browser.close()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print how many generated examples the ingest property tests ran, so that a CI log shows they ran at all.
+
+    Here, not beside those tests: with xdist only the controller prints, and it loads no conftest below this one."""
+    ran = 0
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            ran += sum(
+                value for name, value in getattr(report, "user_properties", []) if name == "ingest_property_examples"
+            )
+    if ran:
+        terminalreporter.write_line(f"ingest property tests: {ran} generated examples ran")

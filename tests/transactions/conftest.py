@@ -30,15 +30,3 @@ def send(client, token):
         return client.generic("POST", path, data, content_type=content_type, headers=extra)
 
     return post
-
-
-def pytest_terminal_summary(terminalreporter) -> None:
-    """Print how many generated examples the ingest property tests ran, so that a CI log shows they ran at all."""
-    ran = 0
-    for outcome in ("passed", "failed"):
-        for report in terminalreporter.stats.get(outcome, []):
-            ran += sum(
-                value for name, value in getattr(report, "user_properties", []) if name == "ingest_property_examples"
-            )
-    if ran:
-        terminalreporter.write_line(f"ingest property tests: {ran} generated examples ran")
