@@ -18,6 +18,7 @@ import psycopg
 import pytest
 import requests
 from django.db import connection
+from psycopg_pool import PoolTimeout
 
 from tests.factories import canonical
 from tests.transactions.test_ingest_otlp import PROTOBUF, span, trace_request
@@ -213,14 +214,20 @@ def unreachable_broker(settings):
         app._pool = None
         app.amqp._producer_pool = None
 
-    saved = (app.conf.broker_url, app.conf.task_always_eager, app.conf.broker_transport_options)
+    names = ("broker_url", "broker_write_url", "task_always_eager", "broker_transport_options")
+    saved = {name: app.conf[name] for name in names}
     forget_connections()
     settings.CELERY_BROKER_URL = NOWHERE
-    app.conf.broker_url, app.conf.task_always_eager = NOWHERE, False
-    app.conf.broker_transport_options = {"socket_connect_timeout": 1}
+    # broker_write_url too: with CELERY_BROKER_URL in the settings it does not follow broker_url.
+    app.conf.update(
+        broker_url=NOWHERE,
+        broker_write_url=NOWHERE,
+        task_always_eager=False,
+        broker_transport_options={"socket_connect_timeout": 1},
+    )
     yield
     forget_connections()
-    app.conf.broker_url, app.conf.task_always_eager, app.conf.broker_transport_options = saved
+    app.conf.update(saved)
 
 
 @pytest.mark.django_db(transaction=True)  # the enqueue runs on commit
@@ -295,33 +302,23 @@ def test_a_batch_that_cannot_take_its_locks_in_time_answers_503(send, source):
 @pytest.mark.postgres(reason="psycopg's connection pool")
 @pytest.mark.django_db(transaction=True)
 def test_a_request_that_cannot_get_a_database_connection_in_time_answers_503(send):
-    from django.db import connections
-
     pool = connection.pool
     assert pool.timeout <= 5
     connection.close()  # back to the pool: the request below must get its own
-    hold, taken = threading.Event(), threading.Semaphore(0)
-
-    def occupy():
-        held = connections["default"]
-        held.ensure_connection()
-        taken.release()
-        hold.wait(60)
-        held.close()
-
-    threads = [threading.Thread(target=occupy) for _ in range(pool.max_size)]
-    for thread in threads:
-        thread.start()
-    for _ in threads:
-        assert taken.acquire(timeout=30)
+    held = []
+    try:
+        # Every connection the pool may open is taken (whoever holds some already), as under a burst of requests.
+        while True:
+            held.append(pool.getconn(timeout=1))
+    except PoolTimeout:
+        pass
     try:
         started = time.monotonic()
         response = send(URL, [canonical(event_id="pool-1")])
         elapsed = time.monotonic() - started
     finally:
-        hold.set()
-        for thread in threads:
-            thread.join(30)
+        for conn in held:
+            pool.putconn(conn)
     assert response.status_code == 503 and int(response["Retry-After"]) > 0
     assert elapsed < pool.timeout + 2, f"held the sender {elapsed:.1f} s"
     assert send(URL, [canonical(event_id="pool-1")]).json()["accepted"] == 1
