@@ -41,7 +41,11 @@ def database_from_url(url: str) -> dict:
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
             # Django's psycopg 3 pool keeps connections warm without a separate pooler; off by env for pgbouncer.
-            "OPTIONS": {"pool": True} if env_bool("DATABASE_POOL", True) else {},
+            # A request waits for a free connection a few seconds at most (psycopg's default is 30 s), then answers
+            # 503 with Retry-After: a sender under back-pressure retries instead of timing out with stored data.
+            "OPTIONS": {"pool": {"timeout": env_int("DATABASE_POOL_TIMEOUT", 3)}}
+            if env_bool("DATABASE_POOL", True)
+            else {},
             "CONN_HEALTH_CHECKS": True,
             "TEST": {"NAME": options.get("test_name") or None},
         }
@@ -295,6 +299,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Reaching the broker is bounded (seconds): an ingest request enqueues after its commit and must answer quickly
+# (the sweep catches up on what it could not enqueue); workers simply reconnect. Redis needs it as a socket option.
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("BROKER_CONNECT_TIMEOUT", 1)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT}
 CELERY_TIMEZONE = "UTC"
 # Every periodic job in one table: Celery beat reads it in production (exactly one beat process), `serve_demo` runs
 # it in-process. Each entry is a crontab with an expiry shorter than its period, so a backlog after an outage does

@@ -151,8 +151,15 @@ def _record_csp_violation(message, violations: list[str]) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the size of bounded fuzz runs (tests record it with record_property), also from xdist workers."""
+    """Print the size of bounded fuzz runs (tests record it with record_property), so that a CI log shows they ran.
+
+    Here, not beside those tests: with xdist only the controller prints, and it loads no conftest below this one."""
+    ingest_examples = 0
     for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
         for name, value in getattr(report, "user_properties", []):
             if name == "schemathesis" and report.when == "call":
                 terminalreporter.write_line(str(value))
+            elif name == "ingest_property_examples":
+                ingest_examples += value
+    if ingest_examples:
+        terminalreporter.write_line(f"ingest property tests: {ingest_examples} generated examples ran")

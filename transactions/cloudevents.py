@@ -31,7 +31,14 @@ from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from transactions.canonical import empty_record
-from transactions.records import BodyDecodeError, DecodedRecord
+from transactions.records import (
+    MAX_NESTING,
+    BodyDecodeError,
+    DecodedRecord,
+    json_loads,
+    record_problem,
+    split_json_array,
+)
 
 __all__ = [
     "CONTENT_TYPE_BATCH",
@@ -67,10 +74,6 @@ _OPTIONAL_STRING_ATTRIBUTES = ("subject", "datacontenttype", "dataschema")
 # Binary mode: the body is the data and Content-Type is datacontenttype (the spec forbids ce-datacontenttype there),
 # so headers claiming these names are ignored rather than allowed to contradict the body.
 _BINARY_MODE_IGNORED_ATTRIBUTES = frozenset({"datacontenttype", "data", "data_base64"})
-
-# Deeper JSON than this is refused per event: downstream code (storage checks, redaction, JSONB) walks values
-# recursively and must not hit Python's recursion limit on a hostile payload.
-MAX_NESTING = 100
 
 _REASON_VALUE_CHARS = 64
 
@@ -125,7 +128,12 @@ def decode_cloudevents(body: bytes, *, content_type: str, headers: Mapping[str, 
         return [_decode_event(0, document)]
 
     if media_type == CONTENT_TYPE_BATCH:
-        document = _parse_json(body, "body")
+        try:
+            document = json_loads(body)
+        except RecursionError:
+            return _decode_batch_by_element(body)  # one event too deep for the parser: the others still count
+        except ValueError as exc:
+            raise CloudEventsDecodeError(f"body is not valid JSON: {exc}") from exc
         if not isinstance(document, list):
             raise CloudEventsDecodeError(
                 f"{CONTENT_TYPE_BATCH} body must be a JSON array, got {_json_type_name(document)}"
@@ -171,14 +179,34 @@ def _is_json_media_type(media_type: str) -> bool:
 
 def _parse_json(body: bytes, label: str) -> Any:
     try:
-        return json.loads(body, parse_constant=_reject_non_json_constant)
+        return json_loads(body)  # NaN and Infinity refused; objects with a repeated key marked for _decode_event
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise CloudEventsDecodeError(f"{label} is not valid JSON: {exc}") from exc
 
 
-def _reject_non_json_constant(name: str) -> None:
-    # Python's json module accepts NaN and Infinity, which RFC 8259 JSON does not have and JSONB cannot store.
-    raise ValueError(f"{name} is not a JSON value")
+def _decode_batch_by_element(body: bytes) -> list[DecodedRecord]:
+    """A batch parsed event by event, after one of them was too deep to parse with the others."""
+    try:
+        elements = split_json_array(body.decode("utf-8"))
+    except ValueError as exc:
+        raise CloudEventsDecodeError(f"body is not valid JSON: {exc}") from exc
+    records = []
+    for index, element in enumerate(elements):
+        try:
+            if element.depth > MAX_NESTING:
+                raise RecursionError
+            entry = json_loads(element.text)
+        except (ValueError, RecursionError) as exc:
+            reason = (
+                f"event is nested more than {MAX_NESTING} levels deep"
+                if isinstance(exc, RecursionError)
+                else f"batch entry is not valid JSON: {exc}"
+            )
+            # The parsed value cannot be kept (or walked): the dead-letter copy is the entry's text as sent.
+            records.append(DecodedRecord(index, None, None, reason, {"batch_entry_text": element.text}))
+            continue
+        records.append(_decode_batch_entry(index, entry))
+    return records
 
 
 def _json_type_name(value: Any) -> str:
@@ -254,10 +282,21 @@ def _decode_event(index: int, event: JsonDict, header_problems: list[str] | None
     try:
         record = _event_to_canonical(event, header_problems or [])
     except _RecordRejectedError as exc:
-        return DecodedRecord(index=index, record=None, dedup_key=None, error=str(exc), raw=event)
+        return DecodedRecord(index=index, record=None, dedup_key=None, error=str(exc), raw=_keepable(event))
     # Newline as separator: source URIs and ids both commonly contain ':', so "ce:a:b:c" could be split two ways.
     dedup_key = f"ce:{event['source']}\n{event['id']}"
     return DecodedRecord(index=index, record=record, dedup_key=dedup_key, error=None, raw=event)
+
+
+def _keepable(event: JsonDict) -> JsonDict:
+    """The dead-letter copy of a rejected event: the event itself, or its text when it nests too deep to be walked."""
+    problem = record_problem(event)
+    if problem is None or "nested" not in problem:
+        return event
+    try:
+        return {"batch_entry_text": json.dumps(event)}
+    except (ValueError, RecursionError):
+        return {"batch_entry_text": "(not kept: too deeply nested to serialise)"}
 
 
 def _attribute(event: JsonDict, name: str) -> Any:
@@ -297,8 +336,9 @@ def _event_to_canonical(event: JsonDict, header_problems: list[str]) -> JsonDict
     if data_base64 is not None and not _is_base64(data_base64):
         problems.append("data_base64 is not a base64 string")
 
-    if _nesting_exceeds(event, MAX_NESTING):
-        problems.append(f"event is nested more than {MAX_NESTING} levels deep")
+    problem = record_problem(event)
+    if problem is not None:
+        problems.append(problem.replace("record is", "event is"))
     if problems:
         raise _RecordRejectedError("; ".join(problems))
 
@@ -402,23 +442,6 @@ def _is_base64(value: Any) -> bool:
     except (binascii.Error, ValueError):  # ValueError: non-ASCII characters
         return False
     return True
-
-
-def _nesting_exceeds(value: Any, limit: int) -> bool:
-    # Iterative on purpose: a recursive walk would itself fail on the values it is meant to refuse.
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
 
 
 def _shown(value: Any) -> str:

@@ -5,6 +5,7 @@ with our limit, and gzip is inflated with a bounded decompressor: a gzip bomb st
 """
 
 import zlib
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -26,7 +27,7 @@ def read_body(request: HttpRequest, *, limit: int | None = None) -> bytes:
     declared = request.META.get("CONTENT_LENGTH")
     if declared and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"body of {int(declared)} bytes exceeds the limit of {limit} bytes")
-    stream = request  # HttpRequest.read() streams wsgi.input without Django's in-memory limit
+    stream = _body_stream(request)
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "identity").strip().lower()
     if encoding not in ("", "identity", "gzip", "x-gzip"):
         raise UnsupportedEncoding(f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
@@ -60,6 +61,20 @@ def read_body(request: HttpRequest, *, limit: int | None = None) -> bytes:
         if len(out) > limit:
             raise BodyTooLarge(f"decompressed body exceeds the limit of {limit} bytes")
     return bytes(out)
+
+
+def _body_stream(request: HttpRequest) -> Any:
+    """Where the body comes from: Django's stream, or the server's own for a chunked body without Content-Length.
+
+    Django reads at most CONTENT_LENGTH bytes, so a chunked body (which has none) reads as empty. gunicorn de-chunks
+    the body and marks its input as ending by itself (wsgi.input_terminated), so that input can be read to its end;
+    the byte and gzip limits below apply to it exactly as to a body with a length.
+    """
+    if request.META.get("CONTENT_LENGTH") in (None, ""):
+        chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked or request.META.get("wsgi.input_terminated"):
+            return request.META["wsgi.input"]
+    return request  # HttpRequest.read() streams wsgi.input without Django's in-memory limit
 
 
 def media_type(request: HttpRequest) -> str:

@@ -225,6 +225,11 @@ class DeadLetter(models.Model):
     last_replayed_at = models.DateTimeField(null=True, blank=True)
     last_replay_outcome = models.TextField(blank=True)
     version = models.PositiveIntegerField(default=1)
+    content_hash = models.CharField(
+        max_length=64, null=True, blank=True, help_text="SHA-256 of channel and content; null before deduplication"
+    )
+    repeats = models.PositiveIntegerField(default=0, help_text="how many more times the same content was rejected")
+    last_received_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -233,7 +238,14 @@ class DeadLetter(models.Model):
             models.Index(fields=["status", "source", "-received_at"], name="deadletter_browse_idx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=DeadLetterStatus.values), name="deadletter_status_valid")
+            models.CheckConstraint(condition=Q(status__in=DeadLetterStatus.values), name="deadletter_status_valid"),
+            # One pending letter per source and content: the ingest upsert (ON CONFLICT ... WHERE status = 'pending')
+            # counts a repeat on it instead of adding a copy. Replayed or discarded letters leave room for a new one.
+            models.UniqueConstraint(
+                fields=["source", "content_hash"],
+                condition=Q(status="pending"),
+                name="deadletter_pending_content_unique",
+            ),
         ]
 
     def __str__(self) -> str:

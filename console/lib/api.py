@@ -1,8 +1,11 @@
 """API plumbing shared by every app: pagination, the error translation, role permissions."""
 
+import logging
 from typing import Any
 
+import psycopg
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from rest_framework import parsers, permissions
 from rest_framework.exceptions import ParseError
 from rest_framework.pagination import CursorPagination
@@ -11,6 +14,19 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from console.lib.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+# Faults of the storage that a later retry can cure: connection lost (also mid-COPY, where psycopg raises its own
+# errors outside Django's wrapper), server shutting down, pool or lock wait timed out. They answer 503 with
+# Retry-After so that a sender keeps its data and comes back; a 500 would tell an OTLP exporter to drop it.
+STORAGE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+RETRY_AFTER_SECONDS = 5
 
 
 class CreatedCursorPagination(CursorPagination):
@@ -26,6 +42,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": str(exc)}, status=exc.status_code)
     if isinstance(exc, PermissionDenied):
         return Response({"detail": str(exc) or "You do not have permission to perform this action."}, status=403)
+    if isinstance(exc, STORAGE_UNAVAILABLE):
+        logger.warning("api.storage_unavailable", extra={"error": type(exc).__name__})
+        return Response(
+            {"detail": "storage temporarily unavailable; retry later"},
+            status=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     return drf_exception_handler(exc, context)
 
 
@@ -109,4 +132,11 @@ def schema_common_answers(result: dict, generator: Any, request: Any, public: bo
     return result
 
 
-__all__ = ["CreatedCursorPagination", "HasCapability", "exception_handler", "schema_common_answers"]
+__all__ = [
+    "RETRY_AFTER_SECONDS",
+    "STORAGE_UNAVAILABLE",
+    "CreatedCursorPagination",
+    "HasCapability",
+    "exception_handler",
+    "schema_common_answers",
+]

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from console.lib.api import RETRY_AFTER_SECONDS, STORAGE_UNAVAILABLE
 from transactions import cloudevents, native, otlp
 from transactions.api.auth import IngestSourceThrottle, IngestTokenAuthentication, IsIngestSource
 from transactions.choices import Channel
@@ -24,7 +25,6 @@ from transactions.records import BodyDecodeError
 from transactions.services import body_dead_letter, records_ingest
 
 logger = logging.getLogger(__name__)
-RETRY_AFTER_SECONDS = "5"
 
 
 class _IngestError(Exception):
@@ -60,11 +60,11 @@ class IngestView(APIView):
     def handle_exception(self, exc: Exception) -> HttpResponse:
         if isinstance(exc, _IngestError):
             return self.error_response(exc.status, str(exc))
-        if isinstance(exc, DatabaseError):
+        if isinstance(exc, (DatabaseError, *STORAGE_UNAVAILABLE)):
             # Storage unreachable or failing: a retryable answer, so that senders keep the batch and come back.
             logger.exception("ingest.database_error", extra={"channel": self.channel})
             response = self.error_response(503, "storage temporarily unavailable; retry later")
-            response["Retry-After"] = RETRY_AFTER_SECONDS
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
             return response
         if isinstance(exc, exceptions.APIException):
             if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
@@ -187,11 +187,15 @@ class OtlpView(IngestView):
 
     def post(self, request: Request) -> HttpResponse:
         content_type = media_type(request._request)
-        if not content_type and request.META.get("CONTENT_LENGTH") in (None, "", "0"):
-            content_type = otlp.CONTENT_TYPE_PROTOBUF  # an empty export request is a success, whatever its type
-        if content_type not in (otlp.CONTENT_TYPE_PROTOBUF, otlp.CONTENT_TYPE_JSON):
-            raise _IngestError(415, "Content-Type must be application/x-protobuf or application/json")
+        wrong_type = _IngestError(415, "Content-Type must be application/x-protobuf or application/json")
+        if content_type and content_type not in (otlp.CONTENT_TYPE_PROTOBUF, otlp.CONTENT_TYPE_JSON):
+            raise wrong_type
         body = self.read(request)
+        if not content_type:
+            # Only an empty export request may omit its type (it is a success); a chunked body has no length to tell.
+            if body:
+                raise wrong_type
+            content_type = otlp.CONTENT_TYPE_PROTOBUF
         decode = otlp.decode_traces if self.signal == "traces" else otlp.decode_logs
         try:
             records = decode(body, content_type=content_type)

@@ -1,5 +1,7 @@
 """The ingest pipeline: validate, apply the source's rules, store and enqueue; and the dead-letter store it feeds."""
 
+import hashlib
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -44,6 +46,11 @@ logger = logging.getLogger(__name__)
 
 # Undecodable bodies up to this size are kept whole in the dead-letter store; larger ones only by their reason.
 MAX_DEAD_LETTER_BODY = 1024 * 1024
+# Attribute set on a CloudEvent stored without `time`: its occurred_at is the receive time.
+OCCURRED_AT_SOURCE = "finance.occurred_at_source"
+# How long one batch may wait for a row lock (milliseconds); with the pool wait (DATABASE_POOL_TIMEOUT) this keeps
+# an ingest request well under an OpenTelemetry exporter's 10 s timeout.
+INGEST_LOCK_TIMEOUT_MS = 2000
 # What a batch adds to each canonical event's fields when it stores it.
 _STORAGE_COLUMNS = ("received_at", "source_id", "batch_id", "channel", "dedup_key")
 _EVENT_COLUMNS = _STORAGE_COLUMNS + CANONICAL_FIELDS
@@ -104,7 +111,9 @@ def system_for_source_uri(uri: str, aliases: Iterable[tuple[str, str]]) -> str |
     return best[1] if best else None
 
 
-def _apply_rules(record: JsonDict, document: JsonDict, rules: _SourceRules, channel: str) -> JsonDict:
+def _apply_rules(
+    record: JsonDict, document: JsonDict, rules: _SourceRules, channel: str, received_at: datetime
+) -> JsonDict:
     record = dict(record)
     if channel == Channel.CLOUDEVENTS:
         uri = str(record.get("system") or "")
@@ -113,6 +122,11 @@ def _apply_rules(record: JsonDict, document: JsonDict, rules: _SourceRules, chan
             raise RecordError(f"CloudEvents source {uri[:60]!r}… has no alias and is too long to be a system name")
         record["system"] = system or uri
         record["attributes"] = {**(record.get("attributes") or {}), "cloudevents.source": uri}
+        if record.get("occurred_at") is None:
+            # CloudEvents 1.0 makes `time` optional: the receive time stands in, marked so that nobody mistakes it
+            # for the moment the business event happened.
+            record["occurred_at"] = received_at.isoformat()
+            record["attributes"][OCCURRED_AT_SOURCE] = "received"
     kind = str(record.get("kind") or "")
     keys = dict(record.get("business_keys") or {}) if isinstance(record.get("business_keys"), dict) else None
     for rule in rules.key_rules:
@@ -181,6 +195,97 @@ def _store_events(batch: IngestBatch, channel: str, rows: list[tuple[str, Canoni
     return [e.pk for e in created]
 
 
+def _dead_letter_content_hash(letter: DeadLetter) -> str:
+    """What makes two dead letters of a source the same: the channel and the content as kept (after redaction)."""
+    content = {"channel": letter.channel, "raw": letter.raw, "raw_text": letter.raw_text}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+_DEAD_LETTER_COLUMNS = (
+    "source_id",
+    "channel",
+    "received_at",
+    "last_received_at",
+    "record_index",
+    "reason",
+    "raw",
+    "raw_text",
+    "status",
+    "replay_count",
+    "last_replay_outcome",
+    "version",
+    "content_hash",
+    "repeats",
+)
+
+
+def _dead_letters_store(letters: list[DeadLetter]) -> list[int]:
+    """Keep rejected records, one pending letter per source and content: a repeat is counted on the letter already
+    there (`repeats`, `last_received_at`) instead of filling the store with copies a sender's retries would make.
+
+    One upsert per chunk, so that racing batches rejecting the same record never fail on the unique constraint.
+    Returns the ids of the letters stored or counted (in no particular order).
+    """
+    unique: dict[tuple[int, str], DeadLetter] = {}
+    for letter in letters:
+        letter.content_hash = _dead_letter_content_hash(letter)
+        key = (letter.source_id, letter.content_hash)
+        if key in unique:
+            unique[key].repeats += 1  # the same content twice in one batch: one letter, one repeat
+            continue
+        letter.status = DeadLetterStatus.PENDING
+        letter.repeats = 0
+        letter.last_received_at = letter.received_at
+        unique[key] = letter
+    if not unique:
+        return []
+    table = DeadLetter._meta.db_table
+    fields = [DeadLetter._meta.get_field(name.removesuffix("_id")) for name in _DEAD_LETTER_COLUMNS]
+    rows = list(unique.values())
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            params: list[Any] = []
+            for letter in chunk:
+                params += [field.get_db_prep_save(getattr(letter, field.attname), connection) for field in fields]
+            values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(_DEAD_LETTER_COLUMNS)}) VALUES {values} "
+                f"ON CONFLICT (source_id, content_hash) WHERE status = '{DeadLetterStatus.PENDING}' "
+                f"DO UPDATE SET repeats = {table}.repeats + EXCLUDED.repeats + 1, "
+                "last_received_at = EXCLUDED.last_received_at RETURNING id",
+                params,
+            )
+            ids += [row[0] for row in cursor.fetchall()]
+    return ids
+
+
+def _correlation_enqueue(batch_id: int) -> None:
+    """Hint the broker that a stored batch waits for correlation, within a bounded time and never failing the request.
+
+    The batch is committed already, so the sender must hear 200 however the broker fares. Celery's defaults would
+    retry the connection and subscribe to the result backend for ~20 s before failing; here one connection attempt
+    (within CELERY_BROKER_CONNECTION_TIMEOUT), no publish retry and no result subscription bound it. A batch whose
+    hint is lost is found by the sweep (`sweep_uncorrelated_batches`): the database, not the broker, is the record
+    of what is still to do.
+    """
+    # Imported here: tasks call these services, so a module-level import would be a cycle.
+    from transactions.tasks import correlate_batch
+
+    app = correlate_batch.app
+    if app.conf.task_always_eager:
+        correlate_batch.delay(batch_id)  # in-process (no broker): nothing to wait for, and errors are the task's own
+        return
+    try:
+        with app.producer_or_acquire() as producer:
+            # One attempt, bounded by the broker connection timeout (settings); a pooled connection is reused as is.
+            producer.connection.ensure_connection(max_retries=0)
+            correlate_batch.apply_async((batch_id,), producer=producer, retry=False, ignore_result=True)
+    except Exception as exc:  # whatever the broker does, the stored batch stays stored and the sweep takes it
+        logger.warning("ingest.enqueue_failed", extra={"batch_id": batch_id, "error": str(exc)})
+
+
 def records_ingest(
     *,
     source: IngestSource,
@@ -204,7 +309,7 @@ def records_ingest(
         if reason is None:
             try:
                 document = {**item.raw, **(item.record or {})}
-                prepared = _apply_rules(item.record or {}, document, rules, channel)
+                prepared = _apply_rules(item.record or {}, document, rules, channel, received_at)
                 event = parse_canonical(prepared, require_event_id=channel == Channel.NATIVE)
                 if rules.redaction:
                     # After parsing, so that unknown top-level fields (folded into attributes) are redacted too.
@@ -234,11 +339,16 @@ def records_ingest(
     # Before the batch's transaction: creating a partition takes locks that should not wait on a batch.
     event_partition_ensure(received_at)
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # A batch that cannot take its locks in time (a racing batch holds the same idempotency keys) fails with
+            # 503 + Retry-After instead of holding its sender past the exporter's own timeout.
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = '{INGEST_LOCK_TIMEOUT_MS}ms'")
         batch = IngestBatch.objects.create(source=source, channel=channel, received_at=received_at)
         fresh = _claim_keys(source, sorted(accepted), received_at) if accepted else set()
         rows = [(key, accepted[key]) for key in accepted if key in fresh]
         outcome.event_ids = _store_events(batch, channel, rows)
-        DeadLetter.objects.bulk_create(dead, batch_size=500)
+        _dead_letters_store(dead)
         outcome.accepted = len(rows)
         outcome.duplicates += len(accepted) - len(rows)
         outcome.batch_id = batch.pk
@@ -246,10 +356,7 @@ def records_ingest(
             accepted=outcome.accepted, duplicates=outcome.duplicates, rejected=len(outcome.rejected)
         )
         if rows:
-            # Imported here: tasks call these services, so a module-level import would be a cycle.
-            from transactions.tasks import correlate_batch
-
-            transaction.on_commit(lambda: correlate_batch.delay(batch.pk))
+            transaction.on_commit(lambda: _correlation_enqueue(batch.pk))
     logger.info(
         "ingest.batch_stored",
         extra={
@@ -268,10 +375,9 @@ def body_dead_letter(*, source: IngestSource, channel: str, body: bytes, reason:
     kept = body[:MAX_DEAD_LETTER_BODY].decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
     if len(body) > MAX_DEAD_LETTER_BODY:
         reason = f"{reason} (body of {len(body)} bytes; first {MAX_DEAD_LETTER_BODY} kept)"
+    letter = DeadLetter(source=source, channel=channel, received_at=timezone.now(), reason=reason, raw_text=kept)
     with transaction.atomic():
-        return DeadLetter.objects.create(
-            source=source, channel=channel, received_at=timezone.now(), reason=reason, raw_text=kept
-        )
+        return DeadLetter.objects.get(pk=_dead_letters_store([letter])[0])
 
 
 # ---- Dead letters ---------------------------------------------------------------------------------------------------
