@@ -261,9 +261,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "console.lib.api.exception_handler",
     # The stock parsers, refusing NUL in any value with a 400 (PostgreSQL cannot hold it). Ingest reads its own bodies.
     "DEFAULT_PARSER_CLASSES": [
-        "console.lib.api.JSONParser",
-        "console.lib.api.FormParser",
-        "console.lib.api.MultiPartParser",
+        "console.lib.parsers.JSONParser",
+        "console.lib.parsers.FormParser",
+        "console.lib.parsers.MultiPartParser",
     ],
 }
 REST_KNOX = {

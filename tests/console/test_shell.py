@@ -36,7 +36,7 @@ def test_home_draws_a_chart_from_the_database(client, role_user):
     html = client.get(reverse("home")).content.decode()
     assert "data-figure=" in html
     assert "auth" in html  # the login above is an audit entry, drawn as the "auth" family
-    assert re.search(r'src="/static/vendor/plotly/plotly\.min\.[0-9a-f]+\.js"', html)
+    assert re.search(r'src="/static/vendor/plotly/plotly-basic\.min\.[0-9a-f]+\.js"', html)
     assert re.search(r'src="/static/vendor/htmx/htmx\.min\.[0-9a-f]+\.js"', html)
 
 

@@ -694,4 +694,4 @@ def test_feed_health_page_shows_the_numbers_and_charts(console, known_feed):
     assert busy["pending"] == "2" and busy["lag"].startswith("3")  # "3 hours"
     assert cells("quiet")["lag"] == "—" and cells("silent")["rate_1h"] == "0.00"
     assert html.count("data-figure=") == 2 and "Nothing received in the last 24 hours" in html
-    assert re.search(r'src="/static/vendor/plotly/plotly\.min\.[0-9a-f]+\.js"', html)
+    assert re.search(r'src="/static/vendor/plotly/plotly-basic\.min\.[0-9a-f]+\.js"', html)

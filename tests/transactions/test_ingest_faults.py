@@ -236,7 +236,9 @@ def test_broker_unreachable_answers_200_quickly_with_the_events_stored(send, unr
     response = send(URL, [canonical(event_id="b-1"), canonical(event_id="b-2")])
     elapsed = time.monotonic() - started
     assert response.status_code == 200 and response.json()["accepted"] == 2
-    assert elapsed < 1, f"answered in {elapsed:.2f} s"
+    # Under 1 s on a quiet machine; the bound leaves room for a loaded CI host and still catches the 19.5 s of
+    # retries this replaced.
+    assert elapsed < 4, f"answered in {elapsed:.2f} s"
     assert Event.objects.count() == 2
     assert IngestBatch.objects.get().correlated_at is None  # the sweep correlates it once the broker is back
     assert any(r.message == "ingest.enqueue_failed" for r in caplog.records)
@@ -255,7 +257,9 @@ def test_broker_unreachable_through_gunicorn_then_the_sweep_correlates(tmp_path,
         elapsed = time.monotonic() - started
         ready = requests.get(f"{base}/readyz", timeout=30)
     assert response.status_code == 200 and response.json()["accepted"] == 50, response.text
-    assert elapsed < 1, f"answered in {elapsed:.2f} s"
+    # Under 1 s on a quiet machine; the bound leaves room for a loaded CI host and still catches the 19.5 s of
+    # retries this replaced.
+    assert elapsed < 4, f"answered in {elapsed:.2f} s"
     assert ready.status_code == 503 and ready.json()["checks"]["broker"] == "unreachable"
     stored = IngestBatch.objects.get(accepted=50)
     assert stored.correlated_at is None and Event.objects.filter(event_id__startswith="nb-").count() == 50
