@@ -71,7 +71,9 @@ def test_every_trace_the_console_draws_is_in_the_basic_bundle(monkeypatch):
     from transactions.charts import process_status_chart, timeline_chart
 
     drawn = []
-    monkeypatch.setattr(charts.pio, "to_json", lambda figure, **kw: drawn.extend(t["type"] for t in figure["data"]) or "{}")
+    monkeypatch.setattr(
+        charts.pio, "to_json", lambda figure, **kw: drawn.extend(t["type"] for t in figure["data"]) or "{}"
+    )
     now = datetime(2026, 5, 18, tzinfo=UTC)
     item = {"id": 1, "kind": "k", "system": "s", "status": "ok", "start": now, "duration_ms": 5, "critical": False}
     activity_chart([{"family": "case", "day": now.date(), "count": 1}])
