@@ -218,7 +218,7 @@ CACHE_URL = os.environ.get("CACHE_URL", "") or (
 if CACHE_URL.startswith(("redis://", "rediss://")):
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "console.lib.cache.FailOpenRedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": "closeloop",
             # A slow or unreachable cache must not hold a request: fail fast rather than wait.

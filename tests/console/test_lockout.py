@@ -202,7 +202,7 @@ def _settings_in_a_fresh_process(**env: str) -> str:
 
 def test_the_cache_is_redis_whenever_redis_is_configured_and_local_memory_only_without():
     assert _settings_in_a_fresh_process() == "django.core.cache.backends.locmem.LocMemCache"
-    redis_backend = "django.core.cache.backends.redis.RedisCache"
+    redis_backend = "console.lib.cache.FailOpenRedisCache"
     assert _settings_in_a_fresh_process(CELERY_BROKER_URL="redis://127.0.0.1:6379/3") == redis_backend
     assert _settings_in_a_fresh_process(CACHE_URL="redis://127.0.0.1:6379/4") == redis_backend
 
@@ -218,3 +218,12 @@ def test_a_successful_login_does_not_reset_the_address_count(client, role_user):
     client.logout()
     login(client, "cyd", "guess", address="10.4.0.1")
     assert login(client, "olga", PASSWORD, address="10.4.0.1").status_code == 429
+
+
+def test_an_unreachable_cache_fails_open_rather_than_answering_500():
+    from console.lib.cache import FailOpenRedisCache
+
+    cache = FailOpenRedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 0.2}})
+    assert cache.get("k", "default") == "default" and cache.get_many(["k"]) == {}
+    cache.set("k", 1)  # dropped, not raised
+    assert cache.add("k", 1) is False and cache.incr("k") == 1 and cache.delete("k") is False
