@@ -1,7 +1,7 @@
 import ast
 import io
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,11 +18,14 @@ from transactions.simulation.history import WINDOW, history_run
 PURE_MODULES = ("catalogue", "builder", "processes", "estate", "wire")
 CODE_TO_KIND = {code: f.name for f in FAILURES for code, _ in f.variants}
 ERROR_KINDS = {f.name for f in FAILURES if not f.delivery}
+FIXED_END = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
 
 def scenario(*, seed: int = 11, days: float = 14, rate: float = 0.8, failure_rate: float = 0.6, **kw) -> Scenario:
     # A long, sparse window: procure-to-pay takes days to reach its supplier invoice, so a short one would cut it off.
-    end = kw.pop("end", None) or timezone.now()
+    # A fixed end: the estate follows business hours, so a window ending "now" holds a different mix of failures at
+    # each hour of the week, and a rare kind (one SoD violation) was missing at some hours.
+    end = kw.pop("end", None) or FIXED_END
     return Scenario(
         seed=seed,
         start=end - timedelta(days=days),
