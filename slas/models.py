@@ -161,7 +161,8 @@ class SlaDefinition(TimeStampedModel):
 class SlaClock(models.Model):
     """One definition's clock on one transaction: business time used, left, paused, and its forecast."""
 
-    definition = models.ForeignKey(SlaDefinition, on_delete=models.CASCADE, related_name="clocks")
+    # No index of its own: slaclock_definition_idx and the unique constraint start with definition_id.
+    definition = models.ForeignKey(SlaDefinition, on_delete=models.CASCADE, related_name="clocks", db_index=False)
     # No index of its own: slaclock_txn_idx starts with txn_id.
     txn = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="+", db_index=False)
     status = models.CharField(max_length=10, choices=ClockStatus.choices, default=ClockStatus.RUNNING)

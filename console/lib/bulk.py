@@ -41,3 +41,22 @@ def rows_update(objects: Sequence[models.Model], fields: list[str], *, chunk: in
                 f"WHERE t.{key} = v.{key}",
                 params,
             )
+
+
+def values_rows(queryset: models.QuerySet) -> list[tuple]:
+    """The rows of a `values_list()` queryset, as tuples, read fast on PostgreSQL.
+
+    Django decodes each timestamptz with psycopg's pure-Python text loader (wrapped to set the time zone) and each
+    row through its converters: about 40 us a row for a 25-column row. A binary server-side-bound cursor decodes in
+    C (timestamps arrive in UTC, the session time zone Django sets; JSON decoded), about half the time. Same values
+    as `list(queryset)` otherwise; other databases read through the ORM.
+    """
+    if connection.vendor != "postgresql":
+        return list(queryset)
+    import psycopg
+
+    sql, params = queryset.query.sql_with_params()
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, binary=True)
+        return cursor.fetchall()

@@ -1,9 +1,12 @@
-"""The minute pass over many live clocks (both the PostgreSQL unnest path and the portable one)."""
+"""The minute pass over many live clocks (the PostgreSQL COPY path, its writer thread, and the portable one)."""
 
 from datetime import timedelta
 
+import pytest
+from django.db import connection
 from django.db.models import Count
 
+from exceptions.models import Case
 from exceptions.services import signals as signal_service
 from slas.choices import LIVE_CLOCK_STATUSES, ClockStatus
 from slas.evaluation import ClockState
@@ -62,6 +65,36 @@ def test_minute_pass_moves_every_live_clock_in_chunks(db, reference):
     # case (each pass tries to open it again; see test_breach_whose_case_fails_stays_live_and_is_retried).
     waiting = SlaClock.objects.filter(breached_at__isnull=False, breach_case__isnull=True).count()
     assert clocks_evaluate_live(now=T0 + 0.5 * H, chunk=500)["written"] == waiting
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the writer thread runs on PostgreSQL only")
+def test_beat_pass_outside_a_transaction_writes_in_a_thread_with_the_same_result(transactional_db, reference):
+    live_clocks(1200)
+    assert not connection.in_atomic_block
+    result = clocks_evaluate_live(now=T0 + 0.5 * H, chunk=500)
+    breached = SlaClock.objects.filter(status=ClockStatus.BREACHED)
+    assert result == {"clocks": 1200, "written": 1200, "breached": breached.count()}
+    assert breached.count() == len([i for i in range(1200) if i % 5 == 4 and i % 7]) + len(
+        [i for i in range(1200) if i % 5 == 4 and i % 7 == 0]
+    )
+    # Every breach has its case, committed with the clock by the writer thread.
+    assert not breached.filter(breach_case__isnull=True).exists()
+    assert Case.objects.filter(pk__in=breached.values("breach_case")).count() == 1
+    fresh = SlaClock.objects.exclude(status=ClockStatus.PAUSED).get(start_event_id=5)
+    assert fresh.elapsed_seconds == 1800 and fresh.due_at == T0 + 4 * H and fresh.version == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the writer thread runs on PostgreSQL only")
+def test_a_failing_chunk_in_the_writer_thread_fails_the_pass(transactional_db, reference, monkeypatch):
+    live_clocks(30)
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(clock_service, "_write", refuse)
+    with pytest.raises(RuntimeError, match="disk full"):
+        clocks_evaluate_live(now=T0 + 0.5 * H, chunk=10)
+    assert not SlaClock.objects.filter(version__gt=1).exists()
 
 
 def test_breach_whose_case_fails_stays_live_and_is_retried(db, reference, monkeypatch):
