@@ -3,7 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from console.views import audit, health, home, lineage, saved_views
+from console.views import audit, errors, health, home, lineage, saved_views
+
+handler500 = errors.handler500
 
 api_v1 = [
     path("", include("console.api.urls")),
