@@ -287,3 +287,23 @@ def test_redaction_also_covers_unknown_top_level_fields(send):
     RedactionRule.objects.create(pattern="*email*", action="drop")
     send(URL, [canonical(event_id="t", customer_email="x@y.example")])
     assert "customer_email" not in Event.objects.get(event_id="t").attributes
+
+
+@pytest.mark.django_db
+def test_retention_keeps_a_dead_letter_its_sender_still_repeats(source, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from transactions.models import DeadLetter
+    from transactions.services import ingest_retention_apply
+
+    now = timezone.now()
+    old = now - timedelta(days=settings.EVENT_RETENTION_DAYS + 3)
+    common = {"source": source, "channel": "native", "reason": "missing field 'kind'", "raw": {}}
+    still_repeated = DeadLetter.objects.create(**common, received_at=old, repeats=40, last_received_at=now)
+    forgotten = DeadLetter.objects.create(**common, received_at=old, repeats=2, last_received_at=old)
+    never_repeated = DeadLetter.objects.create(**common, received_at=old)
+    assert ingest_retention_apply(now=now)["dead_letters"] == 2
+    assert list(DeadLetter.objects.values_list("pk", flat=True)) == [still_repeated.pk]
+    assert not DeadLetter.objects.filter(pk__in=[forgotten.pk, never_repeated.pk]).exists()

@@ -236,3 +236,45 @@ def test_the_real_opentelemetry_sdk_exporter_just_works(live_server, source, tok
     assert timeout["type"] == "TimeoutError" and "30s" in timeout["message"]
     parents = Event.objects.filter(kind="contract.approved").order_by("business_keys")
     assert [p.business_keys["contract"] for p in parents] == ["C-GZIP", "C-NOCOMPRESSION"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("encoding", ["json", "protobuf"])
+def test_a_message_nested_past_the_decoder_limit_is_400_with_the_reason_and_nothing_half_stored(send, encoding):
+    # OTLP sends one message per request: a message that cannot be decoded is refused whole (400, which the
+    # exporter does not retry), never a 500 and never a 200 with part of it kept.
+    if encoding == "protobuf":
+        # Built by hand: the protobuf library itself refuses to build a message past its depth limit (100).
+        value = _field(1, b"leaf")  # AnyValue.string_value
+        for _ in range(150):
+            value = _field(6, _field(1, _field(1, b"k") + _field(2, value)))  # AnyValue.kvlist_value.values[0]
+        nested = span(2).SerializeToString() + _field(9, _field(1, b"deep") + _field(2, value))  # Span.attributes
+        body = trace_request(span(1)).SerializeToString() + _field(1, _field(2, _field(2, nested)))
+        content_type = PROTOBUF
+    else:
+        deep = '{"kvlistValue":{"values":[{"key":"k","value":' * 10_000 + '{"stringValue":"x"}' + "}]}}" * 10_000
+        spans = [
+            {"traceId": TRACE.hex(), "spanId": "00f067aa0ba902b7", "name": "ok"},
+            {
+                "traceId": TRACE.hex(),
+                "spanId": "00f067aa0ba902b8",
+                "name": "n",
+                "attributes": [{"key": "deep", "value": "X"}],
+            },
+        ]
+        text = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})
+        body, content_type = text.replace('"X"', deep).encode(), "application/json"
+    response = send("/v1/traces", body, content_type=content_type)
+    assert response.status_code == 400 and response.content  # a google.rpc.Status saying why
+    assert Event.objects.count() == 0
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field."""
+    length, size = b"", len(payload)
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        length += bytes([byte | (0x80 if size else 0)])
+        if not size:
+            break
+    return bytes([number << 3 | 2]) + length + payload

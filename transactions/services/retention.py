@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from console.lib.audit import audit_record
@@ -20,7 +21,12 @@ def ingest_retention_apply(*, now: datetime | None = None) -> dict[str, int]:
     removed = {"events": event_partitions_drop_before(cutoff)}
     with transaction.atomic():
         removed["idempotency_keys"] = IdempotencyKey.objects.filter(received_at__lt=cutoff).delete()[0]
-        removed["dead_letters"] = DeadLetter.objects.filter(received_at__lt=cutoff).delete()[0]
+        # By the latest receipt: a record a sender still repeats is still news, however old its first copy.
+        removed["dead_letters"] = (
+            DeadLetter.objects.annotate(latest=Coalesce("last_received_at", "received_at"))
+            .filter(latest__lt=cutoff)
+            .delete()[0]
+        )
         removed["batches"] = (
             IngestBatch.objects.filter(received_at__lt=cutoff).exclude(correlated_at__isnull=True).delete()[0]
         )
