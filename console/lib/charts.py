@@ -23,7 +23,9 @@ STATUS_COLOURS = {"ok": "#2f9e44", "error": "#e03131", "warning": "#f08c00", "in
 
 
 @cache
-def _template() -> dict:
+def figure_template() -> dict:
+    """The look every figure shares (plotly.py's "plotly_white"), sent once per page (see console/_plotly.html)
+    rather than in each figure, where it was a third of a dashboard page's HTML."""
     return pio.templates["plotly_white"].to_plotly_json()
 
 
@@ -38,7 +40,6 @@ def figure_html(data: list[dict], layout: dict, *, height: int = 320) -> str:
         "layout": {
             "height": height,
             "margin": {"l": 40, "r": 10, "t": 30, "b": 40},
-            "template": _template(),
             "font": {"family": "system-ui, sans-serif", "size": 12},
             "legend": {"orientation": "h", "y": -0.2},
             **layout,
