@@ -23,7 +23,9 @@ from exceptions.selectors.cases import (
     queue_list_for,
     queue_member_list,
     queue_summaries,
+    signal_case_ids_open_for,
     signal_keys_recorded,
+    signal_occurrences_on_transactions_in,
 )
 from exceptions.selectors.replays import (
     REPLAY_ID_ATTRIBUTES,
@@ -116,7 +118,9 @@ __all__ = [
     "routing_rule_list",
     "routing_specs",
     "routing_specs_as_typed",
+    "signal_case_ids_open_for",
     "signal_keys_recorded",
+    "signal_occurrences_on_transactions_in",
     "taxonomy_gap",
     "webhooks_for",
 ]

@@ -287,6 +287,34 @@ def open_case_categories_by_txn(
     return found
 
 
+def signal_case_ids_open_for(*, txn_ids: Iterable[int], category_slug: str) -> list[int]:
+    """Active (unmerged) cases of a signal category with an occurrence on one of these transactions."""
+    wanted = sorted(set(txn_ids))
+    if not wanted:
+        return []
+    return sorted(
+        set(
+            ExceptionRecord.objects.filter(
+                txn_id__in=wanted,
+                signal_key__isnull=False,
+                category__slug=category_slug,
+                case__status__in=ACTIVE_STATUSES,
+                case__merged_into__isnull=True,
+            ).values_list("case_id", flat=True)
+        )
+    )
+
+
+def signal_occurrences_on_transactions_in(*, case_id: int, txn_status: str, limit: int) -> dict[int, set[str]]:
+    """The signal keys of a case's occurrences whose transaction is (still) in `txn_status`, per transaction; at
+    most `limit` occurrences (a caller asking "does any still hold?" needs only a few)."""
+    found: dict[int, set[str]] = {}
+    rows = ExceptionRecord.objects.filter(case_id=case_id, signal_key__isnull=False, txn__status=txn_status)
+    for txn_id, key in rows.values_list("txn_id", "signal_key")[:limit]:
+        found.setdefault(txn_id, set()).add(key)
+    return found
+
+
 def signal_keys_recorded(*, keys: Iterable[str]) -> set[str]:
     """Which of these signal keys already have their occurrence (the unique signal_key index answers it), so that a
     caller sweeping for conditions can skip the ones signalled before."""

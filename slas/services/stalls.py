@@ -1,4 +1,5 @@
-"""Stalled transactions become cases: one case per process step, one occurrence per stalled transaction.
+"""Stalled transactions become cases: one case per process step, one occurrence per stalled transaction; the case
+resolves itself once none of its transactions waits at that step any more.
 
 The transactions app only marks a transaction `stalled` (its next expected step is overdue) and announces it with
 `transactions_correlated`; this module turns that status into work through the exceptions app's case machinery, so
@@ -8,10 +9,16 @@ the case is fingerprinted, routed by the routing rules and reopened on recurrenc
 import logging
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
 from exceptions import services as case_services
-from exceptions.selectors import signal_keys_recorded
+from exceptions.choices import ActivityKind
+from exceptions.selectors import (
+    signal_case_ids_open_for,
+    signal_keys_recorded,
+    signal_occurrences_on_transactions_in,
+)
 from slas.choices import STALL_CATEGORY
 from transactions import selectors as txn_selectors
 from transactions.choices import TransactionStatus
@@ -20,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 ACTOR = "system:slas"
 SWEEP_LIMIT = 2000
+# Enough still-stalled occurrences to find one still waiting at the case's step; past it the case stays open.
+STILL_STALLED_PROBE = 500
 
 
 def stall_signal_key(*, txn_id: int, process_id: int | None, position: int | str) -> str:
@@ -83,7 +92,44 @@ def stalled_transactions_raise(
     raised = len(case_services.signals_record_isolated(signals, actor=ACTOR, log_event="slas.stall_case_failed"))
     if raised:
         logger.info("slas.stalls_raised", extra={"count": raised})
+    moved_on = set(txn_ids) - {row["id"] for row in rows}
+    if moved_on:
+        stall_cases_resolve_moved_on(txn_ids=sorted(moved_on))
     return raised
+
+
+def _current_stall_keys(txn_ids: list[int]) -> set[str]:
+    return {
+        stall_signal_key(txn_id=row["id"], process_id=row["process_id"], position=row["next_step"].get("position"))
+        for row in txn_selectors.transaction_steps_brief(txn_ids=txn_ids, status=TransactionStatus.STALLED)
+        if row["next_step"]
+    }
+
+
+def stall_cases_resolve_moved_on(*, txn_ids: list[int]) -> int:
+    """Resolve the open stall cases of these transactions (which are not stalled now) that no transaction holds open
+    any more: none of the case's transactions still waits at the case's step (a transaction stalled again at a later
+    step has a case of that step). Each with an activity saying why. Returns how many were resolved."""
+    resolved = 0
+    for case_id in signal_case_ids_open_for(txn_ids=txn_ids, category_slug=STALL_CATEGORY):
+        waiting = signal_occurrences_on_transactions_in(
+            case_id=case_id, txn_status=TransactionStatus.STALLED, limit=STILL_STALLED_PROBE
+        )
+        if waiting:
+            keys = {key for keys in waiting.values() for key in keys}
+            if len(waiting) >= STILL_STALLED_PROBE or keys & _current_stall_keys(sorted(waiting)):
+                continue
+        with transaction.atomic():
+            resolved += case_services.case_resolve_automatically(
+                case_id=case_id,
+                actor=ACTOR,
+                kind=ActivityKind.STATUS,
+                body="every transaction of this case moved on past the step it had stalled at",
+                data={"signal": "ended", "reason": "stall_moved_on"},
+            )
+    if resolved:
+        logger.info("slas.stall_cases_resolved", extra={"count": resolved})
+    return resolved
 
 
 def stalled_transactions_sweep(*, limit: int = SWEEP_LIMIT) -> int:
@@ -92,4 +138,9 @@ def stalled_transactions_sweep(*, limit: int = SWEEP_LIMIT) -> int:
     return stalled_transactions_raise(txn_ids=txn_selectors.stalled_transaction_ids(limit=limit))
 
 
-__all__ = ["stall_signal_key", "stalled_transactions_raise", "stalled_transactions_sweep"]
+__all__ = [
+    "stall_cases_resolve_moved_on",
+    "stall_signal_key",
+    "stalled_transactions_raise",
+    "stalled_transactions_sweep",
+]

@@ -30,6 +30,38 @@ def test_stalled_transactions_of_one_step_are_one_routed_case(reference, source)
     assert case.queue.slug == "integration-platform"  # the routing rule for platform cases
 
 
+def test_a_stall_case_resolves_itself_once_every_transaction_moved_past_its_step(reference, source):
+    for number in range(3):
+        keys = {"contract": f"C-{number}"}
+        rec = record(f"c-{number}", "contract.approved", MONDAY.replace(hour=9), system="salesforce-crm")
+        ingest_and_correlate(source, [{**rec, "business_keys": keys}], received_at=MONDAY.replace(hour=9))
+    later = MONDAY + timedelta(days=3)
+    transactions_mark_stalled(now=later)
+    stalled_transactions_raise(txn_ids=list(Transaction.objects.values_list("id", flat=True)))
+    [case] = Case.objects.filter(title__startswith="Stalled:")
+
+    def order_created(number: int) -> None:
+        rec = record(f"o-{number}", "order.created", later, system="sap-s4")
+        batch = [{**rec, "business_keys": {"contract": f"C-{number}", "order": f"SO-{number}"}}]
+        ingest_and_correlate(source, batch, received_at=later)
+        # What the correlation announcement runs (after commit, which this test's transaction never reaches).
+        stalled_transactions_raise(txn_ids=list(Transaction.objects.values_list("id", flat=True)))
+
+    order_created(0)
+    order_created(1)
+    case.refresh_from_db()
+    assert case.status == "open"  # C-2 still waits at the step
+    assert not case.activities.filter(data__reason="stall_moved_on").exists()
+    order_created(2)
+    case.refresh_from_db()
+    assert case.status == "resolved" and case.resolved_at is not None
+    activity = case.activities.get(data__reason="stall_moved_on")
+    assert "moved on past the step" in activity.body
+    # Announced again (a later batch, the sweep): nothing more happens.
+    stalled_transactions_raise(txn_ids=list(Transaction.objects.values_list("id", flat=True)))
+    assert case.activities.filter(data__reason="stall_moved_on").count() == 1
+
+
 def test_silence_opens_a_case_and_returning_traffic_resolves_it(reference, calendar, source):
     monitor = volume_monitor_create(
         actor="test",
