@@ -17,3 +17,4 @@ class TransactionsConfig(AppConfig):
         register_nav_item("Integration", "Extraction rules", "extraction-rule-list", manage, 30)
         register_nav_item("Integration", "Redaction rules", "redaction-rule-list", manage, 40)
         register_nav_item("Integration", "Dead letters", "dead-letter-list", replay, 50)
+        from transactions import receivers  # noqa: F401 (connects the receivers)

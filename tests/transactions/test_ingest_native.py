@@ -307,3 +307,30 @@ def test_retention_keeps_a_dead_letter_its_sender_still_repeats(source, settings
     assert ingest_retention_apply(now=now)["dead_letters"] == 2
     assert list(DeadLetter.objects.values_list("pk", flat=True)) == [still_repeated.pk]
     assert not DeadLetter.objects.filter(pk__in=[forgotten.pk, never_repeated.pk]).exists()
+
+
+@pytest.mark.django_db
+def test_rules_and_token_are_read_once_per_process_until_they_change(send, source, token):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from transactions.models import ExtractionRule, IngestToken
+
+    send(URL, [canonical(event_id="warm")])
+
+    def tables_read() -> str:
+        with CaptureQueriesContext(connection) as queries:
+            assert send(URL, [canonical(event_id=f"e{len(seen)}")]).status_code == 200
+        seen.append(1)
+        return " ".join(q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT"))
+
+    seen: list[int] = []
+    reads = tables_read()
+    for table in ("transactions_extractionrule", "transactions_redactionrule", "transactions_sourcealias"):
+        assert table not in reads
+    assert "transactions_ingesttoken" not in reads
+    ExtractionRule.objects.create(kind_pattern="never.*", action="mark_failed")
+    assert "transactions_extractionrule" in tables_read()  # a change is read at once
+    ingest_token_revoke(token=IngestToken.objects.get(source=source), actor="system:test")
+    response = send(URL, [canonical(event_id="after-revocation")])
+    assert response.status_code == 401

@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 
 from console.lib.audit import audit_record
 from console.lib.errors import DomainError, StaleVersion
+from console.lib.memo import TopicMemo
 from transactions import cloudevents, native, otlp
 from transactions.canonical import (
     CANONICAL_FIELDS,
@@ -40,6 +41,7 @@ from transactions.models import (
     RedactionRule,
 )
 from transactions.partitions import event_partition_ensure
+from transactions.receivers import RULES_TOPIC
 from transactions.records import BodyDecodeError, DecodedRecord, JsonDict
 
 logger = logging.getLogger(__name__)
@@ -82,7 +84,15 @@ class _SourceRules:
     aliases: list[tuple[str, str]]
 
 
+_RULES = TopicMemo(RULES_TOPIC)
+
+
 def _rules_for(source: IngestSource) -> _SourceRules:
+    """The source's rules, read from the database once per process and change (see console.lib.memo)."""
+    return _RULES.get(source.pk, lambda: _rules_load(source))
+
+
+def _rules_load(source: IngestSource) -> _SourceRules:
     key_rules = []
     for rule in ExtractionRule.objects.filter(is_active=True).filter_source(source):
         try:

@@ -2,7 +2,7 @@
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -10,7 +10,9 @@ from django.utils import timezone
 
 from console.lib.audit import audit_delete, audit_record, audited_create
 from console.lib.errors import DomainError
+from console.lib.memo import TopicMemo
 from transactions.models import IngestSource, IngestToken, SourceAlias
+from transactions.receivers import CREDENTIALS_TOPIC
 
 TOKEN_PREFIX = "clt_"  # noqa: S105 - a public prefix that tells Closeloop tokens apart
 # last_used_at is a hint for operators; writing it on every request would turn reads into writes.
@@ -63,21 +65,41 @@ def ingest_token_revoke(*, token: IngestToken, actor: str) -> IngestToken:
     return token
 
 
-def ingest_source_authenticate(*, raw_token: str) -> IngestSource | None:
-    """The active source holding this bearer token, or None."""
-    if not raw_token.startswith(TOKEN_PREFIX):
-        return None
+_CREDENTIALS = TopicMemo(CREDENTIALS_TOPIC)
+_last_touched: dict[int, datetime] = {}
+
+
+def _token_lookup(digest: str) -> tuple[int, IngestSource] | None:
     token = (
         IngestToken.objects.select_related("source")
-        .filter(digest=token_digest(raw_token), revoked_at__isnull=True, source__is_active=True)
+        .filter(digest=digest, revoked_at__isnull=True, source__is_active=True)
         .first()
     )
     if token is None:
         return None
+    if token.last_used_at is not None:
+        _last_touched.setdefault(token.pk, token.last_used_at)
+    return token.pk, token.source
+
+
+def ingest_source_authenticate(*, raw_token: str) -> IngestSource | None:
+    """The active source holding this bearer token, or None. Looked up once per process until a token or source
+    changes (a revocation holds everywhere within a second: console.lib.memo); unknown tokens are looked up every
+    time, so that a guesser cannot fill the memo."""
+    if not raw_token.startswith(TOKEN_PREFIX):
+        return None
+    digest = token_digest(raw_token)
+    found = _CREDENTIALS.get(digest, lambda: _token_lookup(digest))
+    if found is None:
+        _CREDENTIALS.discard(digest)
+        return None
+    token_id, source = found
     now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH_INTERVAL:
-        IngestToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.source
+    touched = _last_touched.get(token_id)
+    if touched is None or now - touched > TOKEN_TOUCH_INTERVAL:
+        _last_touched[token_id] = now
+        IngestToken.objects.filter(pk=token_id).update(last_used_at=now)
+    return source
 
 
 # ---- Aliases ---------------------------------------------------------------------------------------------------------
