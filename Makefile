@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Local runs are development runs; production sets DEBUG=0 and a SECRET_KEY (see README).
 export DEBUG ?= 1
 
-.PHONY: install demo test lint bench-correlate bench-exceptions bench-lineage bench-dashboards bench-slas clean
+.PHONY: install demo test lint bench-correlate bench-exceptions bench-lineage bench-dashboards bench-slas bench-ingest clean
 # Benchmarks run on PostgreSQL, in a database of their own that each run rebuilds.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/closeloop_bench
 
@@ -49,6 +49,10 @@ bench-dashboards: install
 
 bench-slas: install
 	DATABASE_URL=$(BENCH_DATABASE_URL)_slas $(PY) tests/bench/slas.py $(BENCH_ARGS)
+
+bench-ingest: install
+	$(PY) manage.py collectstatic --noinput -v0
+	DATABASE_URL=$(BENCH_DATABASE_URL)_ingest $(PY) tests/bench/ingest.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles closeloop.sqlite3*
