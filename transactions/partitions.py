@@ -6,6 +6,7 @@ catches anything that arrives before its day's partition exists; creating that p
 """
 
 import logging
+import time
 from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, transaction
@@ -37,16 +38,31 @@ def _existing_partitions(cursor) -> set[str]:
     return {row[0] for row in cursor.fetchall()}
 
 
+# Partitions seen to exist, by database and name, with when: a single-event request paid one catalogue round trip
+# for this. Seen recently is safe to trust: partitions are dropped only when older than the retention period, and a
+# row whose partition is missing after all lands in DEFAULT, from which creating the partition moves it.
+_SEEN_FOR_SECONDS = 300.0
+_seen: dict[tuple[str, str], float] = {}
+
+
 def event_partition_ensure(moment: datetime) -> None:
-    """Make sure the partition for `moment`'s day exists: one catalogue lookup per batch, no cache to go stale."""
+    """Make sure the partition for `moment`'s day exists (one catalogue lookup per day and process every few
+    minutes)."""
     if connection.vendor != "postgresql":
         return
     day = moment.astimezone(UTC).date()
+    name = _partition_name(day)
+    key = (connection.settings_dict["NAME"], name)
+    now = time.monotonic()
+    if now - _seen.get(key, float("-inf")) < _SEEN_FOR_SECONDS:
+        return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s)", [_partition_name(day)])
-        if cursor.fetchone()[0] is not None:
-            return
-    event_partitions_create(days=[day])
+        cursor.execute("SELECT to_regclass(%s)", [name])
+        exists = cursor.fetchone()[0] is not None
+    if not exists:
+        event_partitions_create(days=[day])
+    if not connection.in_atomic_block:  # inside a caller's transaction a creation may still be rolled back
+        _seen[key] = now
 
 
 def event_partitions_create(*, days: list[date]) -> list[str]:
@@ -86,6 +102,7 @@ def event_partitions_drop_before(cutoff: datetime) -> int:
     if connection.vendor != "postgresql":
         with transaction.atomic():
             return Event.objects.filter(received_at__lt=cutoff).delete()[0]
+    _seen.clear()  # this process forgets what it saw; others trust it for minutes at most (see _seen)
     with connection.cursor() as cursor:
         for name in sorted(_existing_partitions(cursor)):
             if not name.startswith(f"{TABLE}_p"):

@@ -24,6 +24,7 @@ from tests.factories import canonical
 from tests.transactions.test_ingest_otlp import PROTOBUF, span, trace_request
 from transactions.models import Event, IngestBatch
 from transactions.services import ingest_source_create, ingest_token_create
+from transactions.services.ingest import correlation_hints_wait
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "/api/v1/events"
@@ -241,6 +242,8 @@ def test_broker_unreachable_answers_200_quickly_with_the_events_stored(send, unr
     assert elapsed < 4, f"answered in {elapsed:.2f} s"
     assert Event.objects.count() == 2
     assert IngestBatch.objects.get().correlated_at is None  # the sweep correlates it once the broker is back
+    # The hint is published after the answer, by the process's publisher thread, which gives up on its own.
+    assert correlation_hints_wait(timeout=10)
     assert any(r.message == "ingest.enqueue_failed" for r in caplog.records)
 
 

@@ -3,6 +3,9 @@
 import hashlib
 import json
 import logging
+import os
+import queue
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -271,22 +274,18 @@ def _dead_letters_store(letters: list[DeadLetter]) -> list[int]:
     return ids
 
 
-def _correlation_enqueue(batch_id: int) -> None:
-    """Hint the broker that a stored batch waits for correlation, within a bounded time and never failing the request.
+def _correlation_publish(batch_id: int) -> None:
+    """Hint the broker that a stored batch waits for correlation, within a bounded time and never raising.
 
-    The batch is committed already, so the sender must hear 200 however the broker fares. Celery's defaults would
-    retry the connection and subscribe to the result backend for ~20 s before failing; here one connection attempt
-    (within CELERY_BROKER_CONNECTION_TIMEOUT), no publish retry and no result subscription bound it. A batch whose
-    hint is lost is found by the sweep (`sweep_uncorrelated_batches`): the database, not the broker, is the record
-    of what is still to do.
+    Celery's defaults would retry the connection and subscribe to the result backend for ~20 s before failing; here
+    one connection attempt (within CELERY_BROKER_CONNECTION_TIMEOUT), no publish retry and no result subscription
+    bound it. A batch whose hint is lost is found by the sweep (`sweep_uncorrelated_batches`): the database, not the
+    broker, is the record of what is still to do.
     """
     # Imported here: tasks call these services, so a module-level import would be a cycle.
     from transactions.tasks import correlate_batch
 
     app = correlate_batch.app
-    if app.conf.task_always_eager:
-        correlate_batch.delay(batch_id)  # in-process (no broker): nothing to wait for, and errors are the task's own
-        return
     try:
         with app.producer_or_acquire() as producer:
             # One attempt, bounded by the broker connection timeout (settings); a pooled connection is reused as is.
@@ -294,6 +293,64 @@ def _correlation_enqueue(batch_id: int) -> None:
             correlate_batch.apply_async((batch_id,), producer=producer, retry=False, ignore_result=True)
     except Exception as exc:  # whatever the broker does, the stored batch stays stored and the sweep takes it
         logger.warning("ingest.enqueue_failed", extra={"batch_id": batch_id, "error": str(exc)})
+
+
+class _HintPublisher:
+    """Publishes correlation hints from one background thread per process, so that no request waits for the broker
+    (a publish round trip was about a fifth of a single-event request). The batch is committed before its hint is
+    queued; a hint still queued when the process ends is lost, and the sweep finds its batch."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+
+    def submit(self, batch_id: int) -> None:
+        with self._lock:
+            # After a fork the parent's thread is gone: start one in this process.
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="correlation-hints", daemon=True)
+                self._thread.start()
+            self._pending += 1
+        self._queue.put(batch_id)
+
+    def _run(self) -> None:
+        while True:
+            batch_id = self._queue.get()
+            try:
+                _correlation_publish(batch_id)
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every queued hint was published or given up (tests, orderly shutdown)."""
+        with self._lock:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+
+
+_hints = _HintPublisher()
+
+
+def _correlation_enqueue(batch_id: int) -> None:
+    """After the batch's commit: correlate it in-process (no broker: the quick start and tests), or queue its hint
+    for the publisher thread and return at once."""
+    from transactions.tasks import correlate_batch
+
+    if correlate_batch.app.conf.task_always_eager:
+        correlate_batch.delay(batch_id)  # in-process (no broker): nothing to wait for, and errors are the task's own
+        return
+    _hints.submit(batch_id)
+
+
+def correlation_hints_wait(timeout: float = 10.0) -> bool:
+    """Block until this process has published (or given up on) every queued correlation hint."""
+    return _hints.wait_idle(timeout)
 
 
 def records_ingest(
