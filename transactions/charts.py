@@ -4,11 +4,12 @@ from datetime import timedelta
 
 from console.lib.charts import STATUS_COLOURS, figure_html
 
-STATUS_ORDER = ["in_flight", "stalled", "failed", "completed"]
+STATUS_ORDER = ["in_flight", "stalled", "failed", "recovered", "completed"]
 STATUS_CHART_COLOURS = {
     "in_flight": STATUS_COLOURS["info"],
     "stalled": STATUS_COLOURS["warning"],
     "failed": STATUS_COLOURS["error"],
+    "recovered": "#66a80f",  # a lighter green: finished, but someone or something had to retry
     "completed": STATUS_COLOURS["ok"],
 }
 EXPECTED_LANE = "expected next step"
