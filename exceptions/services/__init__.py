@@ -1,6 +1,7 @@
 """Writes of the exceptions app, one module per topic: `classify` (failures into cases), `cases` (actions on a case),
 `escalation`, `notify`, `configuration` (managers' taxonomy and rules), `queues`, `recovery` (cases whose
-transactions completed after all), `replays`, `signals` (occurrences that no event carries), `webhooks`. Callers import the public names from here."""
+transactions completed after all), `replays`, `signals` (occurrences that no event carries), `webhooks`.
+Callers import the public names from here."""
 
 from exceptions.services.cases import (
     BulkResult,
