@@ -31,7 +31,7 @@ def test_resolve_assign_and_comment_answer_with_the_fragment_they_changed(raise_
     assert response.status_code == 200 and "<html" not in page  # a fragment, not a page to reload
     assert 'id="case-live"' in page and 'hx-swap-oob="true"' in page and "assigned to fay" in page
     assert f'data-testid="case-version">{fresh(case).version}<' in page
-    assert "Case #%d assigned to fay." % case.pk in page  # the message comes with the fragment
+    assert f"Case #{case.pk} assigned to fay." in page  # the message comes with the fragment
 
     response = client.post(f"/cases/{case.pk}/comment/", {"version": fresh(case).version, "body": "on it"}, **HTMX)
     assert response.status_code == 200 and "Comment added." in text(response)
