@@ -167,7 +167,12 @@ def timeline_chart(timeline: dict) -> str:
             },
         ),
         # Drawn over the bars, so that a failed or approving span shows its marker whatever its length.
-        ("failed step", failed, {"symbol": "x", "size": 15, "color": STATUS_COLOURS["error"], "line": {"width": 1}}),
+        (
+            "failed step",
+            failed,
+            # Outlined in white: the marker sits on the failed span's own red bar.
+            {"symbol": "x", "size": 15, "color": STATUS_COLOURS["error"], "line": {"color": "#ffffff", "width": 2}},
+        ),
         (
             "approval",
             approvals,
