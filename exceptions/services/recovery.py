@@ -68,21 +68,23 @@ def _reopened_by_a_person_at(case: Case) -> datetime | None:
 @transaction.atomic
 def case_resolve_if_recovered(*, case_id: int) -> bool:
     """Resolve one case if every transaction of its occurrences completed. Not when an occurrence has no transaction
-    (a signal, or a failure not correlated yet: nothing shows it is over), nor, once a person reopened the case after
-    it resolved this way, until new evidence arrives (a new occurrence, or a transaction of the case changing)."""
+    (a failure not correlated yet: nothing shows it is over), nor when one is a signal (an SLA breach stays a breach
+    when the transaction completes late; a stall resolves through its own signal), nor, once a person reopened the
+    case after it resolved this way, until new evidence arrives (a new occurrence, or a transaction of the case
+    changing)."""
     case = case_lock(case_id, None)
     if case.status not in ACTIVE_STATUSES:
         return False
-    rows = list(ExceptionRecord.objects.filter(case=case).values_list("txn_id", "created_at"))
-    txn_ids = sorted({txn_id for txn_id, _ in rows if txn_id is not None})
-    if not rows or len(txn_ids) == 0 or any(txn_id is None for txn_id, _ in rows):
+    rows = list(ExceptionRecord.objects.filter(case=case).values_list("txn_id", "created_at", "event_id"))
+    txn_ids = sorted({txn_id for txn_id, _, _ in rows if txn_id is not None})
+    if not txn_ids or any(txn_id is None or event_id is None for txn_id, _, event_id in rows):
         return False
     txns = transaction_facts_list(txn_ids=txn_ids)
     if len(txns) != len(txn_ids) or any(t["status"] not in COMPLETED_STATUSES for t in txns):
         return False
     reopened_at = _reopened_by_a_person_at(case)
     if reopened_at is not None:
-        new_occurrence = any(created_at > reopened_at for _, created_at in rows)
+        new_occurrence = any(created_at > reopened_at for _, created_at, _ in rows)
         changed_since = any(t["updated_at"] > reopened_at for t in txns)
         if not (new_occurrence or changed_since):
             return False

@@ -104,3 +104,24 @@ def test_a_case_of_a_transaction_that_is_still_failed_stays_open(raise_failures,
     assert cases_resolve_recovered(txn_ids=[txn.pk]) == []
     case.refresh_from_db()
     assert case.status == "open"
+
+
+def test_a_signal_on_a_transaction_that_completed_is_left_to_its_own_signal(raise_failures, source):
+    from exceptions.services import signal_record
+
+    payment_failed(raise_failures, "P-1")
+    txn = retry_succeeds(source, "P-1")
+    # An SLA breach stays a breach when the transaction completes late.
+    breach = signal_record(
+        signal_key=f"sla-breach:{txn.pk}",
+        category_slug="control",
+        system="sap-s4",
+        kind="sla.breached",
+        title="SLA breached",
+        message="payment application took 3 d",
+        occurred_at=txn.last_event_at,
+        txn_id=txn.pk,
+    )
+    assert cases_resolve_recovered(txn_ids=[txn.pk]) == [Case.objects.get(occurrences__event_id__isnull=False).pk]
+    breach.refresh_from_db()
+    assert breach.status == "open"
