@@ -339,6 +339,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 50},
     },
+    "sweep-recovered-cases": {
+        "task": "exceptions.tasks.sweep_recovered_cases",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
     "sweep-replays": {
         "task": "exceptions.tasks.sweep_replays",
         "schedule": crontab(minute="*/5"),

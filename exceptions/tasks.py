@@ -11,7 +11,22 @@ from transactions.selectors import failed_event_ids_recent
 
 @shared_task(acks_late=True)
 def classify_failures(event_ids: list[int]) -> dict:
-    return asdict(services.failures_classify(event_ids=event_ids))
+    outcome = asdict(services.failures_classify(event_ids=event_ids))
+    # After the classification has committed: a retry correlated with its failure may already have made it good.
+    outcome["resolved_recovered"] = len(services.cases_resolve_recovered_for_events(event_ids=event_ids))
+    return outcome
+
+
+@shared_task(acks_late=True)
+def resolve_recovered_cases(txn_ids: list[int]) -> int:
+    """After correlation: cases whose every transaction has now completed resolve themselves."""
+    return len(services.cases_resolve_recovered(txn_ids=txn_ids))
+
+
+@shared_task
+def sweep_recovered_cases(limit: int = 500) -> int:
+    """Periodic: the same, for completed transactions whose task was lost (the database is the record)."""
+    return len(services.cases_sweep_recovered(limit=limit))
 
 
 @shared_task

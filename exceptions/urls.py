@@ -43,6 +43,7 @@ urlpatterns: list[URLPattern] = [
     path("cases/<int:case_id>/merge/", triage.case_merge_view, name="case-merge"),
     path("cases/<int:case_id>/split/", triage.case_split_view, name="case-split"),
     path("cases/<int:case_id>/replay/", triage.case_replay_view, name="case-replay"),
+    path("cases/<int:case_id>/timeline/<int:txn_id>/", triage.case_timeline, name="case-timeline"),
     path("notifications/", triage.notification_list, name="notification-list"),
     path("notifications/read/", triage.notification_read, name="notification-read"),
 ]

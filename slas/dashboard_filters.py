@@ -16,7 +16,7 @@ from slas import kpis
 from slas.choices import LIVE_CLOCK_STATUSES, ClockStatus
 from slas.models import SlaClock
 from slas.services.rollups import milestone_candidates, process_step_specs
-from transactions.choices import TransactionStatus
+from transactions.choices import COMPLETED_STATUSES, TransactionStatus
 from transactions.models import ProcessStep, Transaction
 
 EMPTY = "-"
@@ -129,7 +129,8 @@ class TransactionDrillFilterSet(_PeriodFilterSet):
         data = self.form.cleaned_data
         since, until = self.bounds()
         if data.get("completed"):
-            queryset = queryset.filter(status=TransactionStatus.COMPLETED).filter(
+            # A recovered transaction completed too (with a case, so it is never touchless).
+            queryset = queryset.filter(status__in=COMPLETED_STATUSES).filter(
                 self.in_range("last_event_at", since, until)
             )
         if data.get("started"):

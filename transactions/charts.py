@@ -1,14 +1,16 @@
 """Plotly figures of the transactions app, built from selector output."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from itertools import pairwise
 
 from console.lib.charts import STATUS_COLOURS, figure_html
 
-STATUS_ORDER = ["in_flight", "stalled", "failed", "completed"]
+STATUS_ORDER = ["in_flight", "stalled", "failed", "recovered", "completed"]
 STATUS_CHART_COLOURS = {
     "in_flight": STATUS_COLOURS["info"],
     "stalled": STATUS_COLOURS["warning"],
     "failed": STATUS_COLOURS["error"],
+    "recovered": "#66a80f",  # a lighter green: finished, but someone or something had to retry
     "completed": STATUS_COLOURS["ok"],
 }
 EXPECTED_LANE = "expected next step"
@@ -24,6 +26,8 @@ def _hover(item: dict) -> str:
         parts.append(f"{item['duration_ms']} ms")
     if item.get("error"):
         parts.append(f"error: {(item['error'].get('code') or '')} {(item['error'].get('message') or '')[:120]}")
+    if item.get("recovered"):
+        parts.append("made good by a later attempt")
     if item.get("approval"):
         parts.append("approval: {actor} {decision}".format(**{"actor": "", "decision": "", **item["approval"]}))
     if item.get("critical"):
@@ -31,19 +35,114 @@ def _hover(item: dict) -> str:
     return "<br>".join(parts)
 
 
+# Idle time longer than this many times the longest busy stretch (and at least MIN_GAP) is drawn compressed, so that
+# millisecond spans of a transaction that lasts days are bars, not hairlines.
+GAP_FACTOR = 2
+MIN_GAP = timedelta(milliseconds=500)
+MAX_TICKS = 8
+MIN_BAR_SHARE = 0.006  # of the axis: the shortest bar stays visible and clickable
+
+
+def _end(item: dict) -> datetime:
+    return item.get("end") or item["start"] + timedelta(milliseconds=item.get("duration_ms") or 0)
+
+
+class CompressedAxis:
+    """Real time -> axis seconds, piecewise linear: busy stretches at their real scale, each long idle stretch
+    squeezed to `cap` seconds and labelled with its real length. A gap-compressed axis, as trace viewers draw long
+    asynchronous traces; hover texts keep the real times."""
+
+    def __init__(self, intervals: list[tuple[datetime, datetime]]):
+        ordered = sorted(intervals)
+        clusters: list[list[datetime]] = []
+        longest = max((end - start for start, end in ordered), default=timedelta(0))
+        self.cap = max(MIN_GAP, GAP_FACTOR * longest)
+        for start, end in ordered:
+            if clusters and start - clusters[-1][1] <= self.cap:
+                clusters[-1][1] = max(clusters[-1][1], end)
+            else:
+                clusters.append([start, end])
+        self.clusters = clusters
+        self.points: list[tuple[datetime, float]] = []  # breakpoints (real, axis)
+        self.breaks: list[dict] = []
+        position = 0.0
+        for index, (start, end) in enumerate(clusters):
+            if index:
+                idle = start - clusters[index - 1][1]
+                self.breaks.append({"at": position + self.cap.total_seconds() / 2, "idle": idle})
+                position += self.cap.total_seconds()
+            self.points.append((start, position))
+            position += (end - start).total_seconds()
+            self.points.append((end, position))
+
+    def __call__(self, moment: datetime) -> float:
+        points = self.points
+        if not points:
+            return 0.0
+        cap = self.cap.total_seconds()
+        if moment <= points[0][0]:
+            return points[0][1] - min((points[0][0] - moment).total_seconds(), cap)
+        if moment >= points[-1][0]:
+            return points[-1][1] + min((moment - points[-1][0]).total_seconds(), cap)
+        for (t0, x0), (t1, x1) in pairwise(points):
+            if t0 <= moment <= t1:
+                span = (t1 - t0).total_seconds()
+                return x0 if span == 0 else x0 + (x1 - x0) * (moment - t0).total_seconds() / span
+        return points[-1][1]
+
+    def ticks(self) -> tuple[list[float], list[str]]:
+        """Labels at the start of busy stretches (and inside a lone one), in real time."""
+        moments = [start for start, _ in self.clusters]
+        if len(self.clusters) < 3:
+            for start, end in self.clusters:
+                moments += [start + (end - start) * k / 4 for k in range(1, 5)]
+        moments = sorted(set(moments))
+        if len(moments) > MAX_TICKS:
+            step = (len(moments) - 1) / (MAX_TICKS - 1)
+            moments = [moments[round(i * step)] for i in range(MAX_TICKS)]
+        one_day = len({m.date() for m in moments}) == 1
+        short = self.clusters and all(end - start < timedelta(minutes=1) for start, end in self.clusters)
+        fmt = ("%H:%M:%S" if one_day else "%m-%d %H:%M:%S") if short else ("%H:%M" if one_day else "%m-%d %H:%M")
+        labels = [
+            m.strftime(fmt) + (f".{m.microsecond // 1000:03d}" if short and len(self.clusters) < 3 else "")
+            for m in moments
+        ]
+        return [self(m) for m in moments], labels
+
+
+def _idle_label(idle: timedelta) -> str:
+    seconds = idle.total_seconds()
+    if seconds >= 3600:  # to the minute: "1 d 3 h", not "1 d 2 h 59 min" for a gap between two 300 ms spans
+        seconds = round(seconds / 60) * 60
+    return "⋯ " + duration_label(int(seconds * 1000)).replace(" 0 min", "").replace(" 0 h", "") + " ⋯"
+
+
 def timeline_chart(timeline: dict) -> str:
-    """Gantt across systems: one lane per system, spans as bars, point events as markers, errors red, approvals ★."""
+    """Gantt across systems on a gap-compressed time axis: one lane per system, spans as bars, point events as dots,
+    ✕ a failed step (red), ★ an approval, the critical path outlined when it is not simply every event."""
     items = timeline["items"]
+    expected = timeline.get("expected_next")
+    axis = CompressedAxis([(i["start"], _end(i)) for i in items])
     data: list[dict] = []
     shapes: list[dict] = []
+    annotations: list[dict] = []
     spans = [i for i in items if i["is_span"]]
-    points = [i for i in items if not i["is_span"]]
+    points = [i for i in items if not i["is_span"] and not i.get("approval") and i["status"] != "error"]
+    failed = [i for i in items if i["status"] == "error"]
+    approvals = [i for i in items if i.get("approval")]
+    lanes = list(timeline["lanes"])
+    extent = max((axis(_end(i)) for i in items), default=0.0) - min((axis(i["start"]) for i in items), default=0.0)
+    min_bar = max(extent * MIN_BAR_SHARE, 0.001)
+
+    def middle(item: dict) -> float:
+        return (axis(item["start"]) + axis(_end(item))) / 2
+
     if spans:
         data.append(
             {
                 "type": "bar",
-                "base": [i["start"] for i in spans],
-                "x": [max(i["duration_ms"], 1) for i in spans],
+                "base": [axis(i["start"]) for i in spans],
+                "x": [max(axis(_end(i)) - axis(i["start"]), min_bar) for i in spans],
                 "y": [i["system"] for i in spans],
                 "orientation": "h",
                 "marker": {
@@ -53,41 +152,83 @@ def timeline_chart(timeline: dict) -> str:
                 "customdata": [i["id"] for i in spans],
                 "hovertext": [_hover(i) for i in spans],
                 "hoverinfo": "text",
-                "name": "spans",
+                "name": "span",
             }
         )
-    if points:
-        data.append(
+    for name, chosen, marker in (
+        (
+            "event",
+            points,
             {
-                "type": "scatter",
-                "x": [i["start"] for i in points],
-                "y": [i["system"] for i in points],
-                "mode": "markers",
-                "marker": {
-                    "size": [14 if i.get("approval") else 10 for i in points],
-                    "symbol": ["star" if i.get("approval") else "circle" for i in points],
-                    "color": [STATUS_COLOURS["error" if i["status"] == "error" else "ok"] for i in points],
-                    "line": {"color": ["#212529" if i["critical"] else "#ffffff" for i in points], "width": 2},
-                },
-                "customdata": [i["id"] for i in points],
-                "hovertext": [_hover(i) for i in points],
-                "hoverinfo": "text",
-                "name": "events",
-            }
-        )
+                "symbol": "circle",
+                "size": 10,
+                "color": STATUS_COLOURS["ok"],
+                "line": {"color": ["#212529" if i["critical"] else "#ffffff" for i in points], "width": 2},
+            },
+        ),
+        # Drawn over the bars, so that a failed or approving span shows its marker whatever its length.
+        (
+            "failed step",
+            failed,
+            # Outlined in white: the marker sits on the failed span's own red bar.
+            {"symbol": "x", "size": 15, "color": STATUS_COLOURS["error"], "line": {"color": "#ffffff", "width": 2}},
+        ),
+        (
+            "approval",
+            approvals,
+            {"symbol": "star", "size": 17, "color": "#fab005", "line": {"color": "#212529", "width": 1}},
+        ),
+    ):
+        if chosen:
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": [middle(i) for i in chosen],
+                    "y": [i["system"] for i in chosen],
+                    "mode": "markers",
+                    "marker": marker,
+                    "customdata": [i["id"] for i in chosen],
+                    "hovertext": [_hover(i) for i in chosen],
+                    "hoverinfo": "text",
+                    "name": name,
+                }
+            )
     for gap in timeline["gaps"]:
         shapes.append(
             {
                 "type": "line",
-                "x0": gap["start"],
-                "x1": gap["end"],
+                "x0": axis(gap["start"]),
+                "x1": axis(gap["end"]),
                 "y0": gap["from_system"],
                 "y1": gap["to_system"],
                 "line": {"color": STATUS_COLOURS["muted"], "dash": "dot", "width": 1},
             }
         )
-    expected = timeline.get("expected_next")
-    lanes = list(timeline["lanes"])
+    for cut in axis.breaks:
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": cut["at"],
+                "x1": cut["at"],
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": STATUS_COLOURS["muted"], "dash": "dash", "width": 1},
+            }
+        )
+        annotations.append(
+            {
+                "x": cut["at"],
+                "y": 1,
+                "xref": "x",
+                "yref": "paper",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "text": _idle_label(cut["idle"]),
+                "font": {"size": 10, "color": STATUS_COLOURS["muted"]},
+            }
+        )
     if expected and expected.get("due_at"):
         lane = expected["system"] or EXPECTED_LANE
         if lane not in lanes:
@@ -95,7 +236,7 @@ def timeline_chart(timeline: dict) -> str:
         data.append(
             {
                 "type": "scatter",
-                "x": [expected["due_at"]],
+                "x": [axis(expected["due_at"])],
                 "y": [lane],
                 "mode": "markers+text",
                 "marker": {"symbol": "x-open", "size": 14, "color": STATUS_COLOURS["warning"]},
@@ -108,14 +249,19 @@ def timeline_chart(timeline: dict) -> str:
                 "name": "expected next step",
             }
         )
+    tickvals, ticktext = axis.ticks()
     layout = {
         "barmode": "overlay",
-        "showlegend": False,
+        "showlegend": True,
+        "legend": {"orientation": "h", "y": -0.25, "font": {"size": 11}},
         "shapes": shapes,
-        "xaxis": {"type": "date", "title": None},
-        "yaxis": {"categoryorder": "array", "categoryarray": list(reversed(lanes)), "title": None},
+        "annotations": annotations,
+        "margin": {"l": 40, "r": 10, "t": 34 if annotations else 20, "b": 60},
+        "xaxis": {"type": "linear", "title": None, "tickvals": tickvals, "ticktext": ticktext, "zeroline": False},
+        "yaxis": {"categoryorder": "array", "categoryarray": list(reversed(lanes)), "title": None, "automargin": True},
+        "meta": {"compressed_gaps": len(axis.breaks)},
     }
-    return figure_html(data, layout, height=max(220, 60 + 45 * len(lanes)))
+    return figure_html(data, layout, height=max(240, 100 + 45 * len(lanes)))
 
 
 def process_status_chart(rows: list[dict]) -> str:

@@ -35,7 +35,13 @@ class TransactionStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     STALLED = "stalled", "Stalled"
+    # Completed after a failure that a later attempt made good (the source retried): finished, but not touchless.
+    RECOVERED = "recovered", "Recovered"
     MERGED = "merged", "Merged into another"
+
+
+# Transactions that reached the end of their process, with or without a failure on the way.
+COMPLETED_STATUSES = (TransactionStatus.COMPLETED, TransactionStatus.RECOVERED)
 
 
 # Keys that many transactions share (one customer has thousands of orders): searchable, never a link.

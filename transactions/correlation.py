@@ -200,17 +200,39 @@ def next_expected_step(
     return None, None
 
 
+def unrecovered_failures(facts: dict) -> list[str]:
+    """Fact keys whose latest attempt failed and that no later success of the same system made good.
+
+    Sources report a retry in their own words: the failed attempt and the one that succeeded often carry different
+    names (an OpenTelemetry retry is a new span, linked to the failed one; an iPaaS logs "post failed" then the posted
+    document), so a later success of the same system counts as the retry. Whether the transaction then completed is
+    still decided by the process's steps."""
+    latest_ok: dict[str, str] = {}
+    for key, fact in facts.items():
+        if fact["status"] != "error":
+            system = key.partition("|")[0]
+            latest_ok[system] = max(latest_ok.get(system, ""), fact["last_at"])
+    return [
+        key
+        for key, fact in facts.items()
+        if fact["status"] == "error" and latest_ok.get(key.partition("|")[0], "") <= fact["last_at"]
+    ]
+
+
 def evaluate_state(
-    process: ProcessSpec | None, facts: dict, *, started_at: datetime, now: datetime
+    process: ProcessSpec | None, facts: dict, *, started_at: datetime, now: datetime, error_count: int = 0
 ) -> TransactionState:
-    """failed (a step's latest attempt failed), completed, stalled (next step overdue) or in_flight."""
+    """failed (a failure not made good since), completed, recovered (completed after a failure: `error_count` counts
+    failed events, as a retry under the same name leaves no failed fact behind), stalled (next step overdue) or
+    in_flight."""
     step, due = next_expected_step(process, facts, started_at=started_at) if process else (None, None)
-    if any(f["status"] == "error" for f in facts.values()):
+    if unrecovered_failures(facts):
         return TransactionState("failed", _step_dict(step) if step else None, None)
     if process is None:
         return TransactionState("in_flight", None, None)
     if step is None:
-        return TransactionState("completed", None, None)
+        failed_before = error_count > 0 or any(f["status"] == "error" for f in facts.values())
+        return TransactionState("recovered" if failed_before else "completed", None, None)
     return TransactionState("stalled" if due < now else "in_flight", _step_dict(step), due)
 
 

@@ -62,9 +62,17 @@ def build_timeline(
         item["end"] = _end(item)
     lanes = list(dict.fromkeys(i["system"] for i in items))
     path = critical_path(items)
-    on_path = set(path)
+    # Marked only where it tells something: when every event is on the path (one step after another), a mark on
+    # each of them says nothing, so none is marked; `critical_path` still lists them.
+    on_path = set(path) if len(path) < len(items) else set()
+    latest_ok: dict[str, datetime] = {}
     for item in items:
         item["critical"] = item["id"] in on_path
+        if item["status"] != "error":
+            latest_ok[item["system"]] = max(latest_ok.get(item["system"], item["start"]), item["start"])
+    for item in items:
+        # A failure a later success of the same system made good (the retry), as transactions.correlation judges it.
+        item["recovered"] = item["status"] == "error" and latest_ok.get(item["system"], item["start"]) > item["start"]
     start = min((i["start"] for i in items), default=None)
     end = max((i["end"] for i in items), default=None)
     expected = None

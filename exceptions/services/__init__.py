@@ -1,6 +1,7 @@
 """Writes of the exceptions app, one module per topic: `classify` (failures into cases), `cases` (actions on a case),
-`escalation`, `notify`, `configuration` (managers' taxonomy and rules), `queues`, `replays`, `signals` (occurrences
-that no event carries), `webhooks`. Callers import the public names from here."""
+`escalation`, `notify`, `configuration` (managers' taxonomy and rules), `queues`, `recovery` (cases whose
+transactions completed after all), `replays`, `signals` (occurrences that no event carries), `webhooks`.
+Callers import the public names from here."""
 
 from exceptions.services.cases import (
     BulkResult,
@@ -51,6 +52,12 @@ from exceptions.services.queues import (
     queue_snapshot,
     queue_update,
 )
+from exceptions.services.recovery import (
+    case_resolve_if_recovered,
+    cases_resolve_recovered,
+    cases_resolve_recovered_for_events,
+    cases_sweep_recovered,
+)
 from exceptions.services.replays import (
     BulkReplayResult,
     replay_request,
@@ -85,11 +92,15 @@ __all__ = [
     "case_comment",
     "case_notify",
     "case_resolve_automatically",
+    "case_resolve_if_recovered",
     "case_transition",
     "cases_bulk",
     "cases_escalate",
     "cases_merge",
     "cases_reroute",
+    "cases_resolve_recovered",
+    "cases_resolve_recovered_for_events",
+    "cases_sweep_recovered",
     "category_create",
     "category_snapshot",
     "category_update",

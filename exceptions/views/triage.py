@@ -13,12 +13,14 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, QueryDict
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from console.lib.audit import actor_for
 from console.lib.capabilities import VIEW_CASES
@@ -80,6 +82,7 @@ CSV_HEADER = [
 # A saved view of a queue page keeps its queue in the query, because saved views go back to an argument-free URL.
 SAVED_VIEW_PAGE = "queue"
 LINKED_TRANSACTIONS = 3
+OCCURRENCE_PAGE = 10
 MAX_FAILURE_MESSAGES = 10
 
 
@@ -246,7 +249,8 @@ def queue_bulk(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _linked_transactions(case: Case) -> list[dict]:
-    """Up to three transactions of the case's occurrences, each with its status and a small timeline chart."""
+    """Up to three transactions of the case's occurrences, the latest failing first. Only the first is drawn (with
+    the step that failed): a timeline costs a query and a figure each, and the others are one click away."""
     linked, seen = [], set()
     for txn_id in selectors.case_transaction_ids(case=case, limit=LINKED_TRANSACTIONS):
         try:
@@ -256,9 +260,20 @@ def _linked_transactions(case: Case) -> list[dict]:
         if txn.pk in seen:
             continue
         seen.add(txn.pk)
-        timeline = transaction_selectors.transaction_timeline(txn=txn)
-        linked.append({"txn": txn, "chart": timeline_chart(timeline), "events": len(timeline["items"])})
+        linked.append({"txn": txn, "chart": None, "failing": None})
+    if linked:
+        first = linked[0]
+        timeline = transaction_selectors.transaction_timeline(txn=first["txn"])
+        first["chart"] = timeline_chart(timeline)
+        first["failing"] = _failing_step(timeline, case)
     return linked
+
+
+def _failing_step(timeline: dict, case: Case) -> dict | None:
+    """The timeline item of the case's latest failure in this transaction, else its latest failed item."""
+    failed = [i for i in timeline["items"] if i["status"] == "error"]
+    own = [i for i in failed if i["system"] == case.system and i["kind"] == case.kind]
+    return (own or failed or [None])[-1]
 
 
 def _replayable(occurrences: list[ExceptionRecord]) -> list[ExceptionRecord]:
@@ -288,20 +303,27 @@ def _case_page(
     forms = _case_forms(request, case, occurrences) if can_act else {}
     forms.update(bound or {})
     late = case.status in ACTIVE_STATUSES and case.resolve_due_at is not None and case.resolve_due_at < timezone.now()
-    return render(
-        request,
-        "exceptions/case_detail.html",
-        {
-            "case": case,
-            "late": late,
-            "occurrences": occurrences,
-            "linked": _linked_transactions(case),
-            "history": selectors.case_history(case=case),
-            "can_act": can_act,
-            "forms": forms,
-        },
-        status=status,
+    context = {
+        "case": case,
+        "late": late,
+        "history": list(reversed(selectors.case_history(case=case))),  # newest first: what just happened is on top
+        "can_act": can_act,
+        "forms": forms,
+        "can_resolve": can_act and CaseStatus.RESOLVED in CASE_TRANSITIONS.get(case.status, set()),
+        "assigned_to_me": case.assignee_id == request.user.pk,
+    }
+    if request.htmx and request.method == "POST":
+        # An action from the page itself: only the part it changed, so that the page keeps its scroll position.
+        return render(request, "exceptions/_case_live.html", context, status=status)
+    paginator = Paginator(occurrences, OCCURRENCE_PAGE)
+    page = paginator.get_page(request.GET.get("occurrences"))
+    context.update(
+        occurrences=occurrences,
+        occurrence_page=page,
+        latest=occurrences[0] if occurrences else None,
+        linked=_linked_transactions(case),
     )
+    return render(request, "exceptions/case_detail.html", context, status=status)
 
 
 @login_required
@@ -319,13 +341,16 @@ Performer = Callable[[HttpRequest, Case, Any], str]
 
 def _case_action(request: HttpRequest, case_id: int, name: str, build: FormBuilder, perform: Performer) -> HttpResponse:
     """Validate the posted form, call the service, and answer: a redirect with a message, the page again with the
-    form's errors (400, or 409 for a stale version), or 403."""
+    form's errors (400, or 409 for a stale version), or 403. From htmx (the page's own forms), the same answers as
+    the fragment the action changed (state, actions, activity), swapped in place."""
     case = get_or_404(selectors.case_get, case_id=case_id)
     if not can_act_on_case(request.user, case):
         raise PermissionDenied("you may only act on cases in the queues you belong to")
     if case.merged_into_id:
         live = selectors.case_live_id(case_id=case.pk)
         messages.error(request, f"Nothing changed: case #{case.pk} was merged into case #{live}; act on that one.")
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("case-detail", args=[live]))
         return redirect("case-detail", case_id=live)
     form = build(request, case, request.POST)
     if not form.is_valid():
@@ -348,6 +373,8 @@ def _case_action(request: HttpRequest, case_id: int, name: str, build: FormBuild
         messages.error(request, f"Nothing changed: {exc}")
         return _case_page(request, case, bound={name: form}, status=status)
     messages.success(request, done)
+    if request.htmx:
+        return _case_page(request, selectors.case_get(case_id=case.pk))
     return redirect("case-detail", case_id=case.pk)
 
 
@@ -473,6 +500,22 @@ def case_replay_view(request: HttpRequest, case_id: int) -> HttpResponse:
         return f"Replay {replay.pk} queued for {replay.target_url}; the case resolves when the success event arrives."
 
     return _case_action(request, case_id, "replay", build, perform)
+
+
+@login_required
+@permission_required(VIEW_CASES, raise_exception=True)
+def case_timeline(request: HttpRequest, case_id: int, txn_id: int) -> HttpResponse:
+    """The timeline of one more transaction of a case, drawn on demand from the case page."""
+    case = get_or_404(selectors.case_get, case_id=case_id)
+    if txn_id not in selectors.case_transaction_ids(case=case, limit=LINKED_TRANSACTIONS):
+        raise Http404("not a transaction of this case")
+    txn = get_or_404(transaction_selectors.transaction_resolve, txn_id=txn_id)
+    timeline = transaction_selectors.transaction_timeline(txn=txn)
+    return render(
+        request,
+        "exceptions/_case_timeline.html",
+        {"txn": txn, "chart": timeline_chart(timeline), "failing": _failing_step(timeline, case)},
+    )
 
 
 # ---- The cases panel on a transaction's page ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from exceptions.models import Case, ExceptionRecord, Replay
 from slas.choices import ClockStatus
 from slas.kpis import MILESTONE_STEPS, breach_system, local_day, milestone_spans, period_bounds
 from slas.models import DailyRollup, RollupMetric, SlaClock
-from transactions.choices import TransactionStatus
+from transactions.choices import COMPLETED_STATUSES, TransactionStatus
 from transactions.correlation import StepSpec
 from transactions.models import ProcessStep, Transaction
 
@@ -143,7 +143,7 @@ def _transactions(acc: _Acc, start: datetime, end: datetime) -> None:
         acc.add(started_at, RollupMetric.TXN_STARTED, good=int(len(systems or []) >= 2), process=process or "")
     with_case = ExceptionRecord.objects.filter(txn_id=OuterRef("pk"))
     completed = (
-        listed.filter(status=TransactionStatus.COMPLETED, last_event_at__gte=start, last_event_at__lt=end)
+        listed.filter(status__in=COMPLETED_STATUSES, last_event_at__gte=start, last_event_at__lt=end)
         .annotate(has_case=Exists(with_case))
         .values_list("last_event_at", "process__slug", "has_case")
     )

@@ -498,7 +498,13 @@ def test_case_page_explains_the_case(users, cases):
     assert f'data-testid="case-version">{fresh(credit).version}<' in page
     for occurrence in credit.occurrences.all():
         assert f'href="/transactions/{occurrence.txn_id}/"' in page
-    assert len(response.context["linked"]) == 2 and page.count('data-testid="linked-timeline"') == 2
+    # One timeline, of the latest transaction, with its failed step inline; the other is drawn on demand.
+    assert len(response.context["linked"]) == 2 and page.count('data-testid="linked-timeline"') == 1
+    assert 'data-testid="failing-step"' in page and "V1/154" in page
+    other = response.context["linked"][1]["txn"]
+    assert f'hx-get="/cases/{credit.pk}/timeline/{other.pk}/"' in page
+    on_demand = text(client_for(users["member"]).get(f"/cases/{credit.pk}/timeline/{other.pk}/"))
+    assert 'data-testid="linked-timeline"' in on_demand and "data-figure=" in on_demand
     assert "plotly" in page  # the charts' library, from our static files
     history = response.context["history"]
     assert {"created", "comment"} <= {e.what for e in history if e.source == "activity"}

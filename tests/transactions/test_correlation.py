@@ -76,6 +76,35 @@ def test_stalled_failed_and_a_successful_retry():
     assert evaluate_state(PROCESS, late_error, started_at=T0, now=T0 + timedelta(hours=2)).status == "in_flight"
 
 
+def test_a_failure_made_good_by_a_later_success_of_its_system_is_recovered_once_complete():
+    approved = add_event_facts({}, [facts(1, kind="contract.approved", system="crm")])
+    # The failed attempt and the retry carry different names, as sources report them (a new span, "posted" vs "post").
+    failed = add_event_facts(
+        approved, [facts(2, kind="order.create", status="error", system="erp", at=T0 + timedelta(hours=1))]
+    )
+    assert evaluate_state(PROCESS, failed, started_at=T0, now=T0).status == "failed"
+    # Another system's success does not make the ERP's failure good.
+    elsewhere = add_event_facts(failed, [facts(3, kind="note.added", system="crm", at=T0 + timedelta(hours=2))])
+    assert evaluate_state(PROCESS, elsewhere, started_at=T0, now=T0).status == "failed"
+    retried = add_event_facts(failed, [facts(4, kind="order.created", system="erp", at=T0 + timedelta(hours=2))])
+    state = evaluate_state(PROCESS, retried, started_at=T0, now=T0 + timedelta(hours=2))
+    assert state.status == "in_flight" and state.next_step["name"] == "invoice"
+    done = add_event_facts(retried, [facts(5, kind="invoice.posted", system="erp", at=T0 + timedelta(hours=3))])
+    state = evaluate_state(PROCESS, done, started_at=T0, now=T0 + timedelta(hours=3))
+    assert state.status == "recovered" and state.next_step is None
+    # A retry under the failed attempt's own name leaves no failed fact: the failed-event count tells.
+    same_name = add_event_facts(
+        approved,
+        [
+            facts(6, kind="order.created", status="error", at=T0 + timedelta(hours=1)),
+            facts(7, kind="order.created", at=T0 + timedelta(hours=2)),
+            facts(8, kind="invoice.posted", at=T0 + timedelta(hours=3)),
+        ],
+    )
+    assert evaluate_state(PROCESS, same_name, started_at=T0, now=T0, error_count=1).status == "recovered"
+    assert evaluate_state(PROCESS, same_name, started_at=T0, now=T0).status == "completed"
+
+
 # ---- against the database -------------------------------------------------------------------------------------------
 
 

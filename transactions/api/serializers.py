@@ -69,7 +69,10 @@ class TimelineEventSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     is_span = serializers.BooleanField()
-    critical = serializers.BooleanField()
+    critical = serializers.BooleanField(
+        help_text="on the critical path, when that path is not simply every event (then none is marked)"
+    )
+    recovered = serializers.BooleanField(help_text="a failed event that a later success of its system made good")
     channel = serializers.CharField()
     received_at = serializers.DateTimeField()
 

@@ -124,10 +124,11 @@ def transaction_events_detail(*, txn_ids: list[int]) -> dict[int, list[dict]]:
 
 
 def transaction_facts_list(*, txn_ids: list[int]) -> list[dict]:
-    """What SLA evaluation reads of transactions: state, process, start, step facts, and where a merged one went."""
+    """What SLA evaluation and case recovery read of transactions: state, process, start, step facts, where a merged
+    one went, and when correlation last changed it."""
     return list(
         Transaction.objects.filter(pk__in=txn_ids).values(
-            "id", "process_id", "status", "started_at", "step_facts", "merged_into_id"
+            "id", "process_id", "status", "started_at", "step_facts", "merged_into_id", "updated_at"
         )
     )
 

@@ -297,7 +297,7 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None) -> dict:
 
 def _refresh_state(txn: Transaction, processes: list[ProcessSpec], now: datetime) -> None:
     spec = detect_process(processes, txn.step_facts)
-    state = evaluate_state(spec, txn.step_facts, started_at=txn.started_at, now=now)
+    state = evaluate_state(spec, txn.step_facts, started_at=txn.started_at, now=now, error_count=txn.error_count)
     txn.process_id = spec.process_id if spec else None
     txn.status = state.status
     txn.next_step = state.next_step
