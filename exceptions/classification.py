@@ -10,6 +10,39 @@ from typing import Any
 from exceptions.choices import SEVERITY_PRIORITY, UNCLASSIFIED
 
 HTTP_STATUS_ATTRIBUTES = ("http.response.status_code", "http.status_code", "http_status")
+# Where sources state their own category of a failure: Closeloop's convention first, then OpenTelemetry's `error.type`
+# (which carries a class of error: an exception type, a status code, or a category some instrumentations set).
+SOURCE_CATEGORY_ATTRIBUTES = ("finance.exception.category", "error.type")
+# A source's own words for the default categories (lower case, spaces, dashes and underscores alike).
+SOURCE_CATEGORY_NAMES = {
+    "data_quality": ("data quality", "data", "validation", "master data", "data error"),
+    "mapping": ("mapping", "transformation", "translation", "schema"),
+    "business_rule": ("business rule", "business", "business error", "functional"),
+    "platform": ("platform", "technical", "infrastructure", "connectivity", "system error", "availability"),
+    "security": ("security", "authentication", "authorization", "auth"),
+    "control": ("control", "control exception", "compliance", "approval"),
+}
+_SOURCE_CATEGORY = {
+    " ".join(name.replace("_", " ").replace("-", " ").split()): slug
+    for slug, names in SOURCE_CATEGORY_NAMES.items()
+    for name in (slug, *names)
+}
+# SAP message ids (message class and number, e.g. F5 201 "posting period not open") in the notations systems use:
+# `F5/201` (SAP Gateway OData error codes), `F5 201`, `F5201`, "Message no. F5201" (SAP GUI long texts), and the
+# class and number as separate fields (BAPI RETURN's ID and NUMBER, T100 MSGID/MSGNO).
+_SAP_CODE = re.compile(r"^\s*(/?[A-Z0-9_/]{1,20}?)\s*[/ ]?\s*(\d{3})\s*$", re.IGNORECASE)
+_SAP_IN_TEXT = re.compile(
+    r"(?:message\s+(?:no\.?|number|nr\.?)|msg\.?\s*no\.?)\s*:?\s*(/?[A-Z0-9_/]{1,20}?)\s*[/ ]?\s*(\d{3})\b"
+    r"|\b([A-Z][A-Z0-9]{1,3})/(\d{3})\b",
+    re.IGNORECASE,
+)
+SAP_MESSAGE_ATTRIBUTES = (
+    ("sap.message.class", "sap.message.number"),
+    ("sap.msgid", "sap.msgno"),
+    ("msgid", "msgno"),
+    ("message_class", "message_number"),
+    ("ID", "NUMBER"),
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +58,47 @@ class FailureFacts:
     attributes: dict[str, Any] = field(default_factory=dict)
     entity: str = ""
     amount: Decimal | None = None
+
+    @property
+    def error_codes(self) -> tuple[str, ...]:
+        """The error code as sent, and every SAP message id found in it, the message or the attributes, as CLASS/NNN:
+        a rule written `F5/201` matches each notation."""
+        found = [self.error_code] if self.error_code else []
+        found += [sap for sap in sap_message_ids(self.error_code, self.message, self.attributes) if sap not in found]
+        return tuple(found)
+
+
+def sap_message_ids(code: str, message: str, attributes: dict[str, Any]) -> list[str]:
+    """SAP message ids (CLASS/NNN, upper case) in an error code, a message text and attributes."""
+    ids: list[str] = []
+
+    def add(message_class: str, number: str) -> None:
+        key = f"{message_class.strip().upper()}/{number}"
+        if message_class.strip() and key not in ids:
+            ids.append(key)
+
+    match = _SAP_CODE.match(code or "")
+    if match and not code.strip().isdigit():
+        add(match.group(1), match.group(2))
+    for found in _SAP_IN_TEXT.finditer(message or ""):
+        add(found.group(1) or found.group(3), found.group(2) or found.group(4))
+    lowered = {str(name).lower(): value for name, value in attributes.items()}
+    for class_name, number_name in SAP_MESSAGE_ATTRIBUTES:
+        message_class, number = lowered.get(class_name.lower()), lowered.get(number_name.lower())
+        if message_class and number is not None and str(number).strip().isdigit():
+            add(str(message_class), f"{int(str(number).strip()):03d}")
+    return ids
+
+
+def source_category(attributes: dict[str, Any]) -> tuple[str, str] | None:
+    """(category slug, attribute) when the source states a known category of its own."""
+    for name in SOURCE_CATEGORY_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str):
+            slug = _SOURCE_CATEGORY.get(" ".join(value.replace("_", " ").replace("-", " ").lower().split()))
+            if slug:
+                return slug, name
+    return None
 
 
 @dataclass(frozen=True)
@@ -81,12 +155,18 @@ def http_status_of(error_code: str, attributes: dict[str, Any]) -> int | None:
 
 
 def classify(facts: FailureFacts, rules: list[ClassificationSpec]) -> Classification:
-    """The first rule (in order) whose conditions all hold; `unclassified` when none does (a taxonomy gap)."""
+    """The first rule (in order) whose conditions all hold; else the category the source states itself (one of the
+    taxonomy's, in its attributes); `unclassified` when neither (a taxonomy gap)."""
     for rule in rules:
         reasons = _match(rule, facts)
         if reasons is not None:
             because = "; ".join(reasons) if reasons else "matches every failure"
             return Classification(rule.category, rule.rule_id, f"rule “{rule.name}”: {because}"[:300])
+    stated = source_category(facts.attributes)
+    if stated is not None:
+        slug, attribute = stated
+        value = facts.attributes[attribute]
+        return Classification(slug, None, f"no rule matches; the source states {attribute}={value!r}"[:300])
     return Classification(UNCLASSIFIED, None, "no classification rule matches: a taxonomy gap")
 
 
@@ -95,7 +175,6 @@ def _match(rule: ClassificationSpec, facts: FailureFacts) -> list[str] | None:
     checks = (
         (rule.system, facts.system, "system"),
         (rule.kind, facts.kind, "kind"),
-        (rule.error_code, facts.error_code, "error code"),
         (rule.error_type, facts.error_type, "error type"),
     )
     for pattern, value, label in checks:
@@ -103,6 +182,11 @@ def _match(rule: ClassificationSpec, facts: FailureFacts) -> list[str] | None:
             if not glob(pattern, value):
                 return None
             reasons.append(f"{label} {value!r} matches {pattern!r}")
+    if rule.error_code:
+        code = next((c for c in facts.error_codes if glob(rule.error_code, c)), None)
+        if code is None:
+            return None
+        reasons.append(f"error code {code!r} matches {rule.error_code!r}")
     if rule.message_pattern:
         try:
             found = re.search(rule.message_pattern, facts.message or "", re.IGNORECASE)

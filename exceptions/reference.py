@@ -61,19 +61,75 @@ CATEGORIES = [
     ),
 ]
 
-# (name, category, fields) in evaluation order; the fields are ClassificationRule conditions.
+# (name, category, fields) in evaluation order; the fields are ClassificationRule conditions. Written from how the
+# systems report failures: HTTP statuses; MuleSoft error types (docs.mulesoft.com, "Mule Errors", APIkit error
+# types); Salesforce API status codes (StatusCode in the SOAP/REST API reference); Stripe error types; SAP message
+# ids (message class/number, matched in every notation: F5/201, F5 201, F5201, "Message no. F5201", BAPI ID and
+# NUMBER; see exceptions.classification.sap_message_ids). A source's own category attribute applies when no rule does.
 CLASSIFICATION_RULES = [
     ("Expired or invalid credentials", "security", {"http_status": "401,403"}),
+    (
+        "Credentials refused (error type)",
+        "security",
+        {"error_code": "HTTP:UNAUTHORIZED|HTTP:FORBIDDEN|MULE:SECURITY|INVALID_SESSION_ID|INVALID_AUTH_HEADER"},
+    ),
+    ("Stripe authentication error", "security", {"error_type": "authentication_error"}),
     ("Rate limited by the target", "platform", {"http_status": "429"}),
+    (
+        "Rate or request limit (error type)",
+        "platform",
+        {"error_code": "HTTP:TOO_MANY_REQUESTS|REQUEST_LIMIT_EXCEEDED|rate_limit|TOO_MANY_REQUESTS"},
+    ),
+    ("Stripe rate limit", "platform", {"error_type": "rate_limit_error"}),
     ("Target timed out", "platform", {"error_code": "HTTP:TIMEOUT|*TIMEOUT*", "http_status": ""}),
+    (
+        "Target unreachable or busy",
+        "platform",
+        {
+            "error_code": "HTTP:CONNECTIVITY|MULE:CONNECTIVITY|HTTP:SERVICE_UNAVAILABLE|*:CONNECTIVITY"
+            "|UNABLE_TO_LOCK_ROW"
+        },
+    ),
     ("Target unavailable (5xx)", "platform", {"http_status": "500-504", "system": "mulesoft-ipaas|sap-*"}),
     ("Legal entity not mapped", "mapping", {"error_code": "APP:LEGAL_ENTITY_NOT_MAPPED"}),
     ("Schema mapping error", "mapping", {"error_code": "MULE:EXPRESSION", "message_pattern": "coerce|mapping|schema"}),
+    ("Transformation failed", "mapping", {"error_code": "MULE:TRANSFORMATION|*:INVALID_SCHEMA|*:SCHEMA_NOT_HONOURED"}),
     ("Tax code mismatch", "data_quality", {"error_code": "TaxCodeMismatch"}),
     ("Customer missing in ERP", "data_quality", {"error_code": "V1/382"}),
+    (
+        "Business partner or customer not found",
+        "data_quality",
+        {
+            "message_pattern": r"(business partner|customer|sold-to party|debtor)\b[^.]{0,80}?"
+            r"(does not exist|not found|not defined|unknown)"
+            r"|\bno (business partner|customer|sold-to party|debtor)s? (found|exists?)\b"
+        },
+    ),
+    (
+        "Required or invalid field (Salesforce)",
+        "data_quality",
+        {
+            "error_code": "REQUIRED_FIELD_MISSING|INVALID_FIELD|INVALID_CROSS_REFERENCE_KEY|STRING_TOO_LONG"
+            "|INVALID_EMAIL_ADDRESS|INVALID_TYPE_ON_FIELD_IN_RECORD|MALFORMED_ID"
+        },
+    ),
+    (
+        "Request rejected by validation",
+        "data_quality",
+        {"error_code": "APIKIT:BAD_REQUEST|VALIDATION:*|HTTP:BAD_REQUEST"},
+    ),
+    ("Stripe invalid request", "data_quality", {"error_type": "invalid_request_error"}),
     ("Credit block", "business_rule", {"error_code": "V1/154"}),
+    ("Credit limit exceeded", "business_rule", {"message_pattern": r"credit (limit|check|block)"}),
     ("Posting period closed", "business_rule", {"error_code": "F5/201"}),
+    ("Posting period closed (text)", "business_rule", {"message_pattern": r"posting period\b.{0,30}\bnot open"}),
     ("Duplicate invoice", "business_rule", {"error_code": "M8/108"}),
+    (
+        "Validation rule or duplicate (Salesforce)",
+        "business_rule",
+        {"error_code": "FIELD_CUSTOM_VALIDATION_EXCEPTION|DUPLICATE_VALUE|DUPLICATES_DETECTED"},
+    ),
+    ("Card declined (Stripe)", "business_rule", {"error_type": "card_error"}),
     ("Missing approval", "control", {"error_code": "APPROVAL_MISSING"}),
     ("Segregation of duties violation", "control", {"error_code": "SOD_CONFLICT"}),
     ("Evidence capture failed", "control", {"error_code": "EVIDENCE_CAPTURE_FAILED"}),
