@@ -409,6 +409,8 @@ FAILURES: tuple[FailureKind, ...] = (
     FailureKind("duplicate_delivery", 8, "a sender delivers the same records twice"),
     FailureKind("late_event", 6, "an event arrives hours or days after it occurred"),
     FailureKind("out_of_order", 5, "a later step is delivered before an earlier one"),
+    # Ingest rejects the record alone and keeps it in the dead-letter store; the step it carried never arrives.
+    FailureKind("malformed_record", 4, "a sender delivers a record that cannot be read (e.g. a decimal comma)"),
 )
 FAILURE_KINDS: dict[str, FailureKind] = {f.name: f for f in FAILURES}
 DEFAULT_FAILURE_WEIGHTS: dict[str, float] = {f.name: f.weight for f in FAILURES}

@@ -138,7 +138,7 @@ class RunStats:
         hit = sum(self.failures.values())
         lines.append(
             f"  transactions hit by a failure or delivery anomaly: {hit:,} "
-            f"({self.retried:,} recovered on retry, {self.stalled:,} stalled)"
+            f"({self.retried:,} recovered on retry, {self.stalled:,} ended at their failure)"
         )
         lines += [f"    {name:<30} {self.failures[name]:>6,}" for name in FAILURE_KINDS if self.failures[name]]
         if self.withheld or self.evidence_lost:
