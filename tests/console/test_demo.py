@@ -5,6 +5,8 @@ import io
 import os
 import subprocess
 import sys
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_after_two_days_of_history_and_one_pass_of_the_jobs_the_console_agrees_with_the_simulator():
     call_command("load_reference_data", stdout=io.StringIO())
     call_command("create_demo_users", stdout=io.StringIO())
-    scenario = history_scenario(days=2, seed=7, now=timezone.now())
+    # A failure rate that deals the failure deck through at least once in two days, malformed records included.
+    scenario = replace(history_scenario(days=2, seed=7, now=timezone.now()), failure_rate=0.6)
     moments: list[int] = []
     stats = history_run(scenario=scenario, first_span_stored=lambda: moments.append(len(moments)))
     run_due_jobs({})
@@ -78,3 +81,20 @@ def test_a_demo_without_a_broker_logs_no_kombu_hostname_warning():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith("memory://")
     assert "No hostname" not in result.stderr
+
+
+@pytest.mark.django_db
+def test_monitors_are_judged_again_at_each_past_day_so_a_miss_in_the_history_is_a_case_of_its_day():
+    from console.management.commands.serve_demo import MONITOR_REPLAY_HOURS, monitors_replay
+    from slas.models import VolumeMonitor
+
+    call_command("load_reference_data", stdout=io.StringIO())
+    end = timezone.now()
+    start = end - timedelta(days=6)
+    passes = monitors_replay(start=start, end=end)
+    assert 11 <= passes <= 13 and len(MONITOR_REPLAY_HOURS) == 2
+    # No traffic at all: the bank statement monitor missed at the first working morning of the window.
+    monitor = VolumeMonitor.objects.get(slug="bank-statement-by-0600")
+    assert monitor.currently_violated and monitor.case is not None
+    assert monitor.violated_since < end - timedelta(hours=12)
+    assert monitor.case.first_seen < end - timedelta(hours=12)
