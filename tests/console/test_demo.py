@@ -22,6 +22,8 @@ from transactions.simulation.history import FIRST_SPAN, history_run, history_sce
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# Two days of history through the real ingest and every follow-up: about 30 s alone, minutes on a loaded machine.
+@pytest.mark.timeout(600)
 @pytest.mark.django_db(transaction=True)
 def test_after_two_days_of_history_and_one_pass_of_the_jobs_the_console_agrees_with_the_simulator():
     call_command("load_reference_data", stdout=io.StringIO())
