@@ -17,13 +17,11 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# One process: set up, serve once the first day of history is in, store the rest in the background, then run the
+# periodic jobs and print the URL and the logins. The demo sends no e-mail (escalations notify in the console).
+demo: export EMAIL_BACKEND = django.core.mail.backends.dummy.EmailBackend
 demo: install
-	$(PY) manage.py migrate --noinput -v0
-	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py load_reference_data
-	$(PY) manage.py create_demo_users
-	$(PY) manage.py simulate --days 21 --seed 7 --if-empty
-	$(PY) manage.py serve_demo
+	$(PY) manage.py serve_demo --setup --history-days 21 --seed 7 $(DEMO_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -12,3 +12,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 app = Celery("closeloop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+if app.conf.task_always_eager and not app.conf.broker_url:
+    # Eager tasks still take a producer from the pool, which for the default amqp:// URL logs kombu's "No hostname
+    # was supplied" on the first task. Nothing is ever sent to the in-memory transport; it is named with a host, or
+    # kombu warns the same for it.
+    app.conf.broker_url = "memory://localhost/"

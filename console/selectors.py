@@ -13,8 +13,14 @@ from django.utils import timezone
 from console.lib.audit import AuditEntry
 from console.lineage import EventFact, Finding, LineageRow, SodPair, StepControl, actor_key, lineage_build
 from console.models import AuditChainCheck, EvidenceJob, SodRule
+from exceptions.choices import ACTIVE_STATUSES
+from exceptions.models import Case, Notification, Replay
 from exceptions.selectors import lineage_case_facts
+from slas.choices import ClockStatus, EvidenceCheckStatus
+from slas.models import EvidenceCheck, SlaClock, VolumeMonitor
 from slas.selectors import sla_verdicts
+from transactions.choices import TransactionStatus
+from transactions.models import DeadLetter, Event, Transaction
 from transactions.selectors import (
     lineage_events,
     lineage_transactions,
@@ -297,3 +303,29 @@ def evidence_job_get(*, job_id: str) -> EvidenceJob:
 
 def evidence_job_recent(*, limit: int = 10) -> QuerySet[EvidenceJob]:
     return EvidenceJob.objects.order_by("-created_at")[:limit]
+
+
+def demo_counts() -> dict[str, int]:
+    """What `serve_demo` prints beside the simulator's summary: the console's own counts of each state it shows."""
+    txn_states = dict(Transaction.objects.values_list("status").annotate(n=Count("id")).order_by())
+    clock_states = dict(SlaClock.objects.values_list("status").annotate(n=Count("id")).order_by())
+    live_cases = Case.objects.filter(merged_into__isnull=True)
+    return {
+        "events": Event.objects.count(),
+        "transactions": sum(n for status, n in txn_states.items() if status != TransactionStatus.MERGED),
+        "completed": txn_states.get(TransactionStatus.COMPLETED, 0),
+        "failed": txn_states.get(TransactionStatus.FAILED, 0),
+        "stalled": txn_states.get(TransactionStatus.STALLED, 0),
+        "in_flight": txn_states.get(TransactionStatus.IN_FLIGHT, 0),
+        "dead_letters": DeadLetter.objects.count(),
+        "cases_open": live_cases.filter(status__in=ACTIVE_STATUSES).count(),
+        "cases_escalated": live_cases.filter(escalation_level__gt=0).count(),
+        "notifications": Notification.objects.count(),
+        "replays": Replay.objects.count(),
+        "clocks_breached": clock_states.get(ClockStatus.BREACHED, 0),
+        "clocks_at_risk": clock_states.get(ClockStatus.AT_RISK, 0),
+        "clocks_paused": clock_states.get(ClockStatus.PAUSED, 0),
+        "clocks_met": clock_states.get(ClockStatus.MET, 0),
+        "monitors_violated": VolumeMonitor.objects.filter(currently_violated=True).count(),
+        "evidence_missing": EvidenceCheck.objects.filter(status=EvidenceCheckStatus.MISSING).count(),
+    }

@@ -9,12 +9,19 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from transactions.canonical import normalise_key, parse_canonical
-from transactions.models import Event, IngestBatch, IngestToken
+from transactions.models import DeadLetter, Event, IngestBatch, IngestToken
 from transactions.simulation.builder import BusinessTransaction, SimEvent
 from transactions.simulation.catalogue import FAILURE_KINDS, FAILURES, SYSTEMS, parse_failure_weights
-from transactions.simulation.estate import Scenario, deliveries, generate
+from transactions.simulation.estate import (
+    BANK_STATEMENT_PROCESS,
+    BILL_RUN_PROCESS,
+    Scenario,
+    deliveries,
+    generate,
+)
 from transactions.simulation.history import WINDOW, history_run
 
+SCHEDULED_PROCESSES = (BILL_RUN_PROCESS, BANK_STATEMENT_PROCESS)
 PURE_MODULES = ("catalogue", "builder", "processes", "estate", "wire")
 CODE_TO_KIND = {code: f.name for f in FAILURES for code, _ in f.variants}
 ERROR_KINDS = {f.name for f in FAILURES if not f.delivery}
@@ -78,7 +85,8 @@ def test_the_same_seed_and_window_give_the_same_estate_and_another_seed_another(
 
     def run(seed: int) -> list[tuple]:
         txns = list(generate(scenario(seed=seed, days=3, rate=4, end=end)))
-        return [(e.channel, e.record, e.cloudevent, e.deliver_at) for t in txns for e in t.events]
+        # Malformed CloudEvents lack the id their idempotency key is made of.
+        return [(e.channel, e.record, e.cloudevent, e.deliver_at) for t in txns for e in t.events if not e.malformed]
 
     first = run(7)
     assert first and first == run(7)
@@ -91,6 +99,8 @@ def test_generated_records_are_valid_canonical_events_on_their_channels():
     events = [e for t in txns for e in t.events]
     assert {e.channel for e in events} == {"native", "otlp_traces", "cloudevents"}
     for event in events:
+        if event.malformed:
+            continue  # meant to be rejected: see the history test
         parse_canonical(event.record, require_event_id=event.channel == "native")
         if event.channel == "cloudevents":
             assert event.cloudevent["source"].startswith(SYSTEMS[event.system].alias_pattern.rstrip("*"))
@@ -140,6 +150,7 @@ def test_failure_weights_are_parsed_and_checked():
     with pytest.raises(ValueError, match="unknown failure kind 'nope'; known kinds: tax_code_mismatch"):
         parse_failure_weights("nope=1")
     only = list(generate(scenario(days=3, rate=4, failure_rate=1, failure_weights={"credit_block": 1})))
+    only = [t for t in only if t.process not in SCHEDULED_PROCESSES]  # the bill run and bank statement never fail
     assert {t.failure for t in only} == {"credit_block"} and {t.process for t in only} == {"order-to-cash"}
 
 
@@ -153,8 +164,14 @@ def test_history_stores_every_system_channel_and_failure_kind_through_ingest():
     txns = list(generate(plan))
     sent = deliveries(txns)
 
-    assert stats.delivered == len(sent) and stats.rejected == 0
-    assert Event.objects.count() == stats.accepted == len(sent) - stats.duplicates
+    # Malformed records are rejected alone, each kept once in the dead-letter store; everything else is stored.
+    malformed = [e for e in sent if e.malformed]
+    assert malformed and {e.channel for e in malformed} == {"native", "cloudevents"}
+    assert stats.delivered == len(sent) and stats.rejected == len(malformed)
+    assert DeadLetter.objects.count() == len(malformed)
+    reasons = set(DeadLetter.objects.values_list("reason", flat=True))
+    assert any("not a decimal number" in r for r in reasons) and any("id is missing" in r for r in reasons)
+    assert Event.objects.count() == stats.accepted == len(sent) - stats.duplicates - len(malformed)
     assert set(Event.objects.values_list("system", flat=True)) == set(SYSTEMS)
     assert set(Event.objects.values_list("channel", flat=True)) == {"native", "otlp_traces", "cloudevents"}
 
@@ -170,7 +187,7 @@ def test_history_stores_every_system_channel_and_failure_kind_through_ingest():
     assert all(Event.objects.filter(dedup_key=dedup_key(c)).count() == 1 for c in copies)
 
     # Late events arrive half a day or more after they occurred; everything else within the batch window.
-    late = {dedup_key(e) for e in sent if e.anomaly}
+    late = {dedup_key(e) for e in sent if e.anomaly and not e.malformed}
     lags = {
         key: received - occurred
         for key, received, occurred in Event.objects.values_list("dedup_key", "received_at", "occurred_at")
@@ -197,10 +214,12 @@ def test_history_stores_every_system_channel_and_failure_kind_through_ingest():
         system="salesforce-crm", kind="account.created", business_keys__customer=partner.business_keys["customer"]
     ).exists()
 
-    # The same seed and window again: every record is one ingest has seen, so nothing new is stored.
+    # The same seed and window again: every record is one ingest has seen, so nothing new is stored; the malformed
+    # ones are rejected again and counted as repeats of the dead letters kept.
     again = history_run(scenario=plan)
-    assert (again.accepted, again.duplicates, again.rejected) == (0, len(sent), 0)
+    assert (again.accepted, again.duplicates, again.rejected) == (0, len(sent) - len(malformed), len(malformed))
     assert Event.objects.count() == stats.accepted
+    assert DeadLetter.objects.count() == len(malformed)
 
 
 @pytest.mark.django_db

@@ -39,6 +39,7 @@ class SimEvent:
     failure: str | None = None  # the failure kind this error event reports
     anomaly: str | None = None  # the delivery anomaly that moved this delivery
     redelivery: bool = False  # a second delivery of a record delivered before
+    malformed: bool = False  # a record ingest cannot read: it goes to the dead-letter store
 
     @property
     def system(self) -> str:
@@ -369,6 +370,23 @@ class TxnBuilder:
 
     # -- delivery anomalies and the end of the window --
 
+    def _malform(self, originals: list[SimEvent]) -> None:
+        """One JSON record of the transaction as a sender mangles it; OTLP spans are typed by their protocol."""
+        candidates = [i for i, e in enumerate(originals) if e.channel in ("native", "cloudevents")]
+        if not candidates:
+            return
+        index = self.rng.choice(candidates)
+        event = originals[index]
+        if event.cloudevent is not None:
+            # A bridge that lost the envelope's required `id` (CloudEvents 1.0: id, source, specversion, type).
+            broken = {k: v for k, v in event.cloudevent.items() if k != "id"}
+            self.events[index] = replace(event, cloudevent=broken, anomaly="malformed_record", malformed=True)
+        else:
+            # An amount formatted for people, with the German decimal comma, where a number is expected.
+            amount = f"{self.rng.uniform(100, 99_999):,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".")
+            record = {**event.record, "amount": amount}
+            self.events[index] = replace(event, record=record, anomaly="malformed_record", malformed=True)
+
     def finish(self) -> BusinessTransaction:
         kind = self.failure.name if self.failure is not None else None
         originals = list(self.events)
@@ -401,6 +419,8 @@ class TxnBuilder:
             later = self.rng.uniform(0.3, 1.5) if self.live else self.rng.uniform(60, 2700)
             moved = replace(event, deliver_at=successor.deliver_at + timedelta(seconds=later), anomaly=kind)
             self.events[index] = moved
+        elif kind == "malformed_record":
+            self._malform(originals)
         end = self.end
         kept = [e for e in self.events if e.occurred_at < end and e.deliver_at <= end]
         return BusinessTransaction(

@@ -64,6 +64,8 @@ SAP_SALES_ORDER_CREATED = "sap.s4.beh.salesorder.v1.SalesOrder.Created.v1"
 SAP_BILLING_DOCUMENT_CREATED = "sap.s4.beh.billingdocument.v1.BillingDocument.Created.v1"
 SAP_BUSINESS_PARTNER_CREATED = "sap.s4.beh.businesspartner.v1.BusinessPartner.Created.v1"
 SAP_PURCHASE_ORDER_CREATED = "sap.s4.beh.purchaseorder.v1.PurchaseOrder.Created.v1"
+# The nightly camt.053 statement imported into SAP (Manage Bank Statements), announced by its business event.
+SAP_BANK_STATEMENT_CREATED = "sap.s4.beh.bankstatement.v1.BankStatement.Created.v1"
 SAP_GOODS_RECEIPT_CREATED = "sap.s4.beh.goodsreceipt.v1.GoodsReceipt.Created.v1"
 SAP_SUPPLIER_INVOICE_CREATED = "sap.s4.beh.supplierinvoice.v1.SupplierInvoice.Created.v1"
 SAP_JOURNAL_ENTRY_CREATED = "sap.s4.beh.journalentry.v1.JournalEntry.Created.v1"
@@ -95,6 +97,7 @@ KEY_PATHS: tuple[KeyPath, ...] = (
     KeyPath("sap-s4", "sap.s4.beh.supplierinvoice.*", "data.SupplierInvoice", "supplier_invoice"),
     KeyPath("sap-s4", "sap.s4.beh.supplierinvoice.*", "data.PurchaseOrder", "purchase_order"),
     KeyPath("sap-s4", "sap.s4.beh.journalentry.*", "data.JournalEntry", "journal"),
+    KeyPath("sap-s4", "sap.s4.beh.bankstatement.*", "data.BankStatement", "bank_statement"),
     KeyPath("stripe-payments", "invoice.*", "data.object.number", "invoice"),
     KeyPath("stripe-payments", "invoice.*", "data.object.payment_intent", "payment"),
     KeyPath("stripe-payments", "payment_intent.*", "data.object.id", "payment"),
@@ -409,6 +412,8 @@ FAILURES: tuple[FailureKind, ...] = (
     FailureKind("duplicate_delivery", 8, "a sender delivers the same records twice"),
     FailureKind("late_event", 6, "an event arrives hours or days after it occurred"),
     FailureKind("out_of_order", 5, "a later step is delivered before an earlier one"),
+    # Ingest rejects the record alone and keeps it in the dead-letter store; the step it carried never arrives.
+    FailureKind("malformed_record", 4, "a sender delivers a record that cannot be read (e.g. a decimal comma)"),
 )
 FAILURE_KINDS: dict[str, FailureKind] = {f.name: f for f in FAILURES}
 DEFAULT_FAILURE_WEIGHTS: dict[str, float] = {f.name: f.weight for f in FAILURES}

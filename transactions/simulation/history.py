@@ -6,7 +6,8 @@ the delivery time as the receive time, so late and out-of-order deliveries look 
 """
 
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from itertools import groupby
 
 from transactions import cloudevents, native, otlp
@@ -24,6 +25,28 @@ from transactions.simulation.sources import simulator_sources_ensure
 # below the half day and more by which a late event is late.
 WINDOW = timedelta(hours=6)
 MAX_BATCH = 1000
+# `make demo` serves the console once this much history is stored and fills the rest while people look around.
+FIRST_SPAN = timedelta(days=1)
+
+DEFAULT_HISTORY_RATE = 5.0  # business transactions per hour: about 15,000 events over the default 21 days
+# Realistic SLA pressure by default: Stripe's webhooks stop arriving for the last 4 working hours, and one control's
+# evidence in ten is never captured.
+DEFAULT_SILENCE = "stripe-payments=4"
+DEFAULT_EVIDENCE_LOSS = 0.1
+
+
+def history_scenario(*, days: float, seed: int, now: datetime) -> Scenario:
+    """The default history of `days` up to `now`, as `simulate` runs it without options (serve_demo uses it)."""
+    system, _, hours = DEFAULT_SILENCE.partition("=")
+    return Scenario(
+        seed=seed,
+        start=now - timedelta(days=days),
+        end=now,
+        rate_per_hour=DEFAULT_HISTORY_RATE,
+        silent_system=system,
+        silence=timedelta(hours=float(hours)),
+        evidence_loss=DEFAULT_EVIDENCE_LOSS,
+    )
 
 
 def decode(channel: str, events: list[SimEvent]) -> list[DecodedRecord]:
@@ -42,9 +65,16 @@ def _window(event: SimEvent) -> int:
     return int(event.deliver_at.timestamp() // WINDOW.total_seconds())
 
 
-def history_run(*, scenario: Scenario, write: Write | None = None) -> RunStats:
-    """Generate the scenario and store every delivery, window by window in delivery order; `write` gets progress."""
+def history_run(
+    *, scenario: Scenario, write: Write | None = None, first_span_stored: Callable[[], None] | None = None
+) -> RunStats:
+    """Generate the scenario and store every delivery, window by window in delivery order; `write` gets progress.
+
+    `first_span_stored` is called once the first FIRST_SPAN of deliveries is stored (or the run ends sooner), so that
+    a caller can start serving while the rest is stored.
+    """
     started = time.monotonic()
+    first_span_end = scenario.start + FIRST_SPAN
     sources = simulator_sources_ensure()
     transactions = list(generate(scenario))
     stats = RunStats()
@@ -52,6 +82,10 @@ def history_run(*, scenario: Scenario, write: Write | None = None) -> RunStats:
     queue = deliveries(transactions)
     progress = Progress(total=len(queue), write=write)
     for _, window in groupby(queue, key=_window):
+        window = list(window)
+        if first_span_stored is not None and window[0].deliver_at >= first_span_end:
+            first_span_stored()
+            first_span_stored = None
         batches: dict[tuple[str, str], list[SimEvent]] = {}
         for event in window:
             batches.setdefault((event.system, event.channel), []).append(event)
@@ -70,5 +104,7 @@ def history_run(*, scenario: Scenario, write: Write | None = None) -> RunStats:
                 )
                 progress.advance(len(chunk))
     progress.finish()
+    if first_span_stored is not None:
+        first_span_stored()
     stats.seconds = time.monotonic() - started
     return stats

@@ -15,6 +15,7 @@ from transactions.simulation.catalogue import (
     CONTROLLERS,
     CONTROLS,
     CUSTOMER_MASTER_SYNC,
+    CUSTOMERS,
     DEAL_DESK,
     ENTITIES,
     LEGAL_FORMS,
@@ -25,6 +26,7 @@ from transactions.simulation.catalogue import (
     PAYMENT_APPLICATION,
     PROCURE_TO_PAY,
     S4_API,
+    SAP_BANK_STATEMENT_CREATED,
     SAP_BILLING_DOCUMENT_CREATED,
     SAP_BUSINESS_PARTNER_CREATED,
     SAP_GOODS_RECEIPT_CREATED,
@@ -469,6 +471,43 @@ def _close_evidence(t: TxnBuilder) -> None:
         reviewers=CONTROLLERS,
         document=f"evidence {evidence} of journal entry {journal}",
         **money,
+    )
+
+
+# ---- Scheduled traffic: what arrives by the clock rather than per business transaction -------------------------------
+
+
+def bill_run_invoice(t: TxnBuilder, *, bill_run: str) -> None:
+    """One invoice of Zuora's morning bill run for the German entity's subscriptions (renewals and usage)."""
+    entity = ENTITIES["DE01"]
+    party = t.rng.choice([c for c in CUSTOMERS if c.entity == entity.code])
+    invoice = t.ids.next_number("bill_run_invoice", 70_000_000)
+    t.step(
+        "invoice.post",
+        "zuora-billing",
+        "invoice.posted",
+        keys={"invoice": str(invoice), "customer": party.crm},
+        after=(1, 25),
+        attributes={"zuora.bill_run": bill_run, "zuora.invoice_date": t.clock.date().isoformat()},
+        document=f"invoice {invoice}",
+        entity=entity.code,
+        amount=t.money(40, 9_000),
+        currency=entity.currency,
+    )
+
+
+def bank_statement(t: TxnBuilder) -> None:
+    """The house bank's nightly camt.053 statement for the German entity, imported into SAP."""
+    entity = ENTITIES["DE01"]
+    statement = f"{t.start:%Y%m%d}-{t.ids.next_number('bank_statement', 100)}"
+    t.step(
+        "bank_statement.import",
+        "sap-s4",
+        SAP_BANK_STATEMENT_CREATED,
+        keys={"bank_statement": statement},
+        data={"BankStatement": statement, "CompanyCode": entity.company_code, "StatementFormat": "camt.053"},
+        document=f"bank statement {statement}",
+        entity=entity.code,
     )
 
 

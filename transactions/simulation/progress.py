@@ -99,6 +99,8 @@ class RunStats:
 
     def count_transactions(self, transactions: list[BusinessTransaction]) -> None:
         for txn in transactions:
+            if all(event.malformed for event in txn.events):
+                continue  # nothing of it reaches the console but a dead letter
             self.transactions += 1
             self.processes[txn.process] += 1
             if txn.failure is not None:
@@ -135,10 +137,13 @@ class RunStats:
             "  transactions per process: "
             + ", ".join(f"{p} {self.processes[p]:,}" for p in PROCESS_WEIGHTS if self.processes[p])
         )
+        scheduled = {p: n for p, n in self.processes.items() if p not in PROCESS_WEIGHTS}
+        if scheduled:
+            lines.append("  scheduled traffic: " + ", ".join(f"{p} {n:,}" for p, n in sorted(scheduled.items())))
         hit = sum(self.failures.values())
         lines.append(
             f"  transactions hit by a failure or delivery anomaly: {hit:,} "
-            f"({self.retried:,} recovered on retry, {self.stalled:,} stalled)"
+            f"({self.retried:,} recovered on retry, {self.stalled:,} ended at their failure)"
         )
         lines += [f"    {name:<30} {self.failures[name]:>6,}" for name in FAILURE_KINDS if self.failures[name]]
         if self.withheld or self.evidence_lost:

@@ -5,7 +5,7 @@ from django.db import transaction
 
 from console.roles import ADMIN, ROLES
 from exceptions.models import Queue
-from exceptions.services import queue_member_add
+from exceptions.services import queue_member_add, queue_update
 
 # Demo only: well-known passwords on a console bound to 127.0.0.1.
 DEMO_PASSWORD = "closeloop-demo"  # noqa: S105
@@ -37,7 +37,22 @@ class Command(BaseCommand):
         ops = User.objects.get(username="ops")  # fetched again: permissions are cached per user object
         for queue in Queue.objects.filter(slug__in=OPS_QUEUES).exclude(members=ops):
             queue_member_add(queue=queue, user=ops, actor="system:demo")
+        # Escalations notify the queue's lead: ops leads the queues it works, the manager the others, so that both
+        # see the notifications of escalated cases.
+        manager = User.objects.get(username="manager")
+        for queue in Queue.objects.filter(lead__isnull=True):
+            lead = ops if queue.slug in OPS_QUEUES else manager
+            queue_update(
+                queue=queue,
+                actor="system:demo",
+                name=queue.name,
+                triage_target=queue.triage_target,
+                resolve_target=queue.resolve_target,
+                is_default=queue.is_default,
+                notify_email=queue.notify_email,
+                lead=lead,
+            )
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, role in DEMO_USERS.items():
             self.stdout.write(f"  {username:<12} {role}")
-        self.stdout.write(f"  ops works the queues {', '.join(OPS_QUEUES)}")
+        self.stdout.write(f"  ops works and leads the queues {', '.join(OPS_QUEUES)}; manager leads the others")

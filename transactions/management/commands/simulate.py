@@ -21,19 +21,21 @@ from transactions.simulation.catalogue import (
     parse_failure_weights,
 )
 from transactions.simulation.estate import Scenario
-from transactions.simulation.history import history_run
+from transactions.simulation.history import (
+    DEFAULT_EVIDENCE_LOSS,
+    DEFAULT_HISTORY_RATE,
+    DEFAULT_SILENCE,
+    history_run,
+)
 from transactions.simulation.progress import RunStats
 
-DEFAULT_HISTORY_RATE = 5.0  # business transactions per hour: about 15,000 events over the default 21 days
 DEFAULT_LIVE_RATE = 30.0  # business transactions per minute
 MAX_DAYS = 366
-# Realistic SLA pressure by default: Stripe's webhooks stop arriving for the last 4 working hours, and one control's
-# evidence in ten is never captured.
-DEFAULT_SILENCE = "stripe-payments=4"
-DEFAULT_EVIDENCE_LOSS = 0.1
 # Per-batch INFO lines of ingest, correlation and Celery would bury the progress lines; -v 2 shows them again.
 # transactions.services covers its modules (ingest, correlation...): their loggers are its children.
-CHATTY_LOGGERS = ("transactions.services", "celery.app.trace")
+# The in-process follow-ups (SLA clocks, stalls, cases) log per batch too; named by their module paths, so that this app
+# imports nothing from the apps above it.
+CHATTY_LOGGERS = ("transactions.services", "exceptions.services", "slas.services", "slas.tasks", "celery.app.trace")
 
 EXAMPLES = """\
 examples:
