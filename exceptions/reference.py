@@ -108,10 +108,12 @@ CLASSIFICATION_RULES = [
     (
         "Required or invalid field (Salesforce)",
         "data_quality",
-        {
-            "error_code": "REQUIRED_FIELD_MISSING|INVALID_FIELD|INVALID_CROSS_REFERENCE_KEY|STRING_TOO_LONG"
-            "|INVALID_EMAIL_ADDRESS|INVALID_TYPE_ON_FIELD_IN_RECORD|MALFORMED_ID"
-        },
+        {"error_code": "REQUIRED_FIELD_MISSING|INVALID_FIELD|INVALID_CROSS_REFERENCE_KEY|STRING_TOO_LONG"},
+    ),
+    (
+        "Malformed value (Salesforce)",
+        "data_quality",
+        {"error_code": "INVALID_EMAIL_ADDRESS|INVALID_TYPE_ON_FIELD_IN_RECORD|MALFORMED_ID"},
     ),
     (
         "Request rejected by validation",

@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from django.db import connection, transaction
+from django.db.models import DateTimeField, Exists, ExpressionWrapper, OuterRef, Value
 from django.utils import timezone
 
 from console.lib.audit import audit_record
@@ -26,7 +27,20 @@ def cases_escalate(*, now: datetime | None = None) -> list[int]:
     escalated = []
     for case in overdue.filter(assignee__isnull=True, triage_due_at__lt=now, escalation_level=0):
         escalated.append(_escalate(case, "unassigned past its triage target"))
-    for case in overdue.filter(resolve_due_at__lt=now, escalation_level__lt=2).exclude(pk__in=escalated):
+    # At most one escalation per resolve target period: the due date itself stays, so that the case keeps counting
+    # as overdue on the queue page for as long as it is.
+    recently_escalated = Exists(
+        CaseActivity.objects.filter(
+            case=OuterRef("pk"),
+            kind=ActivityKind.ESCALATED,
+            created_at__gt=ExpressionWrapper(
+                Value(now, output_field=DateTimeField()) - OuterRef("queue__resolve_target"),
+                output_field=DateTimeField(),
+            ),
+        )
+    )
+    late = overdue.filter(resolve_due_at__lt=now, escalation_level__lt=2).exclude(pk__in=escalated)
+    for case in late.filter(~recently_escalated):
         escalated.append(_escalate(case, "unresolved past its resolution target"))
     if escalated:
         audit_record(
@@ -41,9 +55,7 @@ def cases_escalate(*, now: datetime | None = None) -> list[int]:
 def _escalate(case: Case, why: str) -> int:
     case.escalation_level += 1
     case.priority = max(1, case.priority - 1)
-    # The next escalation waits for a new target, so a late case is not escalated on every sweep.
-    case.resolve_due_at = timezone.now() + case.queue.resolve_target
-    case_save(case, ["escalation_level", "priority", "resolve_due_at"])
+    case_save(case, ["escalation_level", "priority"])
     CaseActivity.objects.create(case=case, actor="system:escalation", kind=ActivityKind.ESCALATED, body=why)
     transaction.on_commit(lambda: notify_later(case.pk, "escalated"))
     return case.pk

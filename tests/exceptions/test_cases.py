@@ -202,3 +202,24 @@ def test_two_users_assigning_one_case_one_wins(raise_failures, ops, role_user):
     assert sorted(outcomes) == ["stale", "won"]
     case.refresh_from_db()
     assert case.version == 3 and CaseActivity.objects.filter(case=case, kind="assigned").count() == 1
+
+
+def test_an_escalated_case_still_counts_as_overdue_and_escalates_once_per_target(raise_failures, ops):
+    from exceptions.selectors import case_overdue_condition
+
+    raise_failures(failure(amount="10"))
+    case = Case.objects.get()
+    case.assignee = ops
+    case.save()
+    target = case.queue.resolve_target
+    late = case.resolve_due_at + timedelta(minutes=5)
+    assert cases_escalate(now=late) == [case.pk]
+    case.refresh_from_db()
+    assert case.escalation_level == 1
+    # Still overdue on the queue page: escalation does not move the due date.
+    assert Case.objects.filter(case_overdue_condition(now=late), pk=case.pk).exists()
+    assert cases_escalate(now=late + timedelta(minutes=1)) == []  # not again within the target period
+    assert cases_escalate(now=timezone.now() + target + timedelta(minutes=1)) == [case.pk]
+    case.refresh_from_db()
+    assert case.escalation_level == 2
+    assert cases_escalate(now=timezone.now() + 5 * target) == []  # two escalations at most
