@@ -76,3 +76,60 @@ def test_queue_case_transaction_and_home_pages_fit_the_screen(browser_page, live
                     "[data-testid=case-table] tbody tr[data-case]", "rows => rows.map(r => r.offsetHeight)"
                 )
                 assert max(heights) == min(heights) and max(heights) <= 26, heights
+
+
+def test_the_rule_preview_does_not_scroll_sideways(browser_page, live_server, role_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from exceptions.models import Category
+    from transactions.services import ingest_source_create
+
+    reference_data_load()
+    recent = (timezone.now() - timedelta(hours=2)).isoformat()
+    records = [
+        failure(
+            system="sap-s4-production-frankfurt-eu-central",
+            kind=f"SalesOrder.CreditManagement.CreditCheckPerformedAndBlocked.v{i}",
+            code=f"SAP/FIN-CR/DOCUMENT-BLOCKED-{i:04d}",
+            message=LONG.format(n=4711 + i),
+        )
+        | {"occurred_at": recent}
+        for i in range(5)
+    ]
+    failures_raise(ingest_source_create(name="erp", actor="system:test"), *records)
+    role_user("manager", username="mona")
+    page = browser_page
+    log_in(page, live_server, "mona")
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{live_server.url}/taxonomy/rules/new/")
+        page.fill("#id_name", "Credit blocks")
+        page.select_option("#id_category", str(Category.objects.get(slug="business_rule").pk))
+        page.fill("#id_error_code", "SAP/FIN-CR/*")
+        page.click("[data-testid=rule-preview]")
+        page.wait_for_selector("[data-testid=preview-rows]")
+        assert page.locator("[data-testid=preview-rows] tbody tr").count() == 5
+        assert page.evaluate(SIDEWAYS) <= 0, f"the rule preview scrolls sideways at {width} px"
+
+
+def test_no_console_page_scrolls_sideways(browser_page, live_server, busy_queue, role_user):
+    """Every page in the navigation of the role that sees them all, with a busy queue behind it."""
+    admin = role_user("admin", username="ada")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    page = browser_page
+    log_in(page, live_server, "ada")
+    links = page.eval_on_selector_all("[data-testid=nav] a", "links => links.map(a => a.getAttribute('href'))")
+    assert len(links) > 15
+    wide = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        for path in links:
+            page.goto(f"{live_server.url}{path}")
+            page.wait_for_load_state("load")
+            overflow = page.evaluate(SIDEWAYS)
+            if overflow > 0:
+                wide.append((width, path, overflow))
+    assert not wide, f"pages that scroll sideways (width, path, px): {wide}"
