@@ -313,6 +313,19 @@ def test_sort_headers_toggle_and_keep_the_filter(users, three_cases):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(("sort", "bound"), [("-amount", '"amount_at_stake" <='), ("-age", '"first_seen" >=')])
+def test_a_late_sorted_page_bounds_the_sorted_column(three_cases, sort, bound):
+    """The cursor's OR of conditions is no index condition; a plain bound on the sorted column is, so a late page
+    starts its scan of (queue, column, id) at the cursor (EXPLAIN on PostgreSQL: Index Cond on queue_id and it)."""
+    from exceptions.selectors import case_list
+
+    keyset = triage.QUEUE_SORTS[sort]
+    ordered = case_list().filter(queue__slug=AR).order_by(*keyset.fields)
+    sql = str(keyset.after(ordered, keyset.cursor_of(ordered[0])).query)
+    assert f"{bound} " in sql.split(" OR ")[0]
+
+
+@pytest.mark.django_db
 def test_an_unknown_sort_is_a_clear_400(users, three_cases):
     response = client_for(users["member"]).get(f"/queues/{AR}/", {"sort": "password"})
     assert response.status_code == 400
