@@ -76,10 +76,13 @@ QUEUE_SORTS: dict[str, Keyset] = {
 }
 DEFAULT_SORT = "priority"
 # A header's first click asks for the pressing end first: P1, the oldest, the latest, the most, the largest.
-FIRST_CLICK = {"priority": "priority", "age": "-age", "last_seen": "-last_seen", "occurrences": "-occurrences"}
-FIRST_CLICK["amount"] = "-amount"
-SORT_NAMES = {"priority": "priority", "age": "age", "last_seen": "last seen", "occurrences": "occurrences"}
-SORT_NAMES["amount"] = "amount"
+FIRST_CLICK = {
+    "priority": "priority",
+    "age": "-age",
+    "last_seen": "-last_seen",
+    "occurrences": "-occurrences",
+    "amount": "-amount",
+}
 # Query parameters that belong to one visit of the page, not to its filter.
 TRANSIENT = ("cursor", "format", "queue")
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
@@ -212,7 +215,7 @@ def _sort_headers(query: QueryDict, current: str) -> dict[str, dict[str, str]]:
             "href": _href(query, sort=wanted),
             "state": state,
             "arrow": arrow,
-            "name": SORT_NAMES[column],
+            "name": column.replace("_", " "),
         }
     return headers
 
