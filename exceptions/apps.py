@@ -14,7 +14,7 @@ def register_navigation() -> None:
     register_nav_item("Management", "Taxonomy gap", "taxonomy-gap", VIEW_DASHBOARDS, 15)
     register_nav_item("Management", "Classification rules", "classification-rule-list", EDIT_RULES, 20)
     register_nav_item("Management", "Routing rules", "routing-rule-list", EDIT_RULES, 30)
-    register_nav_item("Management", "Queues", "queue-manage-list", EDIT_RULES, 40)
+    register_nav_item("Management", "Queue settings", "queue-manage-list", EDIT_RULES, 40)
 
 
 class ExceptionsConfig(AppConfig):

@@ -228,6 +228,17 @@ def normalise_error(message: str) -> str:
     return text.strip()[:300]
 
 
+HEADLINE_LENGTH = 200
+
+
+def headline(message: str) -> str:
+    """A case's one-line name in a queue: the first line of a real error message, spaces collapsed, cut to 200
+    characters. The normalised template (`<n>`, `<id>`) stays the grouping key; operators read the concrete text."""
+    first = next((line for line in message.splitlines() if line.strip()), "")
+    text = " ".join(first.split())
+    return text if len(text) <= HEADLINE_LENGTH else text[: HEADLINE_LENGTH - 1].rstrip() + "…"
+
+
 def fingerprint(*, category: str, system: str, kind: str, error_signature: str) -> str:
     text = "\x1f".join([category, system.lower(), kind.lower(), error_signature.lower()])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

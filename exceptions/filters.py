@@ -1,5 +1,7 @@
 """One FilterSet for case lists: the queue pages and GET /api/v1/cases/ use the same one."""
 
+from datetime import timedelta
+
 import django_filters
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -10,19 +12,28 @@ from exceptions.choices import ACTIVE_STATUSES, PRIORITIES, CaseStatus
 from exceptions.models import Case, Category, Queue
 from exceptions.selectors import case_overdue_condition
 
+# Relative ranges of "last seen", the way operators ask: what happened today, this week, this month.
+SEEN_WITHIN = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+SEEN_WITHIN_CHOICES = [("24h", "last 24 h"), ("7d", "last 7 d"), ("30d", "last 30 d")]
+
 
 class CaseFilterSet(django_filters.FilterSet):
     queue = django_filters.ModelChoiceFilter(queryset=Queue.objects.all(), to_field_name="slug")
     status = django_filters.MultipleChoiceFilter(choices=CaseStatus.choices)
     active = django_filters.BooleanFilter(method="filter_active", label="Open, in progress or waiting")
     overdue = django_filters.BooleanFilter(method="filter_overdue", label="Past its triage or resolve target")
-    category = django_filters.ModelChoiceFilter(queryset=Category.objects.all(), to_field_name="slug")
+    category = django_filters.ModelChoiceFilter(
+        queryset=Category.objects.all(), to_field_name="slug", empty_label="Any category"
+    )
     priority = django_filters.MultipleChoiceFilter(choices=PRIORITIES)
     assignee = django_filters.CharFilter(method="filter_assignee", label="Assignee (username, or 'none')")
     system = django_filters.CharFilter()
     q = django_filters.CharFilter(method="filter_text", label="Text")
     seen_since = UtcDateTimeFilter(field_name="last_seen", lookup_expr="gte")
     seen_until = UtcDateTimeFilter(field_name="last_seen", lookup_expr="lt")
+    seen_within = django_filters.ChoiceFilter(
+        choices=SEEN_WITHIN_CHOICES, method="filter_seen_within", label="Last seen within", empty_label="any time"
+    )
 
     class Meta:
         model = Case
@@ -39,6 +50,11 @@ class CaseFilterSet(django_filters.FilterSet):
             return queryset
         overdue = case_overdue_condition(now=timezone.now())
         return queryset.filter(overdue) if value else queryset.exclude(overdue)
+
+    def filter_seen_within(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value not in SEEN_WITHIN:
+            return queryset
+        return queryset.filter(last_seen__gte=timezone.now() - SEEN_WITHIN[value])
 
     def filter_assignee(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if value.strip().lower() == "none":

@@ -103,6 +103,9 @@ class Case(models.Model):
 
     fingerprint = models.CharField(max_length=64)
     title = models.CharField(max_length=300)
+    latest_message = models.CharField(
+        max_length=200, blank=True, help_text="the latest occurrence's error message, one line: the queue shows it"
+    )
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="cases")
     rule = models.ForeignKey(ClassificationRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     explanation = models.CharField(max_length=300, blank=True)
@@ -138,6 +141,12 @@ class Case(models.Model):
             models.Index(fields=["fingerprint"], name="case_fingerprint_idx", condition=Q(merged_into__isnull=True)),
             # The queue page: WHERE queue_id=? AND status IN (...) ORDER BY priority, last_seen DESC.
             models.Index(fields=["queue", "status", "priority", "-last_seen"], name="case_queue_idx"),
+            # The queue page's sortable columns: WHERE queue_id=? ORDER BY <column>, id (either direction), read in
+            # index order so that a page of 50 never sorts the whole queue.
+            models.Index(fields=["queue", "first_seen", "id"], name="case_queue_age_idx"),
+            models.Index(fields=["queue", "last_seen", "id"], name="case_queue_seen_idx"),
+            models.Index(fields=["queue", "occurrence_count", "id"], name="case_queue_count_idx"),
+            models.Index(fields=["queue", "amount_at_stake", "id"], name="case_queue_amount_idx"),
             # Escalation sweep: WHERE status IN active AND (triage_due_at < now OR resolve_due_at < now).
             models.Index(fields=["status", "resolve_due_at"], name="case_due_idx"),
             models.Index(fields=["assignee", "status"], name="case_assignee_idx"),

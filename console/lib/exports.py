@@ -100,7 +100,11 @@ class Keyset:
             for earlier, value in zip(self.fields[:i], values[:i], strict=True):
                 step &= Q(**{earlier.lstrip("-"): value})
             condition |= step
-        return queryset.filter(condition)
+        # The same rows, bounded on the first field too: the OR above is no index condition, this range is, so a late
+        # page starts its index scan at the cursor instead of filtering every row before it.
+        first, descending = self.fields[0].lstrip("-"), self.fields[0].startswith("-")
+        bound = Q(**{f"{first}__{'lte' if descending else 'gte'}": values[0]})
+        return queryset.filter(bound & condition)
 
     def page(self, queryset: QuerySet[M], *, cursor: str | None, size: int) -> tuple[list[M], str | None]:
         """One page in this ordering (after `cursor`, if any) and the cursor of the next page (None on the last)."""

@@ -16,6 +16,7 @@ from django.utils import timezone
 from console.lib.audit import actor_for, audit_record
 from console.lib.errors import DomainError, StaleVersion
 from exceptions.choices import ACTIVE_STATUSES, CASE_TRANSITIONS, ActivityKind, CaseStatus
+from exceptions.classification import headline
 from exceptions.models import Case, CaseActivity, ExceptionRecord, FingerprintOverride
 from exceptions.permissions import can_be_assigned, require_case_actor
 from exceptions.services.notify import notify_later
@@ -255,6 +256,8 @@ def cases_merge(*, target_id: int, source_ids: list[int], actor: Any, expected_v
         target.occurrence_count += source.occurrence_count
         target.amount_at_stake += source.amount_at_stake
         target.first_seen = min(target.first_seen, source.first_seen)
+        if source.last_seen > target.last_seen and source.latest_message:
+            target.latest_message = source.latest_message
         target.last_seen = max(target.last_seen, source.last_seen)
         source.merged_into = target
         source.status = CaseStatus.RESOLVED
@@ -263,7 +266,7 @@ def cases_merge(*, target_id: int, source_ids: list[int], actor: Any, expected_v
         CaseActivity.objects.create(
             case=source, actor=actor_for(actor), kind=ActivityKind.MERGED, body=f"merged into case #{target.pk}"
         )
-    case_save(target, ["occurrence_count", "amount_at_stake", "first_seen", "last_seen"])
+    case_save(target, ["occurrence_count", "amount_at_stake", "latest_message", "first_seen", "last_seen"])
     CaseActivity.objects.create(
         case=target,
         actor=actor_for(actor),
@@ -292,6 +295,7 @@ def occurrence_split(
     case = Case.objects.create(
         fingerprint=origin.fingerprint,
         title=f"{origin.title} (split)"[:300],
+        latest_message=headline(occurrence.error_message),
         category=origin.category,
         rule_id=origin.rule_id,
         explanation=origin.explanation,
@@ -313,7 +317,10 @@ def occurrence_split(
     occurrence.save(update_fields=["case"])
     origin.occurrence_count -= 1
     origin.amount_at_stake -= occurrence.amount or 0
-    case_save(origin, ["occurrence_count", "amount_at_stake"])
+    # The origin's one-line name was perhaps the occurrence that left: name it after its latest remaining one.
+    remaining = ExceptionRecord.objects.filter(case=origin).order_by("-occurred_at", "-id").first()
+    origin.latest_message = headline(remaining.error_message) if remaining else origin.latest_message
+    case_save(origin, ["occurrence_count", "amount_at_stake", "latest_message"])
     FingerprintOverride.objects.create(
         fingerprint=occurrence.fingerprint,
         message_contains=fragment or occurrence.error_message[:200],

@@ -25,6 +25,7 @@ from exceptions.classification import (
     RoutingSpec,
     classify,
     fingerprint,
+    headline,
     normalise_error,
     priority_for,
     route,
@@ -195,6 +196,8 @@ def occurrences_group(arrivals: list[Arrival], *, actor: str) -> Grouped:
         case.occurrence_count += 1
         case.amount_at_stake += facts.amount or Decimal(0)
         case.currency = arrival.currency or case.currency
+        if at >= case.last_seen or not case.latest_message:  # arrivals are in time order, late ones may come later
+            case.latest_message = headline(facts.message) or case.latest_message
         case.last_seen, case.first_seen = max(case.last_seen, at), min(case.first_seen, at)
         touched[case.pk] = case
         occurrences[case.pk] = occurrences.get(case.pk, 0) + 1
@@ -236,6 +239,7 @@ def occurrences_group(arrivals: list[Arrival], *, actor: str) -> Grouped:
             "occurrence_count",
             "amount_at_stake",
             "currency",
+            "latest_message",
             "first_seen",
             "last_seen",
             "priority",

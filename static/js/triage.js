@@ -2,6 +2,15 @@
    Every action is also a plain link or form button, so the page works without this script. */
 (function () {
   "use strict";
+  // Filter chips (status, priority, recency) and the category list apply as soon as they change; text and date
+  // fields apply with Enter or the Apply button, so that typing is never interrupted.
+  var filters = document.querySelector("form[data-autosubmit]");
+  if (filters) {
+    filters.addEventListener("change", function (event) {
+      var field = event.target;
+      if (field.matches("input[type=checkbox], input[type=radio], select")) filters.requestSubmit();
+    });
+  }
   var table = document.querySelector("[data-triage-table]");
   if (!table) return;
   var rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr[data-href]"));

@@ -98,3 +98,49 @@ def test_keyboard_bulk_assign_and_resolve_on_the_queue_page(browser_page, live_s
     second.refresh_from_db()
     assert first.assignee == ops and first.status == "in_progress"
     assert second.status == "resolved" and second.assignee is None
+
+
+def test_sort_by_a_column_filter_with_chips_and_save_the_view(browser_page, live_server, ops):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from exceptions.models import Case
+
+    credit, period = Case.objects.order_by("priority", "-last_seen")
+    # The period case is the older one, and the only one seen this week.
+    Case.objects.filter(pk=credit.pk).update(first_seen=timezone.now() - timedelta(days=10))
+    Case.objects.filter(pk=period.pk).update(
+        first_seen=timezone.now() - timedelta(days=30), last_seen=timezone.now() - timedelta(days=2)
+    )
+    page = browser_page
+    log_in(page, live_server, f"/queues/{AR}/", "fay")
+    rows = "[data-testid=case-table] tbody tr[data-case]"
+    page.wait_for_selector(rows)
+    assert page.eval_on_selector_all(rows, "rs => rs.map(r => +r.dataset.case)") == [credit.pk, period.pk]
+    # One line per case, named after its real message (no template placeholders).
+    assert "<n>" not in page.inner_text("[data-testid=case-table] tbody")
+    page.click("th a[data-sort=age]")  # the first click: oldest first
+    page.wait_for_url("**sort=-age**")
+    assert page.eval_on_selector_all(rows, "rs => rs.map(r => +r.dataset.case)") == [period.pk, credit.pk]
+    assert page.get_attribute("th:has(a[data-sort=age])", "aria-sort") == "descending"
+    # A relative range is a chip that applies at once, and stays in the URL with the order.
+    page.click("label[for=seen-within-7d]")
+    page.wait_for_url("**seen_within=7d**")
+    assert "sort=-age" in page.url
+    assert page.eval_on_selector_all(rows, "rs => rs.map(r => +r.dataset.case)") == [period.pk]
+    assert "Last seen: last 7 d" in page.inner_text("[data-testid=filter-chips]")
+    # Saved views keep the filter and the order.
+    page.fill("[data-testid=saved-views] input[name=name]", "This week, oldest first")
+    page.click("[data-testid=saved-views] button:has-text('Save view')")
+    page.click("[data-testid=filter-chip]:has-text('Last seen')")  # removing the chip drops the filter
+    page.wait_for_function("!location.search.includes('seen_within')")
+    assert page.locator(rows).count() == 2
+    page.click("[data-testid=saved-views] a:has-text('This week, oldest first')")
+    page.wait_for_url("**seen_within=7d**")
+    assert "sort=-age" in page.url and page.locator(rows).count() == 1
+    # A date picker: last seen before a day long ago leaves nothing.
+    page.fill("#id_seen_until", "2020-01-01T00:00")
+    page.click("[data-testid=case-filters] button:has-text('Apply')")
+    page.wait_for_url("**seen_until=2020-01-01T00%3A00**")
+    assert "No cases match." in page.inner_text("[data-testid=case-table]")

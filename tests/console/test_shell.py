@@ -193,3 +193,24 @@ def test_a_saved_view_without_a_name_is_not_saved_and_the_filter_is_kept(client,
     response = client.post(reverse("saved-view-create"), {"page": "queue", "name": "  ", "query": "status=open"})
     assert response.status_code == 302 and response["Location"] == reverse("queue-list") + "?status=open"
     assert not SavedView.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["finance_ops", "manager", "compliance", "integration", "admin"])
+def test_no_two_navigation_items_share_a_name(role_user, role):
+    from console.lib.navigation import navigation_for
+
+    labels = [item.label for _, items in navigation_for(role_user(role)) for item in items]
+    assert len(labels) == len(set(labels)), labels
+
+
+@pytest.mark.django_db
+def test_admin_and_api_docs_lead_back_to_the_console(client, role_user):
+    admin = role_user("admin")
+    admin.is_staff = admin.is_superuser = True  # as create_demo_users makes the administrator
+    admin.save()
+    client.force_login(admin)
+    for url in (reverse("admin:auth_user_changelist"), reverse("api-docs")):
+        html = client.get(url).content.decode()
+        assert f'href="{reverse("home")}" data-testid="back-to-console"' in html, url
+    assert "Closeloop administration" in client.get(reverse("admin:index")).content.decode()

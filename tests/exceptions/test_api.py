@@ -70,6 +70,7 @@ def names(response, estate) -> list[str]:
         ("system=sap-s4&q=posting", ["period"]),
         ("assignee=none&active=true&priority=1&priority=2", ["customer", "timeout", "period", "credit"]),
         ("priority=4", []),
+        ("seen_within=30d", []),  # the estate's failures happened months ago
     ],
 )
 def test_list_filters(reader, estate, query, expected):
@@ -90,6 +91,7 @@ def test_list_rows_carry_what_an_action_needs(reader, estate):
 def test_list_refuses_bad_filters_and_unauthorised_callers(reader, estate, role_user, client):
     assert reader.get(f"{URL}?status=bogus").status_code == 400
     assert reader.get(f"{URL}?queue=nowhere").status_code == 400
+    assert reader.get(f"{URL}?seen_within=forever").status_code == 400
     integration = api(role_user("integration"))
     assert integration.get(URL).status_code == 403
     assert integration.get(f"{URL}{estate['credit'].pk}/").status_code == 403

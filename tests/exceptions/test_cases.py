@@ -223,3 +223,61 @@ def test_an_escalated_case_still_counts_as_overdue_and_escalates_once_per_target
     case.refresh_from_db()
     assert case.escalation_level == 2
     assert cases_escalate(now=timezone.now() + 5 * target) == []  # two escalations at most
+
+
+# ---- A case's one-line name: its latest real message ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_case_is_named_after_its_latest_message_not_its_template(raise_failures):
+    raise_failures(failure(message="Credit check failed for SO 4711:\n  exposure EUR 125,000.00   exceeds limit"))
+    case = Case.objects.get()
+    assert "<n>" in case.title  # the template stays the grouping key
+    assert case.latest_message == "Credit check failed for SO 4711:"  # the first line, spaces collapsed
+    raise_failures(failure(message="Credit check failed for SO 4712: exposure EUR 99.00 exceeds limit", hours=2))
+    case.refresh_from_db()
+    assert case.latest_message == "Credit check failed for SO 4712: exposure EUR 99.00 exceeds limit"
+    # A late arrival (older than the latest occurrence) does not rename the case.
+    raise_failures(failure(message="Credit check failed for SO 4700: exposure EUR 1.00 exceeds limit", hours=1))
+    case.refresh_from_db()
+    assert case.occurrence_count == 3 and "SO 4712" in case.latest_message
+
+
+@pytest.mark.django_db
+def test_merge_and_split_keep_the_latest_message(raise_failures, ops):
+    raise_failures(
+        failure(),
+        failure(code="F5/201", message="Posting period 04 2026 is not open", kind="payment.apply", hours=3),
+    )
+    credit, period = Case.objects.order_by("id")
+    target = cases_merge(target_id=credit.pk, source_ids=[period.pk], actor=ops)
+    assert target.latest_message == "Posting period 04 2026 is not open"  # the newer of the two
+    occurrence = ExceptionRecord.objects.get(case=credit, error_code="F5/201")
+    split = occurrence_split(occurrence_id=occurrence.pk, actor=ops)
+    credit.refresh_from_db()
+    assert split.latest_message == "Posting period 04 2026 is not open"
+    assert credit.latest_message.startswith("Credit check failed for SO 4711")
+
+
+def test_headline_cuts_long_messages_to_one_short_line():
+    from exceptions.classification import HEADLINE_LENGTH, headline
+
+    assert headline("") == ""
+    assert headline("\n\n  first   line \nsecond") == "first line"
+    long = headline("x" * 500)
+    assert len(long) == HEADLINE_LENGTH and long.endswith("…")
+
+
+@pytest.mark.django_db
+def test_the_migration_names_existing_cases_after_their_latest_message(raise_failures):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("exceptions.migrations.0003_case_latest_message_and_queue_sort_indexes")
+    raise_failures(
+        failure(), failure(message="Credit check failed for SO 4799: exposure EUR 5.00 exceeds limit", hours=1)
+    )
+    Case.objects.update(latest_message="")
+    migration.latest_messages_backfill(apps, None)
+    assert Case.objects.get().latest_message == "Credit check failed for SO 4799: exposure EUR 5.00 exceeds limit"

@@ -219,8 +219,8 @@ def test_compliance_reads_the_gap_without_rule_links(role_user, world):
 @pytest.mark.parametrize(
     ("role", "labels"),
     [
-        ("manager", {"Taxonomy", "Taxonomy gap", "Classification rules", "Routing rules", "Queues"}),
-        ("admin", {"Taxonomy", "Taxonomy gap", "Classification rules", "Routing rules", "Queues"}),
+        ("manager", {"Taxonomy", "Taxonomy gap", "Classification rules", "Routing rules", "Queue settings"}),
+        ("admin", {"Taxonomy", "Taxonomy gap", "Classification rules", "Routing rules", "Queue settings"}),
         ("compliance", {"Taxonomy gap"}),
         ("finance_ops", set()),
         ("integration", set()),

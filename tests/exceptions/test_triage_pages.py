@@ -191,7 +191,7 @@ def test_queue_page_shows_the_columns_and_aging(users, cases):
     page = text(response)
     assert [c.pk for c in response.context["cases"]] == [credit.pk, period.pk]  # P2 before P3
     assert f'value="{credit.pk}:{credit.version}"' in page  # every row carries its version for bulk actions
-    assert "P2" in page and "Business rule" in page and "250000.00 EUR" in page
+    assert "P2" in page and "Business rule" in page and "250,000.00 EUR" in page
     assert response.context["late"] == {period.pk}
     assert page.count("data-late") == 1
     assert 'data-testid="shortcut-hint"' in page and "js/triage" in page and "cdn" not in page.lower()
@@ -236,6 +236,148 @@ def test_queue_pages_with_keyset_cursor(users, cases, monkeypatch):
     assert [c.pk for c in first.context["cases"] + second.context["cases"]] == [c.pk for c in cases]
     assert second.context["next_cursor"] is None
     assert client.get(f"/queues/{AR}/?cursor=garbage").status_code == 200
+
+
+@pytest.mark.django_db
+def test_queue_rows_are_named_after_the_latest_message(users, cases):
+    credit, _ = cases
+    page = text(client_for(users["member"]).get(f"/queues/{AR}/"))
+    headline = "Credit check failed for SO 4712: exposure EUR 99.00 exceeds limit"
+    assert f'data-testid="case-headline">{headline}</a>' in page
+    assert escape(credit.title) in page  # the grouping template stays, in the link's title
+    assert f'data-testid="case-headline">{escape(credit.title)}' not in page
+
+
+@pytest.fixture
+def three_cases(users, cases, raise_failures):
+    """credit (P2, 2 occurrences, EUR 125,099), period (P3, EUR 500) and duplicate (EUR 7,000, seen last)."""
+    credit, period = cases
+    raise_failures(
+        failure(code="M8/108", message="Duplicate invoice 9001", kind="invoice.post", amount="7000", hours=3)
+    )
+    duplicate = Case.objects.order_by("-id").first()
+    Case.objects.filter(pk=duplicate.pk).update(queue=Queue.objects.get(slug=AR), priority=4)
+    # Ages: the period case is the oldest, the duplicate the youngest.
+    now = timezone.now()
+    for case, days in ((credit, 3), (period, 9), (duplicate, 1)):
+        Case.objects.filter(pk=case.pk).update(first_seen=now - timedelta(days=days))
+    return {"credit": credit.pk, "period": period.pk, "duplicate": duplicate.pk}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("", ["credit", "period", "duplicate"]),
+        ("priority", ["credit", "period", "duplicate"]),
+        ("-priority", ["duplicate", "period", "credit"]),
+        ("-age", ["period", "credit", "duplicate"]),  # oldest first
+        ("age", ["duplicate", "credit", "period"]),
+        ("-last_seen", ["duplicate", "period", "credit"]),
+        ("last_seen", ["credit", "period", "duplicate"]),
+        ("-occurrences", ["credit", "duplicate", "period"]),
+        ("-amount", ["credit", "duplicate", "period"]),
+        ("amount", ["period", "duplicate", "credit"]),
+    ],
+)
+def test_queue_sorts_by_its_columns(users, three_cases, sort, expected):
+    names = {pk: name for name, pk in three_cases.items()}
+    response = client_for(users["member"]).get(f"/queues/{AR}/", {"sort": sort} if sort else {})
+    assert response.status_code == 200
+    assert [names[c.pk] for c in response.context["cases"]] == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sort", ["-age", "amount", "-occurrences", "-priority"])
+def test_sorted_pages_follow_on_with_the_keyset_cursor(users, three_cases, monkeypatch, sort):
+    client = client_for(users["member"])
+    whole = client.get(f"/queues/{AR}/", {"sort": sort}).context["cases"]
+    monkeypatch.setattr(triage, "QUEUE_PAGE", 1)
+    seen, cursor = [], None
+    for _ in range(4):
+        response = client.get(f"/queues/{AR}/", {"sort": sort, **({"cursor": cursor} if cursor else {})})
+        seen += [c.pk for c in response.context["cases"]]
+        cursor = response.context["next_cursor"]
+        if not cursor:
+            break
+    assert seen == [c.pk for c in whole] and len(seen) == 3
+
+
+@pytest.mark.django_db
+def test_sort_headers_toggle_and_keep_the_filter(users, three_cases):
+    response = client_for(users["member"]).get(f"/queues/{AR}/", {"sort": "-age", "priority": "2", "cursor": "x"})
+    headers = response.context["headers"]
+    assert headers["age"]["state"] == "descending" and headers["age"]["href"] == "?priority=2&sort=age"
+    assert headers["amount"]["state"] == "none" and headers["amount"]["href"] == "?priority=2&sort=-amount"
+    assert 'aria-sort="descending"' in text(response)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("sort", "bound"), [("-amount", '"amount_at_stake" <='), ("-age", '"first_seen" >=')])
+def test_a_late_sorted_page_bounds_the_sorted_column(three_cases, sort, bound):
+    """The cursor's OR of conditions is no index condition; a plain bound on the sorted column is, so a late page
+    starts its scan of (queue, column, id) at the cursor (EXPLAIN on PostgreSQL: Index Cond on queue_id and it)."""
+    from exceptions.selectors import case_list
+
+    keyset = triage.QUEUE_SORTS[sort]
+    ordered = case_list().filter(queue__slug=AR).order_by(*keyset.fields)
+    sql = str(keyset.after(ordered, keyset.cursor_of(ordered[0])).query)
+    assert f"{bound} " in sql.split(" OR ")[0]
+
+
+@pytest.mark.django_db
+def test_an_unknown_sort_is_a_clear_400(users, three_cases):
+    response = client_for(users["member"]).get(f"/queues/{AR}/", {"sort": "password"})
+    assert response.status_code == 400
+    assert "Cannot sort by &#x27;password&#x27;" in text(response) and len(response.context["cases"]) == 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"seen_within": "24h"}, set()),  # the factories' failures happened months ago
+        ({"seen_within": "7d"}, {"duplicate"}),
+        ({"seen_since": "2020-01-01T00:00"}, {"credit", "period", "duplicate"}),  # a date picker's value
+        ({"seen_until": "2020-01-01T00:00"}, set()),
+    ],
+)
+def test_recency_filters(users, three_cases, query, expected):
+    names = {pk: name for name, pk in three_cases.items()}
+    Case.objects.filter(pk=three_cases["duplicate"]).update(last_seen=timezone.now() - timedelta(days=2))
+    response = client_for(users["member"]).get(f"/queues/{AR}/", query)
+    assert response.status_code == 200
+    assert {names[c.pk] for c in response.context["cases"]} == expected
+
+
+@pytest.mark.django_db
+def test_filter_bar_is_chips_and_pickers_not_raw_widgets(users, three_cases):
+    response = client_for(users["member"]).get(
+        f"/queues/{AR}/", {"status": ["open", "waiting"], "priority": "2", "seen_within": "7d", "sort": "-age"}
+    )
+    page = text(response)
+    assert "---------" not in page and "Any category" in page and "is greater than" not in page
+    assert "<select multiple" not in page and 'type="datetime-local"' in page
+    assert 'id="status-open" autocomplete="off" checked' in page
+    assert 'id="status-resolved" autocomplete="off">' in page
+    chips = {chip["label"]: chip["href"] for chip in response.context["chips"]}
+    assert chips["Status: Open"] == "?status=waiting&priority=2&seen_within=7d&sort=-age"
+    assert chips["Priority: P2"] == "?status=open&status=waiting&seen_within=7d&sort=-age"
+    assert chips["Last seen: last 7 d"] == "?status=open&status=waiting&priority=2&sort=-age"
+    assert "Sort" not in " ".join(chips)  # the order is not a filter
+
+
+@pytest.mark.django_db
+def test_a_bad_date_is_a_form_error_on_the_page(users, three_cases):
+    response = client_for(users["member"]).get(f"/queues/{AR}/", {"seen_since": "yesterday"})
+    assert response.status_code == 200 and list(response.context["cases"]) == []
+    assert 'data-testid="filter-error"' in text(response)
+
+
+@pytest.mark.django_db
+def test_date_pickers_show_the_filter_in_utc(users, three_cases):
+    response = client_for(users["member"]).get(f"/queues/{AR}/", {"seen_since": "2026-05-18T10:15:00+02:00"})
+    assert 'value="2026-05-18T08:15"' in text(response)
 
 
 @pytest.mark.django_db
