@@ -39,7 +39,8 @@ def warm_up() -> None:
     except Exception as exc:  # any database fault: the first request reports it
         logger.warning("wsgi.warm_up_database_unreachable", extra={"error": str(exc)})
     finally:
-        connection.close()  # back to the pool: the worker's request threads take connections from there
+        if not connection.in_atomic_block:  # (a caller's transaction, as in tests, keeps its connection)
+            connection.close()  # back to the pool: the worker's request threads take connections from there
     logger.info("wsgi.warmed_up", extra={"templates": templates, "seconds": round(time.perf_counter() - began, 3)})
 
 
