@@ -435,14 +435,13 @@ def first_sign_in(database: str) -> list[str]:
     """A manager's first sign-in (empty browser cache) through gunicorn as production runs it, to the SLA dashboard
     with its charts drawn; then the same page again, when plotly.js and the rest come from the browser's cache."""
     import secrets
-    import socket
     import subprocess
-    import urllib.request
 
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from playwright.sync_api import sync_playwright
 
+    from tests.bench.server import gunicorn_serving
     from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 
     if not Path(CHROMIUM).exists():
@@ -453,71 +452,29 @@ def first_sign_in(database: str) -> list[str]:
     user.save()
     user.groups.add(Group.objects.get(name="manager"))
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, check=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(40),
-        "DATABASE_URL": os.environ["DATABASE_URL"],
-        "ALLOWED_HOSTS": "127.0.0.1",
-        # Plain HTTP on loopback: production's TLS-only cookies and redirect are off for this measurement only.
-        "SECURE_SSL_REDIRECT": "0",
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
-    }
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "console.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--worker-class",
-            "gthread",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1)  # noqa: S310 (our own loopback server)
-                break
-            except OSError:
-                time.sleep(0.1)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_context().new_page()
-            requests = []
-            page.on("requestfinished", lambda request: requests.append(request))
-            page.goto(f"{base}/accounts/login/?next=/slas/")
-            began = time.perf_counter()
-            page.fill("#id_username", user.username)
-            page.fill("#id_password", password)
-            page.click("button[type=submit]")
-            page.wait_for_url("**/slas/")
-            page.locator("[data-testid=breaches-chart] .main-svg").first.wait_for()
-            first = time.perf_counter() - began
-            # Bytes that crossed the wire (compressed); a response from the browser's cache transfers none.
-            first_bytes = sum(r.sizes()["responseBodySize"] for r in requests)
-            requests.clear()
-            began = time.perf_counter()
-            page.goto(f"{base}/slas/")
-            page.locator("[data-testid=breaches-chart] .main-svg").first.wait_for()
-            second = time.perf_counter() - began
-            second_bytes = sum(r.sizes()["responseBodySize"] for r in requests)
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    env = {"DATABASE_URL": os.environ["DATABASE_URL"]}
+    with gunicorn_serving(env, threads=4) as (base, _server), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context().new_page()
+        requests = []
+        page.on("requestfinished", lambda request: requests.append(request))
+        page.goto(f"{base}/accounts/login/?next=/slas/")
+        began = time.perf_counter()
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", password)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/slas/")
+        page.locator("[data-testid=breaches-chart] .main-svg").first.wait_for()
+        first = time.perf_counter() - began
+        # Bytes that crossed the wire (compressed); a response from the browser's cache transfers none.
+        first_bytes = sum(r.sizes()["responseBodySize"] for r in requests)
+        requests.clear()
+        began = time.perf_counter()
+        page.goto(f"{base}/slas/")
+        page.locator("[data-testid=breaches-chart] .main-svg").first.wait_for()
+        second = time.perf_counter() - began
+        second_bytes = sum(r.sizes()["responseBodySize"] for r in requests)
+        browser.close()
     verdict = "met" if first < FIRST_SIGN_IN_TARGET_S else "MISSED"
     return [
         f"first sign-in to /slas/ in Chromium (gunicorn, empty cache, charts drawn): {first:.2f} s "

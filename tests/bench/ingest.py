@@ -20,9 +20,6 @@ import argparse
 import http.client
 import json
 import os
-import secrets
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -392,6 +389,7 @@ def main() -> None:
     db = settings.DATABASES["default"]
     if db["ENGINE"] != "django.db.backends.postgresql" or "bench" not in db["NAME"]:
         sys.exit("bench-ingest runs on PostgreSQL in a database whose name contains 'bench' (it is rebuilt)")
+    from tests.bench.server import gunicorn_serving
     from tests.bench.slas import _recreate_database
 
     _recreate_database()
@@ -404,47 +402,13 @@ def main() -> None:
     _, token = ingest_token_create(source=source, actor="system:bench")
     database_url = os.environ["DATABASE_URL"]
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(40),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0",
         "CELERY_BROKER_URL": broker,
         # The rate limit guards production from a runaway sender; the benchmark is that sender on purpose.
         "INGEST_THROTTLE_RATE": "1000000/second",
         "LOG_LEVEL": "WARNING",
     }
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    server = subprocess.Popen(
-        [
-            gunicorn,
-            "console.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--worker-class",
-            "gthread",
-            "--workers",
-            "2",
-            "--threads",
-            "2",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.1)
+    with gunicorn_serving(env, threads=2) as (base, server):
         print(
             f"bench-ingest: gunicorn gthread 2 workers x 2 threads, PostgreSQL, broker {broker} (no worker); "
             f"{args.singles:,} single events, {args.batches} x 1,000 native, {args.otlp} x 500 OTLP spans, "
@@ -454,9 +418,6 @@ def main() -> None:
             base, token, singles=args.singles, batches=args.batches, otlp=args.otlp, cloudevents=args.cloudevents
         )
         rss = _children_rss_mb(server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     references = measure_references(database_url, singles=args.singles, batch_rows=args.batches * 1000)
     report(figures, references, rss)
 
