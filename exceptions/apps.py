@@ -24,7 +24,7 @@ class ExceptionsConfig(AppConfig):
     def ready(self) -> None:
         # Imported once the app registry is ready: both modules import models.
         from exceptions import receivers  # noqa: F401 - connects the signal receivers
-        from exceptions.views.triage import transaction_cases_panel
+        from exceptions.views.cases import transaction_cases_panel
 
         register_navigation()
         # The transactions app's page shows this app's cases without importing it (imports point down only).

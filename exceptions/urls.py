@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, path
 
-from exceptions.views import manage, triage
+from exceptions.views import cases, manage, triage
 
 # Fixed paths such as /queues/manage/ come before the triage pages' /queues/<slug>/.
 urlpatterns: list[URLPattern] = [
@@ -35,15 +35,15 @@ urlpatterns: list[URLPattern] = [
     path("queues/", triage.queue_list, name="queue-list"),
     path("queues/<slug:slug>/", triage.queue_detail, name="queue-detail"),
     path("queues/<slug:slug>/bulk/", triage.queue_bulk, name="queue-bulk"),
-    path("cases/<int:case_id>/", triage.case_detail, name="case-detail"),
-    path("cases/<int:case_id>/assign/", triage.case_assign_view, name="case-assign"),
-    path("cases/<int:case_id>/comment/", triage.case_comment_view, name="case-comment"),
-    path("cases/<int:case_id>/status/", triage.case_transition_view, name="case-transition"),
-    path("cases/<int:case_id>/snooze/", triage.case_snooze_view, name="case-snooze"),
-    path("cases/<int:case_id>/merge/", triage.case_merge_view, name="case-merge"),
-    path("cases/<int:case_id>/split/", triage.case_split_view, name="case-split"),
-    path("cases/<int:case_id>/replay/", triage.case_replay_view, name="case-replay"),
-    path("cases/<int:case_id>/timeline/<int:txn_id>/", triage.case_timeline, name="case-timeline"),
-    path("notifications/", triage.notification_list, name="notification-list"),
-    path("notifications/read/", triage.notification_read, name="notification-read"),
+    path("cases/<int:case_id>/", cases.case_detail, name="case-detail"),
+    path("cases/<int:case_id>/assign/", cases.case_assign_view, name="case-assign"),
+    path("cases/<int:case_id>/comment/", cases.case_comment_view, name="case-comment"),
+    path("cases/<int:case_id>/status/", cases.case_transition_view, name="case-transition"),
+    path("cases/<int:case_id>/snooze/", cases.case_snooze_view, name="case-snooze"),
+    path("cases/<int:case_id>/merge/", cases.case_merge_view, name="case-merge"),
+    path("cases/<int:case_id>/split/", cases.case_split_view, name="case-split"),
+    path("cases/<int:case_id>/replay/", cases.case_replay_view, name="case-replay"),
+    path("cases/<int:case_id>/timeline/<int:txn_id>/", cases.case_timeline, name="case-timeline"),
+    path("notifications/", cases.notification_list, name="notification-list"),
+    path("notifications/read/", cases.notification_read, name="notification-read"),
 ]

@@ -16,6 +16,7 @@ from console.lib.audit import AuditEntry
 from console.services import saved_view_save
 from exceptions.models import Case, CaseActivity, ExceptionRecord, Notification, Queue
 from exceptions.services import case_assign, case_comment, case_notify, case_transition, cases_merge
+from exceptions.views import cases as case_views
 from exceptions.views import triage
 from tests.factories import failure
 
@@ -695,7 +696,7 @@ def test_transaction_page_lists_its_cases(users, cases):
     txn_id = credit.occurrences.order_by("occurred_at").first().txn_id
     page = text(client_for(users["member"]).get(f"/transactions/{txn_id}/"))
     assert 'data-testid="transaction-cases"' in page and f'href="/cases/{credit.pk}/"' in page
-    assert triage.transaction_cases_panel(request=_request_of(users["member"]), txn=_Txn(pk=0)) is None
+    assert case_views.transaction_cases_panel(request=_request_of(users["member"]), txn=_Txn(pk=0)) is None
 
 
 @dataclass
