@@ -5,8 +5,10 @@ Production writes JSON lines (python-json-logger, configured in settings); devel
 attributes that the logging module itself does not set.
 """
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 # Every attribute a plain LogRecord carries (this Python's set, `taskName` included where it exists), plus the two
@@ -34,3 +36,17 @@ class KeyValueFormatter(logging.Formatter):
         line = super().formatMessage(record)
         fields = " ".join(f"{key}={_text(value)}" for key, value in record_extra(record).items())
         return f"{line} {fields}" if fields else line
+
+
+@contextlib.contextmanager
+def loggers_quiet(names: Iterable[str]) -> Iterator[None]:
+    """Raise these loggers to WARNING for the duration (commands whose routine INFO lines would bury their output)."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

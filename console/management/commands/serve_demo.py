@@ -5,7 +5,6 @@ is in, the rest is stored while people look around (progress on stderr), the per
 clocks, monitors, rollups) run once the history is complete, and the URL and the logins are printed last.
 """
 
-import contextlib
 import io
 import logging
 import secrets
@@ -13,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.utils import timezone
 
+from console.lib.logs import loggers_quiet
 from console.periodic import run_due_jobs
 from console.selectors import demo_counts
 from slas.services.monitors import volume_monitors_evaluate
@@ -47,19 +46,6 @@ CHATTY_LOGGERS = (
     "console.services",
     "celery.app.trace",
 )
-
-
-@contextlib.contextmanager
-def quiet(names: tuple[str, ...]) -> Iterator[None]:
-    loggers = [logging.getLogger(name) for name in names]
-    levels = [logger.level for logger in loggers]
-    for each in loggers:
-        each.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for each, level in zip(loggers, levels, strict=True):
-            each.setLevel(level)
 
 
 def demo_counts_lines(counts: dict[str, int]) -> list[str]:
@@ -116,7 +102,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: Any) -> None:
         # Quiet for the whole run: the periodic jobs' INFO lines every minute would push the URL and the logins
         # off the screen; warnings and errors still show, and -v 2 shows everything.
-        with quiet(CHATTY_LOGGERS if options["verbosity"] < 2 else ()):
+        with loggers_quiet(CHATTY_LOGGERS if options["verbosity"] < 2 else ()):
             self.serve(options)
 
     def serve(self, options: dict[str, Any]) -> None:

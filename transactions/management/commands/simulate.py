@@ -1,10 +1,7 @@
 import argparse
-import contextlib
-import logging
 import math
 import secrets
 import textwrap
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from console.lib.errors import DomainError
+from console.lib.logs import loggers_quiet
 from transactions.models import Event
 from transactions.simulation.catalogue import (
     DEFAULT_FAILURE_RATE,
@@ -114,19 +112,6 @@ def _failure_rate(text: str) -> float:
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"--failure-rate must be between 0 and 1, got {text}")
     return value
-
-
-@contextlib.contextmanager
-def _quiet(names: tuple[str, ...]) -> Iterator[None]:
-    loggers = [logging.getLogger(name) for name in names]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
 
 
 class Command(BaseCommand):
@@ -260,7 +245,7 @@ class Command(BaseCommand):
         write = None if quiet else self.stderr.write
         chatty = CHATTY_LOGGERS if options["verbosity"] < 2 else ()
         try:
-            with _quiet(chatty):
+            with loggers_quiet(chatty):
                 stats = self.run(scenario=scenario, live=live, url=options["url"], write=write)
         except DomainError as exc:
             raise CommandError(str(exc)) from exc
