@@ -235,7 +235,7 @@ else:
 # Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failures for one account or from one address, that
 # account or address is refused for LOGIN_LOCKOUT_MINUTES (a 429 page), even with the right password. Bad API and
 # ingest tokens count the same way (console/lib/lockout.py). State lives in the shared cache above.
-AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_HANDLER = "console.lib.lockout.LockoutCacheHandler"
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))

@@ -17,6 +17,9 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # First: senders post here hundreds of times a second, and Django tries the patterns in order (the pages' hundred
+    # patterns before it cost a single-event request about 0.7 ms).
+    path("api/v1/", include(api_v1)),
     path("", home.home, name="home"),
     path("audit/", audit.audit_list, name="audit-list"),
     path("audit/verify/", audit.audit_verify_now, name="audit-verify"),
@@ -36,7 +39,6 @@ urlpatterns = [
     path("", include("exceptions.urls")),
     path("", include("slas.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include(api_v1)),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]
