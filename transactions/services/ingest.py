@@ -17,6 +17,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from console.lib.audit import audit_record
+from console.lib.bulk import copy_types
 from console.lib.errors import DomainError, StaleVersion
 from console.lib.memo import TopicMemo
 from transactions import cloudevents, native, otlp
@@ -217,19 +218,13 @@ def _store_events(batch: IngestBatch, channel: str, rows: list[tuple[str, Canoni
 
 
 # PostgreSQL type names for binary COPY, from the columns' Django types (set once per process, not per row).
-_COPY_TYPE_NAMES = {"timestamp with time zone": "timestamptz", "bigint": "int8", "integer": "int4"}
 # Up to this many events a batch writes them with one multi-row INSERT inside the pipeline (no extra round trip);
 # larger batches use binary COPY, which PostgreSQL cannot pipeline but which is faster per row.
 _PIPELINED_ROWS = 64
 
 
 def _event_copy_types() -> list[str]:
-    types = []
-    for name in ("id", *_EVENT_COLUMNS):
-        db_type = Event._meta.get_field(name).db_type(connection)  # an attname (source_id) finds its field too
-        base = db_type.split("(")[0].strip()
-        types.append(_COPY_TYPE_NAMES.get(base, base))
-    return types
+    return copy_types([Event._meta.get_field(name) for name in ("id", *_EVENT_COLUMNS)])
 
 
 def _batch_store_postgresql(
