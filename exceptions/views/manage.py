@@ -184,6 +184,13 @@ def _classification_rule_page(
     return render(request, "exceptions/rule_classification_form.html", context)
 
 
+def _after_rule_saved(rule: ClassificationRule) -> HttpResponse:
+    """Saving a rule offers to move the open unclassified cases it now classifies (learning.py), when there are any."""
+    if selectors.unclassified_cases_matching(rule=rule):
+        return redirect("classification-rule-reclassify", rule_id=rule.pk)
+    return redirect("classification-rule-list")
+
+
 def _previewing(request: HttpRequest) -> bool:
     """The rule forms' Preview button posts the form to show its effect; nothing is saved."""
     return "preview" in request.POST
@@ -205,7 +212,7 @@ def classification_rule_create(request: HttpRequest) -> HttpResponse:
         ready=not _previewing(request),
     )
     if created is not None:
-        return redirect("classification-rule-list")
+        return _after_rule_saved(created)
     return _classification_rule_page(request, form, None)
 
 
@@ -223,7 +230,7 @@ def classification_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse
         ready=not _previewing(request),
     )
     if saved is not None:
-        return redirect("classification-rule-list")
+        return _after_rule_saved(saved)
     return _classification_rule_page(request, form, rule)
 
 
