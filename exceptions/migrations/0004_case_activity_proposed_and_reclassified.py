@@ -4,15 +4,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('exceptions', '0003_case_latest_message_and_queue_sort_indexes'),
+        ("exceptions", "0003_case_latest_message_and_queue_sort_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='caseactivity',
-            name='kind',
-            field=models.CharField(choices=[('created', 'Created'), ('occurrence', 'New occurrence'), ('comment', 'Comment'), ('assigned', 'Assigned'), ('status', 'Status changed'), ('reopened', 'Reopened by a recurrence'), ('escalated', 'Escalated'), ('routed', 'Routed'), ('merged', 'Merged'), ('split', 'Split'), ('snoozed', 'Snoozed'), ('replay', 'Replay'), ('proposed', 'Classification rule proposed'), ('reclassified', 'Reclassified')], max_length=20),
+            model_name="caseactivity",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("created", "Created"),
+                    ("occurrence", "New occurrence"),
+                    ("comment", "Comment"),
+                    ("assigned", "Assigned"),
+                    ("status", "Status changed"),
+                    ("reopened", "Reopened by a recurrence"),
+                    ("escalated", "Escalated"),
+                    ("routed", "Routed"),
+                    ("merged", "Merged"),
+                    ("split", "Split"),
+                    ("snoozed", "Snoozed"),
+                    ("replay", "Replay"),
+                    ("proposed", "Classification rule proposed"),
+                    ("reclassified", "Reclassified"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from django.db.models import OuterRef, Subquery
 
 from exceptions.choices import UNCLASSIFIED, ActivityKind
-from exceptions.classification import RuleDraft, classify, rule_from_failure
-from exceptions.models import Case, CaseActivity, ClassificationRule, ExceptionRecord
-from exceptions.selectors.rules import classification_specs, occurrence_facts, open_cases
+from exceptions.classification import CaseFacts, RuleDraft, classify, route, rule_from_failure
+from exceptions.models import Case, CaseActivity, ClassificationRule, ExceptionRecord, Queue
+from exceptions.selectors.rules import classification_specs, occurrence_facts, open_cases, routing_specs
 from transactions.selectors import failed_event_details
 
 # Past this many open unclassified cases, the reclassification offer looks at the most recently seen ones only.
@@ -36,6 +36,7 @@ class Reclassification:
     title: str
     version: int
     queue: str
+    to_queue: str  # where routing puts it once classified
     category: str
     rule_id: int
     explanation: str
@@ -64,6 +65,9 @@ def unclassified_cases_matching(*, rule: ClassificationRule, limit: int = RECLAS
     by_id = ExceptionRecord.objects.in_bulk(wanted)
     records = {r.case_id: r for r in by_id.values()}
     events = {e["id"]: e for e in failed_event_details(event_ids=[r.event_id for r in records.values()])}
+    routes = routing_specs()
+    queues = dict(Queue.objects.values_list("pk", "name"))
+    default_id = Queue.objects.filter(is_default=True).values_list("pk", flat=True).first()
     found = []
     for case in cases:
         record = records.get(case.pk)
@@ -71,12 +75,16 @@ def unclassified_cases_matching(*, rule: ClassificationRule, limit: int = RECLAS
             continue
         outcome = classify(occurrence_facts(record, events.get(record.event_id)), specs)
         if outcome.rule_id == rule.pk:
+            facts = CaseFacts(outcome.category, case.system, case.kind, record.entity, case.amount_at_stake)
+            routed = route(facts, routes)
+            to_queue = routed.queue_id if routed else (default_id or case.queue_id)
             found.append(
                 Reclassification(
                     case_id=case.pk,
                     title=case.title,
                     version=case.version,
                     queue=case.queue.name,
+                    to_queue=queues.get(to_queue, "?"),
                     category=outcome.category,
                     rule_id=rule.pk,
                     explanation=outcome.explanation,

@@ -50,6 +50,7 @@ def _initial(case: Case, proposal: Any | None) -> dict[str, Any] | None:
         "error_code": draft.error_code,
         "error_type": draft.error_type,
         "message_pattern": draft.message_pattern,
+        "attributes": {},
         "is_active": True,
     }
     if proposal is not None:

@@ -172,7 +172,8 @@ def learned(gap) -> ClassificationRule:
 @pytest.mark.django_db
 def test_reclassifying_moves_the_open_cases_the_saved_rule_matches_and_routes_them(gap, learned, role_user):
     case, held = gap["rejected"], gap["held"]
-    assert [r.case_id for r in unclassified_cases_matching(rule=learned)] == [case.pk]
+    offer = unclassified_cases_matching(rule=learned)
+    assert [(r.case_id, r.queue, r.to_queue) for r in offer] == [(case.pk, "Triage", "Accounts receivable")]
     assert case.queue.slug == "triage"
     manager = role_user("manager", username="boss")
     moved, stale = cases_reclassify(rule=learned, actor=manager, versions={case.pk: case.version})
