@@ -33,6 +33,7 @@ from exceptions.selectors.learning import (
     case_latest_failure,
     case_rule_draft,
     case_rule_proposals,
+    cases_with_rule_proposals,
     unclassified_cases_matching,
 )
 from exceptions.selectors.replays import (
@@ -103,6 +104,7 @@ __all__ = [
     "case_rule_draft",
     "case_rule_proposals",
     "case_transaction_ids",
+    "cases_with_rule_proposals",
     "category_list",
     "classification_rule_get",
     "classification_rule_list",

@@ -96,3 +96,10 @@ def unclassified_cases_matching(*, rule: ClassificationRule, limit: int = RECLAS
 def case_rule_proposals(*, case: Case) -> list[CaseActivity]:
     """Rules proposed from this case by people who may not save rules, newest first."""
     return list(CaseActivity.objects.filter(case=case, kind=ActivityKind.PROPOSED).order_by("-created_at", "-id"))
+
+
+def cases_with_rule_proposals(*, case_ids: list[int]) -> set[int]:
+    """Which of these cases carry a proposed rule (the taxonomy gap marks them for the managers who review them)."""
+    return set(
+        CaseActivity.objects.filter(case_id__in=case_ids, kind=ActivityKind.PROPOSED).values_list("case_id", flat=True)
+    )

@@ -87,10 +87,10 @@ def case_classify(request: HttpRequest, case_id: int) -> HttpResponse:
         if action == "save" and not can_save:
             raise PermissionDenied("saving a classification rule needs the manager capability; propose it instead")
         if form.is_valid():
-            done = _act(request, case, form, action)
+            done, status = _act(request, case, form, action)
             if done is not None:
                 return done
-        status = 400 if form.errors else 200
+        status = status if status != 200 else (400 if form.errors else 200)
         if form.is_valid():
             preview = selectors.classification_rule_preview(
                 spec=form.spec(NEW_RULE_ID), position=form.cleaned_data["position"], now=timezone.now()
@@ -106,14 +106,15 @@ def case_classify(request: HttpRequest, case_id: int) -> HttpResponse:
     return render(request, "exceptions/case_classify.html", context, status=status)
 
 
-def _act(request: HttpRequest, case: Case, form: CaseClassifyForm, action: str) -> HttpResponse | None:
-    """Save or propose; None shows the page again (a preview, or the form with the service's refusal)."""
+def _act(request: HttpRequest, case: Case, form: CaseClassifyForm, action: str) -> tuple[HttpResponse | None, int]:
+    """Save or propose; no response shows the page again (a preview, or the form with the service's refusal and its
+    status: 409 when the case changed since the page was loaded)."""
     data = form.cleaned_data
     try:
         if action == "save":
             rule = services.classification_rule_create(actor=actor_for(request.user), **form.service_kwargs())
             messages.success(request, f"Classification rule {rule} created.")
-            return redirect("classification-rule-reclassify", rule_id=rule.pk)
+            return redirect("classification-rule-reclassify", rule_id=rule.pk), 302
         if action == "propose":
             services.case_rule_propose(
                 case_id=case.pk,
@@ -124,12 +125,13 @@ def _act(request: HttpRequest, case: Case, form: CaseClassifyForm, action: str) 
                 note=data["note"],
             )
             messages.success(request, f"Rule proposed on case #{case.pk}; a manager reviews and saves it.")
-            return redirect("case-detail", case_id=case.pk)
+            return redirect("case-detail", case_id=case.pk), 302
     except NotPermitted as exc:
         raise PermissionDenied(str(exc)) from exc
     except DomainError as exc:
         form.add_error(None, str(exc))
-    return None
+        return None, exc.status_code
+    return None, 200
 
 
 def _posted_versions(request: HttpRequest) -> dict[int, int]:

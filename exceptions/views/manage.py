@@ -82,6 +82,7 @@ def taxonomy(request: HttpRequest) -> HttpResponse:
         "categories": selectors.category_list(),
         "gap": _gap_links(gap[:GAP_ON_TAXONOMY_PAGE]),
         "gap_more": len(gap) > GAP_ON_TAXONOMY_PAGE,
+        "proposed": selectors.cases_with_rule_proposals(case_ids=[r.case_id for r in gap if r.case_id]),
     }
     return render(request, "exceptions/taxonomy.html", context)
 
@@ -92,6 +93,7 @@ def taxonomy_gap(request: HttpRequest) -> HttpResponse:
     rows = selectors.taxonomy_gap(now=timezone.now())
     context = {
         "gap": _gap_links(rows),
+        "proposed": selectors.cases_with_rule_proposals(case_ids=[r.case_id for r in rows if r.case_id]),
         "totals": {"last_7_days": sum(r.last_7_days for r in rows), "last_30_days": sum(r.last_30_days for r in rows)},
         "can_edit": request.user.has_perm(EDIT_RULES),
     }

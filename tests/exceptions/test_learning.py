@@ -284,10 +284,19 @@ def test_ops_may_propose_but_not_save_a_rule_or_reclassify(gap, ops, learned):
     assert proposal.actor == "user:fay" and proposal.data["category"] == "business_rule"
     assert proposal.data["note"] == "held invoices are a billing rule"
     assert AuditEntry.objects.filter(action="case.rule_proposed", object_id=str(case.pk)).exists()
+    assert 'data-testid="case-classify"' in ops.get(reverse("case-detail", args=[case.pk])).content.decode()
     reclassify = reverse("classification-rule-reclassify", args=[learned.pk])
     assert ops.get(reclassify).status_code == 403
     assert ops.post(reclassify, {"selected": gap["rejected"].pk, "case": "1:1"}).status_code == 403
     assert Case.objects.get(pk=gap["rejected"].pk).category.slug == "unclassified"
+
+
+@pytest.mark.django_db
+def test_a_stale_proposal_answers_409_and_records_nothing(gap, ops):
+    case = gap["rejected"]
+    response = ops.post(reverse("case-classify", args=[case.pk]), classify_data(case, action="propose", version=1))
+    assert case.version != 1 and response.status_code == 409
+    assert not CaseActivity.objects.filter(kind=ActivityKind.PROPOSED).exists()
 
 
 @pytest.mark.django_db
@@ -336,8 +345,13 @@ def test_saving_in_the_rule_editor_offers_to_reclassify(gap, manager):
 
 
 @pytest.mark.django_db
-def test_the_gap_page_offers_classify_on_each_group(gap, manager):
+def test_the_gap_page_offers_classify_on_each_group_and_marks_proposals(gap, manager, ops):
     page = manager.get(reverse("taxonomy-gap")).content.decode()
     for case in gap.values():
         assert f'href="{reverse("case-classify", args=[case.pk])}"' in page
+    assert 'data-testid="gap-proposed"' not in page
+    held = gap["held"]
+    ops.post(reverse("case-classify", args=[held.pk]), classify_data(held, action="propose"))
+    for url in (reverse("taxonomy-gap"), reverse("taxonomy")):
+        assert manager.get(url).content.decode().count('data-testid="gap-proposed"') == 1
     assert classification_specs()  # the default rules are loaded, and still none matches these groups
