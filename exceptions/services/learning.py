@@ -68,10 +68,12 @@ def cases_reclassify(
     who = actor_for(actor)
     rule = ClassificationRule.objects.select_related("category").get(pk=rule.pk)
     found = unclassified_cases_matching(rule=rule)
+    # A case the page listed that the rule no longer classifies (acted on, or the rules changed since) stays as it is.
+    gone = sorted(set(versions or ()) - {r.case_id for r in found})
     if versions is not None:
         found = [r for r in found if r.case_id in versions]
     if not found:
-        return [], []
+        return [], gone
     locked = {
         c.pk: c
         for c in Case.objects.select_for_update(of=("self",))
@@ -84,7 +86,7 @@ def cases_reclassify(
     default_id = _default_queue_id()
     category = rule.category
     moved: list[Reclassification] = []
-    stale: list[int] = []
+    stale: list[int] = list(gone)
     fingerprints_lock(
         fingerprint(category=category.slug, system=c.system, kind=c.kind, error_signature=c.error_signature)
         for c in locked.values()

@@ -207,6 +207,10 @@ def test_a_case_changed_since_the_page_stays_as_it_is(gap, learned, role_user):
     case = gap["rejected"]
     moved, stale = cases_reclassify(rule=learned, actor=role_user("manager"), versions={case.pk: case.version - 1})
     assert moved == [] and stale == [case.pk]
+    # One the rule does not (or no longer) classify is reported too, and left alone.
+    held = gap["held"]
+    moved, stale = cases_reclassify(rule=learned, actor=role_user("manager"), versions={held.pk: held.version})
+    assert moved == [] and stale == [held.pk]
     case.refresh_from_db()
     assert case.category.slug == "unclassified"
 
