@@ -111,7 +111,8 @@ REAL_FAILURES = [
         facts("avalara-tax", "tax.calculate", code="AuthenticationException", message="Authentication failed."),
     ),
     ("security", facts("avalara-tax", "tax.calculate", code="AuthorizationException")),
-    # Zuora: SOAP/CRUD ErrorCode values and v1 REST eight-digit codes (resource code + error category).
+    # Zuora: SOAP/CRUD ErrorCode values and v1 REST eight-digit codes: a resource code (531003 the termType field of a
+    # subscription; 500000 an unknown object, as GET and DELETE requests report) and the error category.
     (
         "data_quality",
         facts(
@@ -133,8 +134,8 @@ REAL_FAILURES = [
     ),
     ("data_quality", facts("zuora-billing", "order.create", code="53100322")),
     ("data_quality", facts("zuora-billing", "invoice.get", code="50000040")),
-    ("data_quality", facts("zuora-billing", "invoice.get", code="59210040")),
-    ("business_rule", facts("zuora-billing", "invoice.post", code="59210030")),
+    ("data_quality", facts("zuora-billing", "invoice.get", code="50000023")),
+    ("business_rule", facts("zuora-billing", "invoice.post", code="50000030")),
     ("business_rule", facts("zuora-billing", "subscription.cancel", code="53100330")),
     ("security", facts("zuora-billing", "invoice.post", code="90000011")),
     ("security", facts("zuora-billing", "invoice.post", code="50000010")),
