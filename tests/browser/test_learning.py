@@ -41,6 +41,8 @@ def test_classify_from_the_gap_preview_save_and_the_case_moves(browser_page, liv
     page.wait_for_selector("[data-testid=classify-summary]")
     assert page.inner_text("[data-testid=preview-gap-matches]") == "2"
     assert page.inner_text("[data-testid=preview-others]") == "0"
+    # At 1280 px (Playwright's default width) the form and its preview fit side by side.
+    assert page.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth") <= 0
     page.click("[data-testid=classify-save]")
     page.wait_for_selector("[data-testid=reclassify-form]")
     assert page.inner_text("[data-testid=reclassify-count]") == "1"
