@@ -4,9 +4,12 @@ import logging
 from typing import Any
 
 import psycopg
-from django.core.exceptions import PermissionDenied
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.db import InterfaceError, OperationalError
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import permissions
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +37,80 @@ class CreatedCursorPagination(CursorPagination):
     ordering = "-id"
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+# Query parameters every list understands besides its filters: DRF's format override and what a paginator or an
+# ordering backend reads (found on the view, so that a list with its own paginator is covered too).
+ALWAYS_ALLOWED_PARAMETERS = frozenset({"format"})
+_PAGINATOR_PARAMETERS = (
+    "cursor_query_param",
+    "page_query_param",
+    "page_size_query_param",
+    "limit_query_param",
+    "offset_query_param",
+)
+
+
+def list_parameters(view: Any, request: Request) -> set[str]:
+    """The query parameters a list view reads: its FilterSet's filters, its paginator's and ordering's parameters."""
+    allowed = set(ALWAYS_ALLOWED_PARAMETERS)
+    paginator = getattr(view, "paginator", None)
+    allowed.update(filter(None, (getattr(paginator, name, None) for name in _PAGINATOR_PARAMETERS)))
+    for backend_class in getattr(view, "filter_backends", None) or ():
+        backend = backend_class()
+        if isinstance(backend, DjangoFilterBackend):
+            filterset_class = backend.get_filterset_class(view, view.get_queryset())
+            if filterset_class is not None:
+                allowed.update(filterset_class.base_filters)
+        elif getattr(backend, "ordering_param", None):
+            allowed.add(backend.ordering_param)
+        elif getattr(backend, "search_param", None):
+            allowed.add(backend.search_param)
+    return allowed
+
+
+class StrictFilterBackend(DjangoFilterBackend):
+    """django-filter, and a 400 naming any query parameter a list does not read: a misspelt or unsupported filter
+    (`?q=` where there is no search) would otherwise answer the whole unfiltered list as if it were the answer."""
+
+    def filter_queryset(self, request: Request, queryset: Any, view: Any) -> Any:
+        if request.method in {"GET", "HEAD"} and not getattr(view, "detail", False):
+            unknown = sorted(set(request.query_params) - list_parameters(view, request))
+            if unknown:
+                allowed = ", ".join(sorted(list_parameters(view, request)))
+                raise ValidationError(
+                    {
+                        "detail": f"unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; "
+                        f"this list reads: {allowed}",
+                        **{name: ["unknown query parameter"] for name in unknown},
+                    }
+                )
+        return super().filter_queryset(request, queryset, view)
+
+
+def request_body(request: Request, *, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The body as a plain dict over `defaults` (a PATCH lays the body over the object's current values); a form
+    body's repeated names become lists, as a JSON body would send them."""
+    data = request.data
+    if hasattr(data, "lists"):
+        body = {name: values if len(values) > 1 else values[0] for name, values in data.lists()}
+    elif isinstance(data, dict):
+        body = dict(data)
+    else:
+        raise ValidationError({"detail": "the body must be a JSON object"})
+    return {**(defaults or {}), **body}
+
+
+def form_cleaned(form: forms.BaseForm) -> dict[str, Any]:
+    """The cleaned data of a console form bound to an API body: the API validates with the pages' own forms, so both
+    refuse the same input for the same reason. Invalid input is a 400 whose `detail` names every problem."""
+    if form.is_valid():
+        return form.cleaned_data
+    errors = {name: [str(message) for message in messages] for name, messages in form.errors.items()}
+    reasons = "; ".join(
+        f"{'' if name == NON_FIELD_ERRORS else name + ': '}{' '.join(messages)}" for name, messages in errors.items()
+    )
+    raise ValidationError({"detail": reasons, "errors": errors})
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -101,6 +178,10 @@ __all__ = [
     "STORAGE_UNAVAILABLE",
     "CreatedCursorPagination",
     "HasCapability",
+    "StrictFilterBackend",
     "exception_handler",
+    "form_cleaned",
+    "list_parameters",
+    "request_body",
     "schema_common_answers",
 ]

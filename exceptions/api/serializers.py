@@ -233,6 +233,27 @@ class ReplayRequestSerializer(VersionedSerializer):
         return value
 
 
+class MergeSerializer(VersionedSerializer):
+    cases = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        allow_empty=False,
+        max_length=100,
+        help_text="ids of the cases to fold into this one; the version is this case's",
+    )
+
+
+class SplitSerializer(VersionedSerializer):
+    occurrence = serializers.IntegerField(min_value=1, help_text="id of one of this case's occurrences")
+    message_contains = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="future occurrences whose message contains this text follow the new case (default: the whole "
+        "message)",
+    )
+
+
 class BulkCaseSerializer(serializers.Serializer):
     id = serializers.IntegerField(min_value=1)
     version = serializers.IntegerField(min_value=1)

@@ -1,8 +1,13 @@
 from rest_framework.routers import SimpleRouter
 
+from exceptions.api.queues import QueueViewSet
+from exceptions.api.rules import ClassificationRuleViewSet, RoutingRuleViewSet
 from exceptions.api.views import CaseViewSet
 
 router = SimpleRouter()
 router.register("cases", CaseViewSet, basename="api-case")
+router.register("classification-rules", ClassificationRuleViewSet, basename="api-classification-rule")
+router.register("routing-rules", RoutingRuleViewSet, basename="api-routing-rule")
+router.register("queues", QueueViewSet, basename="api-queue")
 
 urlpatterns = router.urls

@@ -27,21 +27,25 @@ from exceptions.api.serializers import (
     CaseSerializer,
     CommentSerializer,
     ErrorSerializer,
+    MergeSerializer,
     ReplayBulkResultSerializer,
     ReplayBulkSerializer,
     ReplayRequestSerializer,
     ReplaySerializer,
+    SplitSerializer,
     TransitionSerializer,
 )
 from exceptions.filters import CaseFilterSet
 from exceptions.models import Case
 from exceptions.permissions import can_act_on_case
-from exceptions.selectors import case_detail_list, case_list
+from exceptions.selectors import case_detail_list, case_has_occurrence, case_list
 from exceptions.services import (
     case_assign,
     case_comment,
     case_transition,
     cases_bulk,
+    cases_merge,
+    occurrence_split,
     replay_request,
     replays_request_bulk,
 )
@@ -199,6 +203,46 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
             snooze_occurrences=data["snooze_occurrences"],
         )
         return self._answer(case.pk)
+
+    @extend_schema(
+        summary="Merge cases into this one",
+        description="Folds the cases listed into this one (their occurrences move, their future occurrences follow); "
+        "the merged cases resolve with merged_into set. `version` is this case's; the caller must be allowed to act "
+        "on every case named.",
+        request=MergeSerializer,
+        responses={200: CaseSerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def merge(self, request: Request, pk: str | None = None) -> Response:
+        case = self._actionable(request)
+        data = _validated(MergeSerializer, request).validated_data
+        sources = sorted(set(data["cases"]))
+        if case.pk in sources:
+            raise ValidationError({"detail": f"cases: a case cannot be merged into itself (#{case.pk})"})
+        cases_merge(target_id=case.pk, source_ids=sources, actor=request.user, expected_version=data["version"])
+        return self._answer(case.pk)
+
+    @extend_schema(
+        summary="Split an occurrence out into a case of its own",
+        description="Moves one occurrence to a new case; future occurrences like it (same fingerprint, and the text "
+        "given, or else the whole message) follow the new case. Answers the new case.",
+        request=SplitSerializer,
+        responses={201: CaseSerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def split(self, request: Request, pk: str | None = None) -> Response:
+        case = self._actionable(request)
+        data = _validated(SplitSerializer, request).validated_data
+        if not case_has_occurrence(case=case, occurrence_id=data["occurrence"]):
+            reason = f"occurrence: #{data['occurrence']} is not an occurrence of case #{case.pk}"
+            raise ValidationError({"detail": reason})
+        new = occurrence_split(
+            occurrence_id=data["occurrence"],
+            actor=request.user,
+            message_contains=data["message_contains"],
+            expected_version=data["version"],
+        )
+        return Response(CaseSerializer(case_list().get(pk=new.pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Replay a failed occurrence",

@@ -39,6 +39,10 @@ def case_occurrences(*, case: Case, limit: int = 200) -> QuerySet[ExceptionRecor
     return ExceptionRecord.objects.filter(case=case).select_related("rule").order_by("-occurred_at")[:limit]
 
 
+def case_has_occurrence(*, case: Case, occurrence_id: int) -> bool:
+    return ExceptionRecord.objects.filter(case=case, pk=occurrence_id).exists()
+
+
 def case_activities(*, case: Case) -> QuerySet[CaseActivity]:
     return CaseActivity.objects.filter(case=case).order_by("created_at", "id")
 

@@ -80,7 +80,6 @@ class SlaDefinitionViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [HasCapability]
     required_capability = VIEW_CASES
     http_method_names = ["get", "post", "patch", "head", "options"]
-    filter_backends: list = []
 
     def get_queryset(self) -> QuerySet[SlaDefinition]:
         return sla_definition_list()
