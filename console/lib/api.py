@@ -1,14 +1,14 @@
 """API plumbing shared by every app: pagination, the error translation, role permissions."""
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.db import InterfaceError, OperationalError
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import permissions
+from rest_framework import permissions, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -29,6 +29,13 @@ STORAGE_UNAVAILABLE: tuple[type[Exception], ...] = (
     psycopg.InterfaceError,
 )
 RETRY_AFTER_SECONDS = 5
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every 4xx answer: a reason to show; invalid input also lists its problems per field."""
+
+    detail = serializers.CharField()
+    errors = serializers.DictField(required=False, help_text="invalid input only: the problems per field")
 
 
 class CreatedCursorPagination(CursorPagination):
@@ -99,6 +106,26 @@ def request_body(request: Request, *, defaults: dict[str, Any] | None = None) ->
     else:
         raise ValidationError({"detail": "the body must be a JSON object"})
     return {**(defaults or {}), **body}
+
+
+S = TypeVar("S", bound=serializers.Serializer)
+
+
+def serializer_validated(serializer_class: type[S], request: Request) -> S:
+    """The serializer with valid input, or a 400 whose `detail` says what is wrong (and `errors` lists it per field)."""
+    serializer = serializer_class(data=request.data)
+    if not serializer.is_valid():
+        reasons = "; ".join(f"{name}: {_problem_text(problem)}" for name, problem in serializer.errors.items())
+        raise ValidationError({"detail": reasons, "errors": serializer.errors})
+    return serializer
+
+
+def _problem_text(problem: Any) -> str:
+    if isinstance(problem, dict):
+        return ", ".join(f"{key} {_problem_text(value)}" for key, value in problem.items())
+    if isinstance(problem, list):
+        return " ".join(_problem_text(item) for item in problem if item)
+    return str(problem)
 
 
 def form_cleaned(form: forms.BaseForm) -> dict[str, Any]:
@@ -177,6 +204,7 @@ __all__ = [
     "RETRY_AFTER_SECONDS",
     "STORAGE_UNAVAILABLE",
     "CreatedCursorPagination",
+    "ErrorSerializer",
     "HasCapability",
     "StrictFilterBackend",
     "exception_handler",
@@ -184,4 +212,5 @@ __all__ = [
     "list_parameters",
     "request_body",
     "schema_common_answers",
+    "serializer_validated",
 ]

@@ -19,11 +19,10 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from console.lib.api import HasCapability, form_cleaned, request_body
+from console.lib.api import ErrorSerializer, HasCapability, form_cleaned, request_body
 from console.lib.audit import actor_for
 from console.lib.capabilities import EDIT_RULES
 from exceptions import selectors, services
-from exceptions.api.serializers import ErrorSerializer
 from exceptions.forms import QueueForm, QueueMemberForm
 from exceptions.models import Queue
 from transactions.durations import duration_label
@@ -33,7 +32,7 @@ def _error(description: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=description)
 
 
-READ_ERRORS = {401: _error("not authenticated"), 403: _error("the caller lacks console.edit_rules")}
+READ_ERRORS = {401: _error("not authenticated"), 403: _error(f"the caller lacks {EDIT_RULES}")}
 DETAIL_ERRORS = {**READ_ERRORS, 404: _error("no such queue")}
 WRITE_ERRORS = {**DETAIL_ERRORS, 400: _error("invalid input: `detail` names every problem, `errors` lists them")}
 

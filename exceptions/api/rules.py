@@ -17,11 +17,10 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from console.lib.api import HasCapability, form_cleaned, request_body
+from console.lib.api import ErrorSerializer, HasCapability, form_cleaned, request_body
 from console.lib.audit import actor_for
 from console.lib.capabilities import EDIT_RULES
 from exceptions import selectors, services
-from exceptions.api.serializers import ErrorSerializer
 from exceptions.forms import ClassificationRuleForm, RoutingRuleForm
 from exceptions.models import Category, ClassificationRule, Queue, RoutingRule
 from exceptions.selectors import NEW_RULE_ID, ROUTING_PREVIEW_SAMPLE
@@ -31,7 +30,7 @@ def _error(description: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=description)
 
 
-READ_ERRORS = {401: _error("not authenticated"), 403: _error("the caller lacks console.edit_rules")}
+READ_ERRORS = {401: _error("not authenticated"), 403: _error(f"the caller lacks {EDIT_RULES}")}
 DETAIL_ERRORS = {**READ_ERRORS, 404: _error("no such rule")}
 WRITE_ERRORS = {**DETAIL_ERRORS, 400: _error("invalid input: `detail` names every problem, `errors` lists them")}
 # What a new rule is when the body leaves it out (the model's defaults; an unchecked box on the page is "off").

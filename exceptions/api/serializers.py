@@ -14,13 +14,6 @@ from exceptions.choices import CaseStatus
 from exceptions.models import Case, CaseActivity, ExceptionRecord, Replay
 
 
-class ErrorSerializer(serializers.Serializer):
-    """Every 4xx answer: a reason to show; invalid input also lists its problems per field."""
-
-    detail = serializers.CharField()
-    errors = serializers.DictField(required=False, help_text="invalid input only: the problems per field")
-
-
 class CaseStatusField(serializers.ChoiceField):
     """A case's status, documented once as the CaseStatusEnum component (see the extension below)."""
 

@@ -4,7 +4,7 @@ Every action sends the case version it was based on: a stale one answers 409, a 
 input the service refuses 400 with the reason. Reads need console.view_cases; the services decide who may act.
 """
 
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
@@ -16,7 +16,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from console.lib.api import HasCapability
+from console.lib.api import ErrorSerializer, HasCapability, serializer_validated
 from console.lib.capabilities import ACT_ON_CASES, VIEW_CASES
 from console.lib.errors import NotPermitted
 from exceptions.api.serializers import (
@@ -26,7 +26,6 @@ from exceptions.api.serializers import (
     CaseDetailSerializer,
     CaseSerializer,
     CommentSerializer,
-    ErrorSerializer,
     MergeSerializer,
     ReplayBulkResultSerializer,
     ReplayBulkSerializer,
@@ -49,8 +48,6 @@ from exceptions.services import (
     replay_request,
     replays_request_bulk,
 )
-
-S = TypeVar("S", bound=serializers.Serializer)
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -78,23 +75,6 @@ BULK_ERRORS = {
     401: _error("not authenticated"),
     403: _error("the caller may not act on cases"),
 }
-
-
-def _validated(serializer_class: type[S], request: Request) -> S:
-    """The serializer with valid input, or a 400 whose `detail` says what is wrong (and `errors` lists it per field)."""
-    serializer = serializer_class(data=request.data)
-    if not serializer.is_valid():
-        reasons = "; ".join(f"{name}: {_text(problem)}" for name, problem in serializer.errors.items())
-        raise ValidationError({"detail": reasons, "errors": serializer.errors})
-    return serializer
-
-
-def _text(problem: Any) -> str:
-    if isinstance(problem, dict):
-        return ", ".join(f"{key} {_text(value)}" for key, value in problem.items())
-    if isinstance(problem, list):
-        return " ".join(_text(item) for item in problem if item)
-    return str(problem)
 
 
 def _require_acting_role(request: Request) -> None:
@@ -166,7 +146,7 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def assign(self, request: Request, pk: str | None = None) -> Response:
         case = self._actionable(request)
-        data = _validated(AssignSerializer, request).validated_data
+        data = serializer_validated(AssignSerializer, request).validated_data
         case_assign(case_id=case.pk, assignee=data["assignee"], actor=request.user, expected_version=data["version"])
         return self._answer(case.pk)
 
@@ -178,7 +158,7 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def comment(self, request: Request, pk: str | None = None) -> Response:
         case = self._actionable(request)
-        data = _validated(CommentSerializer, request).validated_data
+        data = serializer_validated(CommentSerializer, request).validated_data
         case_comment(case_id=case.pk, body=data["body"], actor=request.user, expected_version=data["version"])
         return self._answer(case.pk)
 
@@ -192,7 +172,7 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def transition(self, request: Request, pk: str | None = None) -> Response:
         case = self._actionable(request)
-        data = _validated(TransitionSerializer, request).validated_data
+        data = serializer_validated(TransitionSerializer, request).validated_data
         case_transition(
             case_id=case.pk,
             status=data["status"],
@@ -215,7 +195,7 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def merge(self, request: Request, pk: str | None = None) -> Response:
         case = self._actionable(request)
-        data = _validated(MergeSerializer, request).validated_data
+        data = serializer_validated(MergeSerializer, request).validated_data
         sources = sorted(set(data["cases"]))
         if case.pk in sources:
             raise ValidationError({"detail": f"cases: a case cannot be merged into itself (#{case.pk})"})
@@ -232,7 +212,7 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def split(self, request: Request, pk: str | None = None) -> Response:
         case = self._actionable(request)
-        data = _validated(SplitSerializer, request).validated_data
+        data = serializer_validated(SplitSerializer, request).validated_data
         if not case_has_occurrence(case=case, occurrence_id=data["occurrence"]):
             reason = f"occurrence: #{data['occurrence']} is not an occurrence of case #{case.pk}"
             raise ValidationError({"detail": reason})
@@ -256,7 +236,7 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def replay(self, request: Request, pk: str | None = None) -> Response:
         case = self._actionable(request)
-        data = _validated(ReplayRequestSerializer, request).validated_data
+        data = serializer_validated(ReplayRequestSerializer, request).validated_data
         replay = replay_request(
             case_id=case.pk,
             actor=request.user,
@@ -276,7 +256,7 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
     def bulk(self, request: Request) -> Response:
         _require_acting_role(request)
-        serializer = _validated(BulkSerializer, request)
+        serializer = serializer_validated(BulkSerializer, request)
         data = serializer.validated_data
         result = cases_bulk(
             action=data["action"],
@@ -296,7 +276,7 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=False, methods=["post"], url_path="replay-bulk", filter_backends=[], pagination_class=None)
     def replay_bulk(self, request: Request) -> Response:
         _require_acting_role(request)
-        data = _validated(ReplayBulkSerializer, request).validated_data
+        data = serializer_validated(ReplayBulkSerializer, request).validated_data
         result = replays_request_bulk(filters=data["filters"], actor=request.user)
         return Response(
             {

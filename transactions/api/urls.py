@@ -2,10 +2,15 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from transactions.api.ingest import CloudEventsView, NativeEventsView
+from transactions.api.processes import ProcessDefinitionViewSet
+from transactions.api.sources import DeadLetterViewSet, IngestSourceViewSet
 from transactions.api.views import TransactionViewSet
 
 router = SimpleRouter()
 router.register("transactions", TransactionViewSet, basename="api-transaction")
+router.register("processes", ProcessDefinitionViewSet, basename="api-process")
+router.register("ingest-sources", IngestSourceViewSet, basename="api-ingest-source")
+router.register("dead-letters", DeadLetterViewSet, basename="api-dead-letter")
 
 urlpatterns = [
     path("events", NativeEventsView.as_view(), name="api-events-ingest"),

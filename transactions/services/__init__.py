@@ -2,6 +2,7 @@
 
 - sources: ingest sources, their tokens and CloudEvents source aliases
 - ingest: the ingest pipeline (records_ingest) and the dead-letter store it feeds
+- dead_letters: replaying many dead letters at once
 - rules: extraction and redaction rules
 - processes: process definitions and their expected steps
 - correlation: correlation of stored batches into transactions (the database side of transactions.correlation)
@@ -13,6 +14,11 @@ from transactions.services.correlation import (
     correlating_key_types,
     process_specs,
     transactions_mark_stalled,
+)
+from transactions.services.dead_letters import (
+    MAX_BULK_REPLAY,
+    BulkReplayOutcome,
+    dead_letters_replay_bulk,
 )
 from transactions.services.ingest import (
     MAX_DEAD_LETTER_BODY,
@@ -59,9 +65,11 @@ from transactions.services.sources import (
 )
 
 __all__ = [
+    "MAX_BULK_REPLAY",
     "MAX_DEAD_LETTER_BODY",
     "TOKEN_PREFIX",
     "TOKEN_TOUCH_INTERVAL",
+    "BulkReplayOutcome",
     "IngestOutcome",
     "ProcessStepInput",
     "batch_correlate",
@@ -70,6 +78,7 @@ __all__ = [
     "correlation_key_problem",
     "dead_letter_discard",
     "dead_letter_replay",
+    "dead_letters_replay_bulk",
     "extraction_rule_create",
     "extraction_rule_delete",
     "extraction_rule_problems",
