@@ -66,6 +66,17 @@ def test_a_search_where_the_list_has_none_is_refused(admin_api, url):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "known"),
+    [("/api/v1/monitors/", {"type": "volume", "q": "x"}), ("/api/v1/lineage/", {"business_key": "C-1"})],
+)
+def test_list_views_outside_the_routers_refuse_unknown_parameters_too(admin_api, url, known):
+    response = admin_api.get(url, {**known, "not_a_filter": "1"})
+    assert response.status_code == 400 and "unknown query parameter: not_a_filter" in response.json()["detail"]
+    assert admin_api.get(url, {**known, "format": "json"}).status_code == 200
+
+
+@pytest.mark.django_db
 def test_a_list_still_takes_its_filters_and_its_cursor(admin_api):
     assert admin_api.get("/api/v1/cases/", {"status": "open", "q": "posting"}).status_code == 200
     assert admin_api.get("/api/v1/transactions/", {"business_key": "C-1", "has_errors": "true"}).status_code == 200

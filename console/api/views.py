@@ -14,7 +14,7 @@ from console.api.serializers import (
     MeSerializer,
 )
 from console.filters import AuditEntryFilterSet
-from console.lib.api import HasCapability
+from console.lib.api import HasCapability, refuse_unknown_parameters
 from console.lib.audit import actor_for
 from console.lib.capabilities import EXPORT_LINEAGE, VIEW_AUDIT
 from console.models import EvidenceJob
@@ -76,6 +76,7 @@ class LineageView(APIView):
         },
     )
     def get(self, request: Request) -> HttpResponse:
+        refuse_unknown_parameters(request, {"business_key"})
         key = request.query_params.get("business_key", "").strip()
         if not key:
             raise ValidationError({"business_key": "name a business key or transaction id"})

@@ -76,22 +76,28 @@ def list_parameters(view: Any, request: Request) -> set[str]:
     return allowed
 
 
+def refuse_unknown_parameters(request: Request, allowed: set[str]) -> None:
+    """A 400 naming every query parameter outside `allowed` (and `format`): a misspelt or unsupported filter (`?q=`
+    where there is no search) would otherwise answer the whole unfiltered list as if it were the answer."""
+    allowed = allowed | ALWAYS_ALLOWED_PARAMETERS
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise ValidationError(
+            {
+                "detail": f"unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; "
+                f"this list reads: {', '.join(sorted(allowed))}",
+                **{name: ["unknown query parameter"] for name in unknown},
+            }
+        )
+
+
 class StrictFilterBackend(DjangoFilterBackend):
-    """django-filter, and a 400 naming any query parameter a list does not read: a misspelt or unsupported filter
-    (`?q=` where there is no search) would otherwise answer the whole unfiltered list as if it were the answer."""
+    """django-filter, refusing a query parameter that the list does not read (see refuse_unknown_parameters). The
+    default filter backend, so that every list viewset refuses them; list views of their own call the function."""
 
     def filter_queryset(self, request: Request, queryset: Any, view: Any) -> Any:
         if request.method in {"GET", "HEAD"} and not getattr(view, "detail", False):
-            unknown = sorted(set(request.query_params) - list_parameters(view, request))
-            if unknown:
-                allowed = ", ".join(sorted(list_parameters(view, request)))
-                raise ValidationError(
-                    {
-                        "detail": f"unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; "
-                        f"this list reads: {allowed}",
-                        **{name: ["unknown query parameter"] for name in unknown},
-                    }
-                )
+            refuse_unknown_parameters(request, list_parameters(view, request))
         return super().filter_queryset(request, queryset, view)
 
 
@@ -210,6 +216,7 @@ __all__ = [
     "exception_handler",
     "form_cleaned",
     "list_parameters",
+    "refuse_unknown_parameters",
     "request_body",
     "schema_common_answers",
     "serializer_validated",

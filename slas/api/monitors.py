@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from console.lib.api import HasCapability
+from console.lib.api import HasCapability, refuse_unknown_parameters
 from console.lib.audit import actor_for
 from console.lib.capabilities import EDIT_RULES, VIEW_TRANSACTIONS
 from console.lib.errors import NotPermitted
@@ -463,6 +463,7 @@ class MonitorListView(generics.GenericAPIView):
         responses={200: MonitorPageSerializer, **LIST_ERRORS},
     )
     def get(self, request: Request) -> Response:
+        refuse_unknown_parameters(request, set(MonitorQuerySerializer().fields))
         query = MonitorQuerySerializer(data=request.query_params)
         if not query.is_valid():
             raise _invalid(query.errors)

@@ -25,6 +25,8 @@ class DeadLetterFilterSet(django_filters.FilterSet):
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         data = self.form.cleaned_data
+        if not any(data.values()):
+            return queryset  # no filter: no subquery (a detail read goes through here too)
         matching = dead_letter_list(
             status=data.get("status") or "",
             source=data.get("source"),

@@ -9,7 +9,9 @@ replay, repair or discard based on a stale one answers 409.
 import json
 from typing import Any
 
+from django.db.models import Prefetch
 from django.utils.cache import add_never_cache_headers
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -170,7 +172,8 @@ class IngestSourceViewSet(
     required_capability = MANAGE_INGEST
 
     def get_queryset(self) -> Any:
-        return IngestSource.objects.prefetch_related("tokens").order_by("name", "id")
+        tokens = Prefetch("tokens", queryset=IngestToken.objects.order_by("-created_at", "-id"))
+        return selectors.ingest_source_list().prefetch_related(tokens).order_by("name", "id")
 
     def _answer(self, source: IngestSource, status_code: int = status.HTTP_200_OK) -> Response:
         return Response(IngestSourceSerializer(self.get_queryset().get(pk=source.pk)).data, status=status_code)
@@ -238,7 +241,8 @@ class DeadLetterPagination(CursorPagination):
         description="Newest first; any status unless ?status= is given (the console page shows pending ones).",
         responses={
             200: DeadLetterSerializer(many=True),
-            400: _error("an invalid filter value or an unknown query parameter"),
+            # django-filter answers an invalid value with its problems per filter, without `detail`.
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="an invalid filter value or an unknown parameter"),
             **LETTER_ERRORS["read"],
         },
     ),
