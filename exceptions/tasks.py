@@ -56,8 +56,13 @@ def notify_case(case_id: int, kind: str) -> int:
     return notified
 
 
-def _seconds_until(moment: datetime | None) -> float:
-    return max((moment - timezone.now()).total_seconds(), 0.0) if moment else 0.0
+def _retry_later(task: Task, moment: datetime) -> None:
+    """Ask the broker to run the task again at `moment`. Without a broker (tasks run in-process: the quick start and
+    the demo) nothing waits in memory for minutes: the row stays pending with its time, and the periodic sweep
+    sends it once that time has passed."""
+    if task.request.is_eager:
+        return
+    raise task.retry(countdown=max((moment - timezone.now()).total_seconds(), 0.0))
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
@@ -67,7 +72,7 @@ def send_replay(self: Task, replay_id: str) -> str | None:
     bounds it, and the sweep re-enqueues a retry whose message was lost)."""
     replay = services.replay_send(replay_id=replay_id)
     if replay is not None and replay.status == ReplayStatus.PENDING and replay.not_before is not None:
-        raise self.retry(countdown=_seconds_until(replay.not_before))
+        _retry_later(self, replay.not_before)
     return replay.status if replay else None
 
 
@@ -96,5 +101,5 @@ def deliver_webhook(self: Task, delivery_id: str) -> str | None:
     """One attempt of one delivery, claimed first; a failure with attempts left retries at its next time."""
     delivery = services.webhook_delivery_attempt(delivery_id=delivery_id)
     if delivery is not None and delivery.status == DeliveryStatus.PENDING and delivery.next_attempt_at is not None:
-        raise self.retry(countdown=_seconds_until(delivery.next_attempt_at))
+        _retry_later(self, delivery.next_attempt_at)
     return delivery.status if delivery else None
