@@ -1,7 +1,6 @@
 import hashlib
 import hmac
 import json
-import threading
 import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +16,6 @@ from exceptions.models import (
     CaseActivity,
     ExceptionRecord,
     OutboundWebhook,
-    Queue,
     Replay,
     ReplayTarget,
     WebhookDelivery,
@@ -40,45 +38,6 @@ from transactions.native import decode_native
 from transactions.services import records_ingest
 
 
-class Recorder:
-    """A local HTTP endpoint that records what it receives and answers with a chosen status."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.status = 200
-        self.answer = b'{"accepted": true}'
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                recorder.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                self.send_response(recorder.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(recorder.answer)))
-                self.end_headers()
-                self.wfile.write(recorder.answer)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    def json(self, index: int = -1) -> dict:
-        return json.loads(self.requests[index]["body"])
-
-
-@pytest.fixture
-def endpoint():
-    recorder = Recorder()
-    recorder.thread.start()
-    yield recorder
-    recorder.server.shutdown()
-    recorder.server.server_close()
-
-
 def closed_port_url() -> str:
     # A port that was just free: nothing listens there, so a connection is refused at once.
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
@@ -90,13 +49,6 @@ def closed_port_url() -> str:
 def timeout_failure(**kwargs) -> dict:
     """A platform failure ("Target timed out"): retryable, routed to the integration platform queue."""
     return failure(code="HTTP:TIMEOUT", message="Read timed out calling the target after 30000 ms", **kwargs)
-
-
-@pytest.fixture
-def operator(role_user):
-    user = role_user("finance_ops", username="ines")
-    Queue.objects.get(slug="integration-platform").members.add(user)
-    return user
 
 
 @pytest.fixture
