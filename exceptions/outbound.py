@@ -257,7 +257,9 @@ class OutboundRequest:
 
 
 def json_body(document: Any) -> bytes:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    """The body sent: canonical JSON, so that the bytes do not depend on how the database stored the document
+    (jsonb reorders keys), and a dry run shows exactly the bytes a send will carry."""
+    return canonical_json(document)
 
 
 def request_build(
