@@ -15,12 +15,12 @@ def register_navigation() -> None:
     register_nav_item("Management", "Classification rules", "classification-rule-list", EDIT_RULES, 20)
     register_nav_item("Management", "Routing rules", "routing-rule-list", EDIT_RULES, 30)
     register_nav_item("Management", "Queue settings", "queue-manage-list", EDIT_RULES, 40)
-    # Replay targets and webhooks are for integration engineers and managers alike: one entry in each one's section
-    # (a navigation item has one permission; each entry points at the same page under a name of its own).
+    # Replay targets and webhooks are for integration engineers and managers alike. A menu item has one permission,
+    # so each role's section gets an entry (the managers' one under a name of its own, as an admin sees both and no
+    # two entries may share a label); the targets page links to the webhooks.
     register_nav_item("Integration", "Replay targets", "replay-target-list", MANAGE_INGEST, 60)
     register_nav_item("Integration", "Webhooks", "webhook-list", MANAGE_INGEST, 70)
-    register_nav_item("Management", "Replay targets", "replay-target-list-managers", EDIT_RULES, 60)
-    register_nav_item("Management", "Webhooks", "webhook-list-managers", EDIT_RULES, 70)
+    register_nav_item("Management", "Replay targets and webhooks", "replay-target-list-managers", EDIT_RULES, 60)
 
 
 class ExceptionsConfig(AppConfig):

@@ -59,7 +59,6 @@ urlpatterns: list[URLPattern] = [
     ),
     path("outbound/replay-targets/<int:target_id>/log/", outbound.replay_target_log, name="replay-target-log"),
     path("outbound/webhooks/", outbound.webhook_list, name="webhook-list"),
-    path("outbound/webhooks/", outbound.webhook_list, name="webhook-list-managers"),
     path("outbound/webhooks/new/", outbound.webhook_create, name="webhook-create"),
     path("outbound/webhooks/<int:webhook_id>/", outbound.webhook_edit, name="webhook-edit"),
     path("outbound/webhooks/<int:webhook_id>/active/", outbound.webhook_activate, name="webhook-activate"),
