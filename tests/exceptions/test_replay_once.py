@@ -248,3 +248,24 @@ def test_two_simultaneous_replays_of_one_invoice_in_two_cases_send_once(
     refused = [str(r) for r in results if isinstance(r, DomainError)]
     assert len(refused) == 1 and "INV-3" in refused[0]
     assert Replay.objects.count() == 1 and len(endpoint.requests) == 1
+
+
+@pytest.mark.django_db
+def test_the_case_page_asks_for_a_reason_to_replay_again(
+    client, raise_failures, operator, endpoint, django_capture_on_commit_callbacks
+):
+    raise_failures(timeout_failure(order="SO-12"))
+    ReplayTarget.objects.create(system="sap-s4", url=f"{endpoint.url}/replay")
+    case = _latest_case()
+    first = request_and_send(case, operator, django_capture_on_commit_callbacks)
+    Replay.objects.filter(pk=first.pk).update(status="succeeded", succeeded_at=timezone.now())
+    case.refresh_from_db()
+    client.force_login(operator)
+    form = {"version": case.version, "occurrence": first.occurrence_id, "payload": ""}
+    refused = client.post(f"/cases/{case.pk}/replay/", form)
+    assert refused.status_code == 400 and "Give a reason to replay it anyway" in refused.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = client.post(f"/cases/{case.pk}/replay/", {**form, "reason": "the ERP lost it in a restore"})
+    assert again.status_code == 302 and len(endpoint.requests) == 2
+    page = client.get(f"/cases/{case.pk}/").content.decode()
+    assert "Reason: the ERP lost it in a restore" in page
