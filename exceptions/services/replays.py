@@ -342,7 +342,8 @@ def http_send(request: outbound.OutboundRequest, *, timeout: float) -> _Answer:
     except requests.RequestException as exc:
         timed_out = isinstance(exc, requests.ReadTimeout)
         return _Answer(
-            outcome=f"not sent: {type(exc).__name__}",
+            # A read timeout came after the request was sent: the target may have done the work.
+            outcome=f"no answer within {timeout:g} s" if timed_out else f"not sent: {type(exc).__name__}",
             duration_ms=int((time.monotonic() - started) * 1000),
             retryable=isinstance(exc, requests.ConnectionError) and not timed_out,
             timed_out=timed_out,

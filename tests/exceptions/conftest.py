@@ -1,5 +1,6 @@
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -36,6 +37,7 @@ class Recorder:
         self.requests: list[dict] = []
         self.status = 200
         self.statuses: list[int] = []  # answered first, one per request, before `status`
+        self.delay = 0.0  # seconds before answering
         self.answer = b'{"accepted": true}'
         recorder = self
 
@@ -45,6 +47,7 @@ class Recorder:
                 recorder.requests.append(
                     {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
                 )
+                time.sleep(recorder.delay)
                 self.send_response(recorder.statuses.pop(0) if recorder.statuses else recorder.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(recorder.answer)))

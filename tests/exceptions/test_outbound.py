@@ -183,6 +183,19 @@ def test_a_busy_target_is_retried_with_backoff_and_the_same_key(
 
 
 @pytest.mark.django_db
+def test_a_replay_without_an_answer_in_time_is_not_sent_again_on_its_own(
+    raise_failures, operator, endpoint, target, django_capture_on_commit_callbacks, monkeypatch
+):
+    # The target may have posted it before the timeout: a person decides (with the same key, should they replay).
+    monkeypatch.setattr("exceptions.services.replays.SEND_TIMEOUT", 0.2)
+    endpoint.delay = 0.5
+    raise_failures(timeout_failure(order="SO-13"))
+    replay = request_and_send(Case.objects.get(), operator, django_capture_on_commit_callbacks)
+    assert replay.status == "failed" and replay.attempts == 1 and replay.outcome == "no answer within 0.2 s"
+    assert len(endpoint.requests) == 1
+
+
+@pytest.mark.django_db
 def test_with_a_broker_the_task_asks_celery_to_retry_at_the_backoff(
     raise_failures, operator, endpoint, target, monkeypatch
 ):
