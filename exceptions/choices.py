@@ -44,6 +44,8 @@ class ActivityKind(models.TextChoices):
     SPLIT = "split", "Split"
     SNOOZED = "snoozed", "Snoozed"
     REPLAY = "replay", "Replay"
+    PROPOSED = "proposed", "Classification rule proposed"
+    RECLASSIFIED = "reclassified", "Reclassified"
 
 
 class ReplayStatus(models.TextChoices):

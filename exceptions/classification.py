@@ -292,3 +292,86 @@ def priority_for(severity: str, amount_at_stake: Decimal, *, escalation_level: i
     level -= sum(1 for threshold in AMOUNT_THRESHOLDS if amount_at_stake >= threshold)
     level -= escalation_level
     return max(1, min(4, level))
+
+
+# ---- Learning from triage: a rule generalised from one failure ------------------------------------------------------
+
+# What each placeholder of `normalise_error` stood for, as a regular expression: the variable parts of a message.
+_PLACEHOLDER_PATTERNS = {
+    "<uuid>": r"\S+",
+    "<email>": r"\S+",
+    "<hex>": r"\S+",
+    "<text>": r".+?",
+    "<id>": r"\S+",
+    "<date>": r"\S+",
+    "<n>": r"\S+",
+}
+_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in _PLACEHOLDER_PATTERNS))
+MESSAGE_PATTERN_LENGTH = 300
+
+
+def glob_literal(value: str) -> str:
+    """`value` as a glob that matches only itself (brackets make *, ? and [ literal); `|` cannot be escaped in our
+    globs, so a value holding one is left out by the caller."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in value)
+
+
+def message_pattern_of(message: str, *, limit: int = MESSAGE_PATTERN_LENGTH) -> str:
+    """A case-insensitive regular expression for the messages that differ from `message` only in their variable parts
+    (numbers, ids, quoted values, dates...: what fingerprinting replaces), cut at a word boundary to fit `limit`."""
+    # A number glued to letters or punctuation ("001Ab", "(502)") is one variable word, not a number in fixed text.
+    template = re.sub(r"\S*<(?:n|id|hex|uuid|email|date)>\S*", "<id>", normalise_error(headline(message)))
+    pieces: list[str] = []
+    at = 0
+    for found in _PLACEHOLDER.finditer(template):
+        pieces.append(_literal(template[at : found.start()]))
+        pieces.append(_PLACEHOLDER_PATTERNS[found.group(0)])
+        at = found.end()
+    pieces.append(_literal(template[at:]))
+    pattern, used = "", 0
+    for piece in pieces:
+        if used + len(piece) > limit:
+            break
+        pattern += piece
+        used += len(piece)
+    # A pattern that ends in a wildcard adds nothing to what comes before it; one of wildcards alone matches anything.
+    pattern = re.sub(r"(\\s\+|\\S\+|\.\+\?)+$", "", pattern)
+    return pattern if re.search(r"\w", re.sub(r"\\[sS]", "", pattern)) else ""
+
+
+def _literal(text: str) -> str:
+    return r"\s+".join(re.escape(word) for word in text.split(" ")) if text else ""
+
+
+@dataclass(frozen=True)
+class RuleDraft:
+    """The conditions of a classification rule proposed from one failure; every field may be edited before saving."""
+
+    name: str
+    system: str
+    error_code: str
+    error_type: str
+    message_pattern: str
+
+
+def rule_from_failure(facts: FailureFacts) -> RuleDraft:
+    """Generalise one failure into a rule: the same system and exception type; the SAP message id in the notation that
+    matches them all (else the error code as sent); and, unless an SAP message id names the message already, the
+    message with its variable parts removed."""
+    sap_ids = sap_message_ids(facts.error_code, facts.message, facts.attributes)
+    if sap_ids:
+        code = sap_ids[0]
+    elif facts.error_code and "|" not in facts.error_code:
+        code = glob_literal(facts.error_code)
+    else:
+        code = ""
+    pattern = "" if sap_ids else message_pattern_of(facts.message)
+    error_type = glob_literal(facts.error_type) if "|" not in facts.error_type else ""
+    label = sap_ids[0] if sap_ids else facts.error_code or facts.error_type or headline(facts.message)[:60]
+    return RuleDraft(
+        name=f"{facts.system}: {label}".strip()[:120],
+        system=glob_literal(facts.system) if "|" not in facts.system else "",
+        error_code=code[:100],
+        error_type=error_type[:200],
+        message_pattern=pattern,
+    )

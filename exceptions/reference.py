@@ -121,7 +121,52 @@ CLASSIFICATION_RULES = [
         {"error_code": "APIKIT:BAD_REQUEST|VALIDATION:*|HTTP:BAD_REQUEST"},
     ),
     ("Stripe invalid request", "data_quality", {"error_type": "invalid_request_error"}),
-    ("Credit block", "business_rule", {"error_code": "V1/154"}),
+    # Avalara AvaTax error codes (developer.avalara.com/avatax/errors): the `code` of its error envelope.
+    (
+        "Address not resolvable (Avalara)",
+        "data_quality",
+        {"error_code": "InvalidAddress|AddressIncomplete|AddressLocationNotFound|JurisdictionNotFoundError"},
+    ),
+    (
+        "Object not found (Avalara)",
+        "data_quality",
+        {"error_code": "EntityNotFoundError|CompanyInvalidException|AccountInvalidException"},
+    ),
+    (
+        "Required or out-of-range value (Avalara)",
+        "data_quality",
+        {"error_code": "ValueRequiredError|Range*Error|*StringLengthError"},
+    ),
+    ("Tax calculation error (Avalara)", "data_quality", {"error_code": "GetTaxError"}),
+    # Zuora: the SOAP/CRUD ErrorCode enumeration, and the v1 REST API's eight-digit codes whose last two digits are the
+    # error category (20-23 invalid or missing value, 30 rule restriction, 40 not found, 10/11 permission and
+    # authentication; 90000011 an invalid credential). Eight-digit numbers mean nothing elsewhere: Zuora systems only.
+    (
+        "Invalid or missing value (Zuora)",
+        "data_quality",
+        {"error_code": "INVALID_VALUE|MISSING_REQUIRED_VALUE|INVALID_ID|INVALID_TYPE|MALFORMED_QUERY"},
+    ),
+    (
+        "Invalid request (Zuora REST)",
+        "data_quality",
+        {"system": "*zuora*", "error_code": "[56]?????2[0-3]|[56]?????40"},
+    ),
+    ("Business rule restriction (Zuora REST)", "business_rule", {"system": "*zuora*", "error_code": "[56]?????30"}),
+    ("Permission or credentials (Zuora REST)", "security", {"system": "*zuora*", "error_code": "[569]?????1[01]"}),
+    (
+        "Credentials refused (Zuora, Avalara)",
+        "security",
+        {"error_code": "INVALID_LOGIN|INVALID_SESSION|Authentication*|AuthorizationException"},
+    ),
+    ("Lock competition (Zuora)", "platform", {"error_code": "LOCK_COMPETITION"}),
+    (
+        "Payment declined by the gateway (Zuora)",
+        "business_rule",
+        {"error_code": "TRANSACTION_FAILED|CREDIT_CARD_PROCESSING_FAILURE|transaction_declined"},
+    ),
+    # SAP SD credit management (message class V1): V1 150/151 static credit check, V1 154 "Order receipt/delivery not
+    # possible, credit customer blocked", V1 155/156 maximum document value, V1 164 open items share.
+    ("Credit block", "business_rule", {"error_code": "V1/150|V1/151|V1/154|V1/155|V1/156|V1/164"}),
     ("Credit limit exceeded", "business_rule", {"message_pattern": r"credit (limit|check|block)"}),
     ("Posting period closed", "business_rule", {"error_code": "F5/201"}),
     ("Posting period closed (text)", "business_rule", {"message_pattern": r"posting period\b.{0,30}\bnot open"}),

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, path
 
-from exceptions.views import cases, manage, outbound, triage
+from exceptions.views import cases, learning, manage, outbound, triage
 
 # Fixed paths such as /queues/manage/ come before the triage pages' /queues/<slug>/.
 urlpatterns: list[URLPattern] = [
@@ -18,6 +18,11 @@ urlpatterns: list[URLPattern] = [
         "taxonomy/rules/<int:rule_id>/active/", manage.classification_rule_activate, name="classification-rule-activate"
     ),
     path("taxonomy/rules/<int:rule_id>/delete/", manage.classification_rule_delete, name="classification-rule-delete"),
+    path(
+        "taxonomy/rules/<int:rule_id>/reclassify/",
+        learning.classification_rule_reclassify,
+        name="classification-rule-reclassify",
+    ),
     path("routing/", manage.routing_rule_list, name="routing-rule-list"),
     path("routing/new/", manage.routing_rule_create, name="routing-rule-create"),
     path("routing/reroute/", manage.routing_reroute, name="routing-reroute"),
@@ -43,6 +48,7 @@ urlpatterns: list[URLPattern] = [
     path("cases/<int:case_id>/merge/", cases.case_merge_view, name="case-merge"),
     path("cases/<int:case_id>/split/", cases.case_split_view, name="case-split"),
     path("cases/<int:case_id>/replay/", cases.case_replay_view, name="case-replay"),
+    path("cases/<int:case_id>/classify/", learning.case_classify, name="case-classify"),
     path("cases/<int:case_id>/timeline/<int:txn_id>/", cases.case_timeline, name="case-timeline"),
     path("outbound/replay-targets/", outbound.replay_target_list, name="replay-target-list"),
     # The same page under a second name, so that the menu shows it to managers and integration engineers alike.

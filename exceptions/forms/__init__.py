@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from console.lib.errors import DomainError
 from console.lib.forms import BootstrapFormMixin
-from exceptions.choices import CASE_TRANSITIONS, CaseStatus
+from exceptions.choices import CASE_TRANSITIONS, UNCLASSIFIED, CaseStatus
 from exceptions.classification import ClassificationSpec, RoutingSpec
 from exceptions.models import Case, Category, ClassificationRule, ExceptionRecord, Queue, RoutingRule
 from exceptions.selectors import queue_eligible_users
@@ -465,3 +465,17 @@ class QueueMemberForm(BootstrapFormMixin, forms.Form):
     def __init__(self, *args: Any, queue: Queue, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["user"].queryset = queue_eligible_users().exclude(queues=queue)
+
+
+class CaseClassifyForm(ClassificationRuleForm):
+    """The rule proposed from an unclassified case (generalised from its latest failure, editable), with the version
+    of the case the page showed and a note for whoever reviews a proposal."""
+
+    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    note = forms.CharField(max_length=500, required=False, help_text="why this category (kept with a proposal)")
+
+    def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {})["version"] = case.version
+        super().__init__(*args, **kwargs)
+        self.fields["category"].queryset = Category.objects.exclude(slug=UNCLASSIFIED).order_by("name")
+        self.fields["category"].empty_label = "choose the category…"

@@ -111,6 +111,8 @@ class GapRow:
     last_7_days: int
     last_30_days: int
     last_seen: datetime
+    # An open, still unclassified case of the group, to classify from ("Classify"); None when none is open.
+    case_id: int | None = None
 
 
 def taxonomy_gap(*, now: datetime, limit: int = 200) -> list[GapRow]:
@@ -126,6 +128,14 @@ def taxonomy_gap(*, now: datetime, limit: int = 200) -> list[GapRow]:
             # Any one of the group's values will do to pre-fill a rule; MAX is the cheapest "any" in SQL.
             error_type=Max("error_type"),
             sample_message=Max("error_message"),
+            case_id=Max(
+                "case_id",
+                filter=Q(
+                    case__category__slug=UNCLASSIFIED,
+                    case__status__in=ACTIVE_STATUSES,
+                    case__merged_into__isnull=True,
+                ),
+            ),
         )
         .order_by("-last_7_days", "-last_30_days", "system", "kind", "error_code")[:limit]
     )
@@ -178,10 +188,16 @@ class ClassificationPreview:
     changes_category: int = 0
     # Occurrences this (saved) rule classifies under the current rules that the edited one would leave to others.
     left_to_others: int = 0
+    # The taxonomy gap's view of the same: unclassified occurrences scanned, those the rule would classify, and
+    # occurrences in another category today that the rule would move ("others change").
+    unclassified: int = 0
+    unclassified_matches: int = 0
+    others_change: int = 0
     rows: list[PreviewRow] = field(default_factory=list)
 
 
-def _facts_of(record: ExceptionRecord, event: dict | None) -> FailureFacts:
+def occurrence_facts(record: ExceptionRecord, event: dict | None) -> FailureFacts:
+    """What classification looks at in a recorded occurrence: its event when still stored, else the record."""
     if event is not None:
         return failure_facts(event)
     # The event is gone (retention dropped its partition): the record keeps all but its attributes.
@@ -222,11 +238,15 @@ def classification_rule_preview(
         chunk = records[start : start + 1000]
         events = {e["id"]: e for e in failed_event_details(event_ids=[r.event_id for r in chunk])}
         for record in chunk:
-            facts = _facts_of(record, events.get(record.event_id))
+            facts = occurrence_facts(record, events.get(record.event_id))
             outcome = classify(facts, edited)
+            gap = record.category.slug == UNCLASSIFIED
+            preview.unclassified += gap
             if outcome.rule_id == spec.rule_id:
                 preview.matches += 1
                 preview.changes_category += record.category.slug != spec.category
+                preview.unclassified_matches += gap
+                preview.others_change += not gap and record.category.slug != spec.category
                 if len(preview.rows) < sample:
                     preview.rows.append(
                         PreviewRow(

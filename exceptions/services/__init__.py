@@ -42,6 +42,10 @@ from exceptions.services.configuration import (
 from exceptions.services.escalation import (
     cases_escalate,
 )
+from exceptions.services.learning import (
+    case_rule_propose,
+    cases_reclassify,
+)
 from exceptions.services.notify import (
     case_notify,
     notifications_mark_read,
@@ -115,10 +119,12 @@ __all__ = [
     "case_notify",
     "case_resolve_automatically",
     "case_resolve_if_recovered",
+    "case_rule_propose",
     "case_transition",
     "cases_bulk",
     "cases_escalate",
     "cases_merge",
+    "cases_reclassify",
     "cases_reroute",
     "cases_resolve_recovered",
     "cases_resolve_recovered_for_events",

@@ -22,11 +22,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from console.lib.capabilities import VIEW_CASES
+from console.lib.capabilities import EDIT_RULES, VIEW_CASES
 from console.lib.errors import DomainError, NotPermitted, StaleVersion
 from console.lib.views import get_or_404
 from exceptions import selectors
-from exceptions.choices import ACTIVE_STATUSES, CASE_TRANSITIONS, CaseStatus
+from exceptions.choices import ACTIVE_STATUSES, CASE_TRANSITIONS, UNCLASSIFIED, CaseStatus
 from exceptions.forms import (
     AssignForm,
     CaseForm,
@@ -118,6 +118,9 @@ def _case_page(
         "forms": forms,
         "can_resolve": can_act and CaseStatus.RESOLVED in CASE_TRANSITIONS.get(case.status, set()),
         "assigned_to_me": case.assignee_id == request.user.pk,
+        "can_classify": case.category.slug == UNCLASSIFIED
+        and (can_act or request.user.has_perm(EDIT_RULES))
+        and not case.merged_into_id,
     }
     if request.htmx and request.method == "POST":
         # An action from the page itself: only the part it changed, so that the page keeps its scroll position.

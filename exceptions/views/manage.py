@@ -82,6 +82,7 @@ def taxonomy(request: HttpRequest) -> HttpResponse:
         "categories": selectors.category_list(),
         "gap": _gap_links(gap[:GAP_ON_TAXONOMY_PAGE]),
         "gap_more": len(gap) > GAP_ON_TAXONOMY_PAGE,
+        "proposed": selectors.cases_with_rule_proposals(case_ids=[r.case_id for r in gap if r.case_id]),
     }
     return render(request, "exceptions/taxonomy.html", context)
 
@@ -92,6 +93,7 @@ def taxonomy_gap(request: HttpRequest) -> HttpResponse:
     rows = selectors.taxonomy_gap(now=timezone.now())
     context = {
         "gap": _gap_links(rows),
+        "proposed": selectors.cases_with_rule_proposals(case_ids=[r.case_id for r in rows if r.case_id]),
         "totals": {"last_7_days": sum(r.last_7_days for r in rows), "last_30_days": sum(r.last_30_days for r in rows)},
         "can_edit": request.user.has_perm(EDIT_RULES),
     }
@@ -184,6 +186,13 @@ def _classification_rule_page(
     return render(request, "exceptions/rule_classification_form.html", context)
 
 
+def _after_rule_saved(rule: ClassificationRule) -> HttpResponse:
+    """Saving a rule offers to move the open unclassified cases it now classifies (learning.py), when there are any."""
+    if selectors.unclassified_cases_matching(rule=rule):
+        return redirect("classification-rule-reclassify", rule_id=rule.pk)
+    return redirect("classification-rule-list")
+
+
 def _previewing(request: HttpRequest) -> bool:
     """The rule forms' Preview button posts the form to show its effect; nothing is saved."""
     return "preview" in request.POST
@@ -205,7 +214,7 @@ def classification_rule_create(request: HttpRequest) -> HttpResponse:
         ready=not _previewing(request),
     )
     if created is not None:
-        return redirect("classification-rule-list")
+        return _after_rule_saved(created)
     return _classification_rule_page(request, form, None)
 
 
@@ -223,7 +232,7 @@ def classification_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse
         ready=not _previewing(request),
     )
     if saved is not None:
-        return redirect("classification-rule-list")
+        return _after_rule_saved(saved)
     return _classification_rule_page(request, form, rule)
 
 

@@ -48,15 +48,17 @@ def test_every_simulated_failure_kind_is_classified(raise_failures):
 
     records = []
     for kind in (f for f in FAILURES if not f.delivery):
-        code, status = kind.variants[0]
-        record = failure(kind=kind.sites[0][1], system="x", code=code, message=kind.message[:80], amount=None)
-        record["error"]["type"] = kind.error_type
-        if status:
-            record["attributes"] = {"http.response.status_code": status}
-        records.append(record)
+        first, status = kind.variants[0]
+        # Each phrasing too: the simulator's other notations must classify like the first.
+        for code, message in [(first, kind.message), *kind.phrasings]:
+            record = failure(kind=kind.sites[0][1], system="x", code=code or None, message=message, amount=None)
+            record["error"]["type"] = kind.error_type
+            if status:
+                record["attributes"] = {"http.response.status_code": status}
+            records.append(record)
     raise_failures(*records)
     assert not Case.objects.filter(category__slug="unclassified").exists()
-    assert Case.objects.count() == len(records)
+    assert ExceptionRecord.objects.count() == len(records)
 
 
 @pytest.mark.django_db

@@ -60,6 +60,98 @@ REAL_FAILURES = [
     ("data_quality", facts("stripe-payments", "invoice.pay", code="resource_missing", type_="invalid_request_error")),
     ("platform", facts("stripe-payments", "invoice.pay", type_="rate_limit_error", status=429)),
     ("security", facts("stripe-payments", "invoice.pay", type_="authentication_error")),
+    # SAP SD credit management (message class V1).
+    (
+        "business_rule",
+        facts(
+            kind="salesorder.create",
+            code="V1/154",
+            message="Order receipt/delivery not possible, credit customer blocked",
+        ),
+    ),
+    (
+        "business_rule",
+        facts(kind="salesorder.create", message="Static credit check: credit limit exceeded 4711 (Message no. V1150)"),
+    ),
+    (
+        "business_rule",
+        facts(
+            kind="salesorder.create",
+            code="V1156",
+            message="Credit check: maximum document value exceeded (cannot be saved)",
+        ),
+    ),
+    ("business_rule", facts(kind="salesorder.create", code="E", message="Error", ID="V1", NUMBER="164")),
+    # Avalara AvaTax error codes, with the messages of its error reference.
+    (
+        "data_quality",
+        facts("avalara-tax", "tax.calculate", code="InvalidAddress", message="The address value was incomplete."),
+    ),
+    (
+        "data_quality",
+        facts(
+            "avalara-tax", "tax.calculate", code="AddressLocationNotFound", message="The location code was not found."
+        ),
+    ),
+    ("data_quality", facts("avalara-tax", "tax.calculate", code="JurisdictionNotFoundError")),
+    (
+        "data_quality",
+        facts(
+            "avalara-tax", "tax.commit", code="EntityNotFoundError", message="Transaction with ID '88213' not found."
+        ),
+    ),
+    ("data_quality", facts("avalara-tax", "tax.commit", code="CompanyInvalidException")),
+    ("data_quality", facts("avalara-tax", "tax.calculate", code="ValueRequiredError")),
+    ("data_quality", facts("avalara-tax", "tax.calculate", code="RangeCompareError")),
+    ("data_quality", facts("avalara-tax", "tax.calculate", code="MaxStringLengthError")),
+    ("data_quality", facts("avalara-tax", "tax.calculate", code="GetTaxError", status=400)),
+    ("data_quality", facts("avalara-tax", "tax.calculate", code="GetTaxError", message="-0-, -1-")),
+    (
+        "security",
+        facts("avalara-tax", "tax.calculate", code="AuthenticationException", message="Authentication failed."),
+    ),
+    ("security", facts("avalara-tax", "tax.calculate", code="AuthorizationException")),
+    # Zuora: SOAP/CRUD ErrorCode values and v1 REST eight-digit codes: a resource code (531003 the termType field of a
+    # subscription; 500000 an unknown object, as GET and DELETE requests report) and the error category.
+    (
+        "data_quality",
+        facts(
+            "zuora-billing",
+            "subscription.create",
+            code="INVALID_VALUE",
+            message="An invalid field value was specified.",
+        ),
+    ),
+    ("data_quality", facts("zuora-billing", "account.create", code="MISSING_REQUIRED_VALUE")),
+    (
+        "data_quality",
+        facts(
+            "zuora-billing",
+            "order.create",
+            code="53100320",
+            message="'termType' value should be one of: TERMED, EVERGREEN",
+        ),
+    ),
+    ("data_quality", facts("zuora-billing", "order.create", code="53100322")),
+    ("data_quality", facts("zuora-billing", "invoice.get", code="50000040")),
+    ("data_quality", facts("zuora-billing", "invoice.get", code="50000023")),
+    ("business_rule", facts("zuora-billing", "invoice.post", code="50000030")),
+    ("business_rule", facts("zuora-billing", "subscription.cancel", code="53100330")),
+    ("security", facts("zuora-billing", "invoice.post", code="90000011")),
+    ("security", facts("zuora-billing", "invoice.post", code="50000010")),
+    ("security", facts("zuora-billing", "account.query", code="INVALID_SESSION")),
+    ("security", facts("zuora-billing", "account.query", code="INVALID_LOGIN")),
+    ("platform", facts("zuora-billing", "invoice.post", code="LOCK_COMPETITION")),
+    ("platform", facts("zuora-billing", "account.update", code="LOCK_COMPETITION", message="Retry later.")),
+    (
+        "business_rule",
+        facts("zuora-billing", "payment.create", code="TRANSACTION_FAILED", message="The transaction has failed."),
+    ),
+    ("business_rule", facts("zuora-billing", "payment.create", code="CREDIT_CARD_PROCESSING_FAILURE")),
+    (
+        "business_rule",
+        facts("zuora-billing", "payment.create", code="transaction_declined", message="Your transaction was declined."),
+    ),
     # Credit checks, phrased by SD and by billing systems.
     ("business_rule", facts(kind="salesorder.create", message="Credit limit exceeded for customer 4711")),
     ("business_rule", facts("zuora-billing", "invoice.post", message="Account is on credit block")),
@@ -101,6 +193,11 @@ def test_error_type_names_a_category_only_when_it_is_one(rules):
 )
 def test_sap_message_ids_in_every_notation(code, message, attributes, expected):
     assert sap_message_ids(code, message, attributes) == expected
+
+
+def test_eight_digit_numbers_mean_zuora_codes_only_from_zuora(rules):
+    # 53100320 is a Zuora resource + category code; the same digits from another system are no such thing.
+    assert classify(facts("acme-erp", "order.create", code="53100320"), rules).category == "unclassified"
 
 
 def test_every_default_rule_fits_its_columns(rules):

@@ -180,12 +180,12 @@ def test_backend_terminated_mid_copy_answers_503_and_stores_nothing(send, monkey
     rows = {"written": 0}
     real_jsonb = ingest_service.Jsonb
 
-    def jsonb_then_terminate(value):
+    def jsonb_then_terminate(value, **options):
         # Called for every JSON column of every row the COPY writes: kill the backend a few hundred rows in.
         rows["written"] += 1
         if rows["written"] == 1000:
             _terminate_backend(connection.connection.info.backend_pid)
-        return real_jsonb(value)
+        return real_jsonb(value, **options)
 
     monkeypatch.setattr(ingest_service, "Jsonb", jsonb_then_terminate)
     batch = [canonical(event_id=f"copy-{i}") for i in range(3000)]

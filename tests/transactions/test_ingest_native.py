@@ -183,6 +183,18 @@ def test_a_storage_failure_leaves_nothing_half_written(send, monkeypatch):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("batch_size", [1, 100], ids=["multi-row insert", "binary copy"])
+def test_what_json_can_hold_is_stored_whatever_the_write_path(send, batch_size):
+    # The event's JSON columns are encoded by orjson, which refuses integers past 64 bits: those must still be stored.
+    # The text "\\u0000" (a backslash, not a NUL) must not be mistaken for the NUL PostgreSQL refuses.
+    odd = {"ledger_sequence": 2**70, "note": "escape \\u0000 kept", "unicode": "Zahlung f\u00e4llig \u20ac"}
+    records = [canonical(event_id=f"odd-{i}", attributes=odd) for i in range(batch_size)]
+    body = send(URL, records).json()
+    assert body["accepted"] == batch_size, body
+    assert Event.objects.get(event_id="odd-0").attributes == {**odd}
+
+
+@pytest.mark.django_db
 def test_redaction_masks_before_anything_is_stored(send, source):
     RedactionRule.objects.create(source=source, pattern="*email*", action="mask")
     RedactionRule.objects.create(pattern="phone", action="drop")
@@ -194,6 +206,10 @@ def test_redaction_masks_before_anything_is_stored(send, source):
     assert stored["region"] == "EMEA"
     dead = DeadLetter.objects.get().raw["attributes"]
     assert dead["contact_email"] == "***" and "phone" not in dead
+    # An unknown top-level field is folded into the attributes and redacted like them.
+    send(URL, [canonical(event_id="top", billing_email="c@d.example", phone="+49 2")])
+    stored = Event.objects.get(event_id="top").attributes
+    assert stored["billing_email"] == "***" and "phone" not in stored
 
 
 @pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from console.lib.audit import audit_record
-from console.lib.bulk import rows_update
+from console.lib.bulk import rows_copy, rows_update
 from console.lib.locks import advisory_lock_keys, key_bucket
 from transactions.choices import BROAD_KEY_TYPES, DEFAULT_CORRELATING_KEY_TYPES, TransactionStatus
 from transactions.correlation import (
@@ -266,8 +266,8 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None) -> dict:
             "updated_at",
         ],
     )
-    TransactionKey.objects.bulk_create(new_keys, batch_size=1000)
-    TransactionEvent.objects.bulk_create(memberships, batch_size=1000)
+    rows_copy(new_keys)
+    rows_copy(memberships)
     IngestBatch.objects.filter(pk=batch_id).update(correlated_at=now)
     if merges:
         # One audit link per batch of automatic merges (ARCHITECTURE.md allows batching automatic actions).

@@ -6,6 +6,7 @@ Pure module (no Django, no ORM); `processes` describes the steps, `estate` decid
 import math
 import random
 import uuid
+import zlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -234,6 +235,12 @@ class TxnBuilder:
         failure = self.failure
         assert failure is not None
         code, status = self.rng.choice(failure.variants)
+        template = failure.message
+        if failure.phrasings:
+            # Chosen from the transaction's keys, not the seeded random stream: adding a phrasing moves no other draw.
+            pick = zlib.crc32("|".join([failure.name, *sorted(keys.values())]).encode()) % (len(failure.phrasings) + 1)
+            if pick:
+                code, template = failure.phrasings[pick - 1]
         expired = self.clock - timedelta(minutes=self.rng.randint(3, 240))
         context = {
             "http_status": str(status),
@@ -261,7 +268,7 @@ class TxnBuilder:
             attributes=attributes,
             links=[],
             duration_ms=30000 if timeout else self.rng.randint(20, 400),
-            error={"code": code, "message": failure.message.format_map(context), "type": failure.error_type},
+            error={"code": code or None, "message": template.format_map(context), "type": failure.error_type},
             failure=failure.name,
         )
 

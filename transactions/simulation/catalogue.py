@@ -228,6 +228,10 @@ class FailureKind:
     variants: tuple[tuple[str, int | None], ...] = ()  # (error code, HTTP status)
     error_type: str = ""
     message: str = ""
+    # Other ways real systems report the same failure, as (error code as sent, message template): an SAP message id in
+    # another notation (F5201, "Message no. F5201", the class and number as BAPI RETURN fields), another message of
+    # the same message class. Classification must cope with each, so the demo shows them all.
+    phrasings: tuple[tuple[str, str], ...] = ()
     retry_chance: float = 0.0
     retry_after: tuple[float, float] = (60.0, 3600.0)  # seconds until the retry that succeeds (history time)
 
@@ -273,6 +277,7 @@ FAILURES: tuple[FailureKind, ...] = (
         error_type="SAP.SD.MasterDataNotFound",
         message="Sold-to party {customer_erp} does not exist in sales area {company_code}/10/00; {document} not "
         "created",
+        phrasings=(("", "Business partner {customer_erp} does not exist; {document} not created"),),
         retry_chance=0.5,
         retry_after=(1800, 86400),
     ),
@@ -285,6 +290,10 @@ FAILURES: tuple[FailureKind, ...] = (
         error_type="SAP.SD.CreditCheckFailed",
         message="Credit check failed for {document}: exposure {currency} {exposure} exceeds credit limit {currency} "
         "{credit_limit} of business partner {customer_erp}; order blocked for delivery and billing",
+        phrasings=(
+            ("V1154", "Order receipt/delivery not possible, credit customer blocked"),
+            ("", "Static credit check: credit limit exceeded {customer_erp} {document} (Message no. V1150)"),
+        ),
         retry_chance=0.55,
         retry_after=(3600, 3 * 86400),
     ),
@@ -301,6 +310,11 @@ FAILURES: tuple[FailureKind, ...] = (
         error_type="SAP.FI.PostingPeriodClosed",
         message="Posting period {period} {fiscal_year} is not open for company code {company_code}; {document} "
         "({currency} {amount}) not posted",
+        phrasings=(
+            ("F5201", "Posting period {period} {fiscal_year} is not open"),
+            ("F5 201", "Posting period {period} {fiscal_year} is not open"),
+            ("", "Posting period {period} {fiscal_year} is not open (Message no. F5201)"),
+        ),
         retry_chance=0.5,
         retry_after=(3600, 86400),
     ),
@@ -313,6 +327,9 @@ FAILURES: tuple[FailureKind, ...] = (
         error_type="SAP.MM.DuplicateInvoice",
         message="Check if invoice already entered under accounting document {duplicate_of} {fiscal_year}: supplier "
         "{supplier_erp}, reference {supplier_ref}, {currency} {amount}",
+        phrasings=(
+            ("", "Check if invoice already entered under accounting doc. no. {duplicate_of} (Message no. M8108)"),
+        ),
     ),
     FailureKind(
         "erp_timeout",

@@ -32,7 +32,7 @@ def keys_of_earlier_replays(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("exceptions", "0003_case_latest_message_and_queue_sort_indexes")]
+    dependencies = [("exceptions", "0004_case_activity_proposed_and_reclassified")]
 
     operations = [
         migrations.RenameField(model_name="replaytarget", old_name="auth_header", new_name="auth_secret"),
