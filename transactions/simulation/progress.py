@@ -5,6 +5,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from transactions.correlation import EventFacts, add_event_facts, unrecovered_failures
 from transactions.simulation.builder import BusinessTransaction
 from transactions.simulation.catalogue import FAILURE_KINDS, PROCESS_WEIGHTS, SYSTEMS
 
@@ -72,6 +73,28 @@ class Progress:
             self.write(self.line(now))
 
 
+def delivered_facts(txn: BusinessTransaction) -> dict[str, dict]:
+    """The transaction's step facts as correlation folds them, from what ingest accepts of its deliveries."""
+    return add_event_facts(
+        {},
+        (
+            EventFacts(
+                event_id=0,
+                received_at=e.deliver_at,
+                occurred_at=e.occurred_at,
+                system=e.record["system"],
+                kind=e.record["kind"],
+                status=e.record["status"],
+                trace_id=None,
+                links=[],
+                business_keys={},
+            )
+            for e in txn.events
+            if not e.malformed  # a dead letter, never an event of the transaction
+        ),
+    )
+
+
 @dataclass
 class RunStats:
     """What a run sent and what ingest answered."""
@@ -81,6 +104,7 @@ class RunStats:
     failures: Counter[str] = field(default_factory=Counter)  # transactions hit, by failure kind or delivery anomaly
     retried: int = 0
     stalled: int = 0
+    failed: int = 0  # delivered a failure that no later success of the same system made good: the console's "failed"
     evidence_lost: int = 0
     withheld: int = 0
     systems: Counter[str] = field(default_factory=Counter)  # deliveries, by system
@@ -91,6 +115,7 @@ class RunStats:
     # Live OTLP: an OTLP export answer counts only rejected spans, so accepted and duplicate spans are not told apart.
     spans_exported: int = 0
     spans_failed: int = 0
+    replayed: int = 0  # replayed steps the estate redid, each reported by a success event
     seconds: float = 0.0
 
     @property
@@ -107,6 +132,7 @@ class RunStats:
                 self.failures[txn.failure] += 1
             self.retried += txn.retried
             self.stalled += txn.stalled
+            self.failed += bool(unrecovered_failures(delivered_facts(txn)))
             self.evidence_lost += txn.evidence_lost
             self.withheld += txn.withheld
 
@@ -118,6 +144,12 @@ class RunStats:
         self.accepted += accepted
         self.duplicates += duplicates
         self.rejected += rejected
+
+    def count_replay(self, *, system: str, accepted: int, duplicates: int) -> None:
+        """A replayed step redone by `system`: its success event is a delivery like any other."""
+        self.replayed += 1
+        self.count_delivery(system=system, channel="native", count=accepted + duplicates)
+        self.count_answer(accepted=accepted, duplicates=duplicates, rejected=0)
 
     def headline(self) -> str:
         rate = self.delivered / self.seconds if self.seconds > 0 else 0.0
@@ -141,11 +173,16 @@ class RunStats:
         if scheduled:
             lines.append("  scheduled traffic: " + ", ".join(f"{p} {n:,}" for p, n in sorted(scheduled.items())))
         hit = sum(self.failures.values())
+        # "failed" in the console's sense: a failure delivered and not made good by a later success of the same
+        # system. A failure whose transaction ended there but whose error never arrived (held back by a silent system,
+        # after the end of the window) is not failed in the console, which never saw it.
         lines.append(
-            f"  transactions hit by a failure or delivery anomaly: {hit:,} "
-            f"({self.retried:,} recovered on retry, {self.stalled:,} ended at their failure)"
+            f"  transactions hit by a failure or delivery anomaly: {hit:,} ({self.retried:,} recovered on retry, "
+            f"{self.stalled:,} ended at their failure); {self.failed:,} failed as delivered"
         )
         lines += [f"    {name:<30} {self.failures[name]:>6,}" for name in FAILURE_KINDS if self.failures[name]]
+        if self.replayed:
+            lines.append(f"  replays: {self.replayed:,} replayed steps redone by their systems (a success event each)")
         if self.withheld or self.evidence_lost:
             lines.append(
                 f"  SLA pressure: {self.withheld:,} deliveries held back by a silent system, "
