@@ -23,7 +23,7 @@ from console.lib.audit import actor_for, audit_record
 from console.lib.errors import DomainError
 from exceptions.choices import ActivityKind, ReplayStatus
 from exceptions.filters import CaseFilterSet
-from exceptions.models import Case, ExceptionRecord, Replay
+from exceptions.models import Case, ExceptionRecord, Replay, ReplayTarget
 from exceptions.selectors import (
     REPLAY_ID_ATTRIBUTES,
     case_list,
@@ -49,6 +49,29 @@ SUCCESS_WINDOW = timedelta(hours=24)
 # A replay still pending this long lost its task; one claimed this long ago lost its worker mid-send.
 PENDING_GRACE = timedelta(minutes=2)
 SENDING_GRACE = timedelta(minutes=5)
+
+
+# ---- Targets --------------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def replay_target_set(*, system: str, url: str, actor: str, auth_header: str = "") -> ReplayTarget:
+    """Point `system`'s replays at `url` (created, or changed and made active); audited, the credential never."""
+    target = ReplayTarget.objects.select_for_update().filter(system=system).first()
+    before = {"url": target.url, "is_active": target.is_active} if target is not None else None
+    if target is None:
+        target = ReplayTarget(system=system)
+    target.url, target.auth_header, target.is_active = url, auth_header, True
+    target.full_clean()
+    target.save()
+    audit_record(
+        actor=actor,
+        action="replay_target.set",
+        obj=target,
+        before=before,
+        after={"url": url, "is_active": True, "auth_header_set": bool(auth_header)},
+    )
+    return target
 
 
 # ---- Request --------------------------------------------------------------------------------------------------------
