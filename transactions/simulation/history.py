@@ -20,10 +20,11 @@ from transactions.simulation.estate import Scenario, deliveries, generate
 from transactions.simulation.progress import Progress, RunStats, Write
 from transactions.simulation.sources import simulator_sources_ensure
 
-# Records reaching one source within the same six hours arrive as one batch, as from a collector's sending queue:
-# each batch is a correlation task run in-process, so fewer, larger batches keep history fast, and six hours stay
-# below the half day and more by which a late event is late.
-WINDOW = timedelta(hours=6)
+# Records reaching one source within the same twelve hours arrive as one batch, as from a collector's sending queue:
+# each batch is a correlation task (and its SLA, stall and evidence follow-ups) run in-process, whose fixed cost made
+# most of the history's time, so fewer, larger batches keep history fast. A late event is late by half a day or more,
+# so it never shares the batch of the events of its own time (windows are aligned: t and t + 12 h never share one).
+WINDOW = timedelta(hours=12)
 MAX_BATCH = 1000
 # `make demo` serves the console once this much history is stored and fills the rest while people look around.
 FIRST_SPAN = timedelta(days=1)
