@@ -436,3 +436,24 @@ def test_replay_from_the_case_page_with_a_repaired_payload(
     replay = Replay.objects.get()
     assert replay.payload == {"kind": "order.create"} and replay.payload_before is not None
     assert replay.status == "sent" and endpoint.requests[-1]["headers"]["Idempotency-Key"] == str(replay.pk)
+
+
+@pytest.mark.django_db
+def test_a_replay_target_is_set_and_changed_through_an_audited_service_that_never_records_the_credential():
+    from django.core.exceptions import ValidationError
+
+    from exceptions.services import replay_target_set
+
+    target = replay_target_set(system="sap-s4", url="http://127.0.0.1:9/replay", actor="system:demo")
+    ReplayTarget.objects.filter(pk=target.pk).update(is_active=False)
+    again = replay_target_set(
+        system="sap-s4", url="http://127.0.0.1:10/replay", actor="user:admin", auth_header="Bearer s3cret"
+    )
+    assert again.pk == target.pk and again.is_active and again.auth_header == "Bearer s3cret"
+    entries = list(AuditEntry.objects.filter(action="replay_target.set").order_by("id"))
+    assert [e.actor for e in entries] == ["system:demo", "user:admin"]
+    assert entries[1].before == {"url": "http://127.0.0.1:9/replay", "is_active": False}
+    assert "s3cret" not in json.dumps([e.after for e in entries]) and entries[1].after["auth_header_set"] is True
+    with pytest.raises(ValidationError, match="valid URL"):
+        replay_target_set(system="sap-s4", url="not a url", actor="user:admin")
+    assert ReplayTarget.objects.get().url == "http://127.0.0.1:10/replay"
