@@ -64,8 +64,8 @@ def test_after_two_days_of_history_and_one_pass_of_the_jobs_the_console_agrees_w
     # Replays through the replay service, sent over HTTP to the simulated systems, which report each redone step
     # with a success event through ingest; the confirmation resolves the cases.
     target = EstateReplayTarget(
-        delivered=lambda system, answer: stats.count_replay(
-            system=system, accepted=answer.accepted, duplicates=answer.duplicates
+        delivered=lambda record, answer: stats.count_replay(
+            record=record, accepted=answer.accepted, duplicates=answer.duplicates
         )
     ).start()
     try:
@@ -78,6 +78,9 @@ def test_after_two_days_of_history_and_one_pass_of_the_jobs_the_console_agrees_w
     assert {r.status for r in replays} == {ReplayStatus.SUCCEEDED}
     assert {r.case.status for r in replays} == {"resolved"} and {r.requested_by for r in replays} == {"user:ops"}
     assert after["events"] == stats.accepted == counts["events"] + DEMO_REPLAYS
+    # The estate's own account of what its replays made good agrees with the console's failed count.
+    assert after["failed"] == stats.failed == counts["failed"] - stats.replays_made_good
+    assert f"{stats.replays_made_good:,} of them made a failed transaction good" in "\n".join(stats.summary())
     assert after["cases_open"] <= counts["cases_open"] - DEMO_REPLAYS
 
 

@@ -64,7 +64,7 @@ def test_the_success_record_is_the_replayed_step_succeeded_now_under_the_idempot
 @pytest.mark.django_db(transaction=True)
 def test_the_estate_answers_a_replay_and_reports_the_redone_step_through_ingest_once():
     answers: list[tuple[str, int, int]] = []
-    target = EstateReplayTarget(delivered=lambda s, o: answers.append((s, o.accepted, o.duplicates))).start()
+    target = EstateReplayTarget(delivered=lambda r, o: answers.append((r["system"], o.accepted, o.duplicates))).start()
     try:
         url = target.url_for("zuora-billing")
         body = json.dumps({"system": "zuora-billing", "kind": "invoice.post", "business_keys": {"invoice": "INV-7"}})

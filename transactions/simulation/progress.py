@@ -4,9 +4,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from transactions.correlation import EventFacts, add_event_facts, unrecovered_failures
-from transactions.simulation.builder import BusinessTransaction
+from transactions.simulation.builder import BusinessTransaction, JsonDict, SimEvent
 from transactions.simulation.catalogue import FAILURE_KINDS, PROCESS_WEIGHTS, SYSTEMS
 
 Write = Callable[[str], None]
@@ -116,7 +117,10 @@ class RunStats:
     spans_exported: int = 0
     spans_failed: int = 0
     replayed: int = 0  # replayed steps the estate redid, each reported by a success event
+    replays_made_good: int = 0  # failed transactions a replay's success event made good
     seconds: float = 0.0
+    # The failed transactions by (system, kind, key type, key value) of their failed steps, for the replays to find.
+    _failing: dict[tuple[str, str, str, str], BusinessTransaction] = field(default_factory=dict, repr=False)
 
     @property
     def delivered(self) -> int:
@@ -132,7 +136,12 @@ class RunStats:
                 self.failures[txn.failure] += 1
             self.retried += txn.retried
             self.stalled += txn.stalled
-            self.failed += bool(unrecovered_failures(delivered_facts(txn)))
+            if unrecovered_failures(delivered_facts(txn)):
+                self.failed += 1
+                for event in txn.events:
+                    if event.record["status"] == "error" and not event.malformed:
+                        for key in (event.record.get("business_keys") or {}).items():
+                            self._failing[(event.system, event.record["kind"], *key)] = txn
             self.evidence_lost += txn.evidence_lost
             self.withheld += txn.withheld
 
@@ -145,9 +154,20 @@ class RunStats:
         self.duplicates += duplicates
         self.rejected += rejected
 
-    def count_replay(self, *, system: str, accepted: int, duplicates: int) -> None:
-        """A replayed step redone by `system`: its success event is a delivery like any other."""
+    def count_replay(self, *, record: JsonDict, accepted: int, duplicates: int) -> None:
+        """A replayed step redone by its system: its success event `record` is a delivery like any other, and the
+        failed transaction it belongs to (found by the step's system, kind and a business key) may be failed no more.
+        """
+        system, occurred_at = record["system"], datetime.fromisoformat(record["occurred_at"])
         self.replayed += 1
+        keys = (record.get("business_keys") or {}).items()
+        txn = next((t for k in keys if (t := self._failing.get((system, record["kind"], *k))) is not None), None)
+        if txn is not None and accepted:
+            txn.events.append(SimEvent(record, "native", occurred_at=occurred_at, deliver_at=occurred_at))
+            if not unrecovered_failures(delivered_facts(txn)):
+                self.failed -= 1
+                self.replays_made_good += 1
+                self._failing = {k: t for k, t in self._failing.items() if t is not txn}
         self.count_delivery(system=system, channel="native", count=accepted + duplicates)
         self.count_answer(accepted=accepted, duplicates=duplicates, rejected=0)
 
@@ -182,7 +202,10 @@ class RunStats:
         )
         lines += [f"    {name:<30} {self.failures[name]:>6,}" for name in FAILURE_KINDS if self.failures[name]]
         if self.replayed:
-            lines.append(f"  replays: {self.replayed:,} replayed steps redone by their systems (a success event each)")
+            lines.append(
+                f"  replays: {self.replayed:,} replayed steps redone by their systems (a success event each), "
+                f"{self.replays_made_good:,} of them made a failed transaction good"
+            )
         if self.withheld or self.evidence_lost:
             lines.append(
                 f"  SLA pressure: {self.withheld:,} deliveries held back by a silent system, "

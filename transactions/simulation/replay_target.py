@@ -32,7 +32,7 @@ PATH_PREFIX = "/replay/"
 MAX_BODY = 256 * 1024  # Closeloop sends one business document per replay
 RECORD_FIELDS = ("system", "kind", "business_keys", "entity", "amount", "currency")
 
-Delivered = Callable[[str, IngestOutcome], None]
+Delivered = Callable[[dict[str, Any], IngestOutcome], None]  # the success record sent, and ingest's answer
 
 
 def success_record(*, system: str, replay_id: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -93,11 +93,11 @@ class _Server(ThreadingHTTPServer):
 
     def redo(self, *, system: str, replay_id: str, payload: dict[str, Any]) -> None:
         try:
-            body = json.dumps([success_record(system=system, replay_id=replay_id, payload=payload)]).encode()
-            records = native.decode_native(body, content_type="application/json")
+            record = success_record(system=system, replay_id=replay_id, payload=payload)
+            records = native.decode_native(json.dumps([record]).encode(), content_type="application/json")
             outcome = records_ingest(source=self.sources[system], channel=Channel.NATIVE, records=records)
             if self.delivered is not None:
-                self.delivered(system, outcome)
+                self.delivered(record, outcome)
         except Exception:
             logger.exception("simulate.replay_failed", extra={"replay": replay_id})
         finally:

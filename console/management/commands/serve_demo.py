@@ -186,10 +186,10 @@ class Command(BaseCommand):
         url = f"http://{options['addr']}/"
         stop = threading.Event()
 
-        def redone(system: str, answer: Any) -> None:
+        def redone(record: dict[str, Any], answer: Any) -> None:
             stats = outcome.get("stats")
             if stats is not None:
-                stats.count_replay(system=system, accepted=answer.accepted, duplicates=answer.duplicates)
+                stats.count_replay(record=record, accepted=answer.accepted, duplicates=answer.duplicates)
 
         # The simulated systems' replay webhook, for as long as the console is served.
         replays = EstateReplayTarget(delivered=redone).start()
