@@ -53,6 +53,7 @@ CHATTY_LOGGERS = (
     "slas.tasks",
     "console.periodic",
     "console.services",
+    "console.wsgi",  # the warm-up line, between "serving" and the progress lines
     "celery.app.trace",
 )
 # The demo's finance operations user replays this many open cases of retryable categories (timeouts, rate limits...)
@@ -109,7 +110,7 @@ def demo_replays_run(*, target: EstateReplayTarget, count: int = DEMO_REPLAYS, u
         try:
             requested.append(str(replay_request(case_id=case_id, actor=user, expected_version=None).pk))
         except DomainError as exc:  # a case whose latest occurrence is a signal, or already being replayed
-            logger.info("demo.replay_skipped", extra={"case": case_id, "reason": str(exc)})
+            logger.debug("demo.replay_skipped", extra={"case": case_id, "reason": str(exc)})
             continue
         if len(requested) >= count:
             break
