@@ -9,14 +9,17 @@ import requests
 
 from transactions.models import Event
 from transactions.simulation.builder import BusinessTransaction, SimEvent
-from transactions.simulation.progress import RunStats, delivered_facts
+from transactions.simulation.progress import RunStats, delivered_facts, delivered_parts
 from transactions.simulation.replay_target import EstateReplayTarget, success_record
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
-def sim_event(kind: str, status: str, minutes: int, system: str = "sap-s4", **changes: object) -> SimEvent:
+def sim_event(
+    kind: str, status: str, minutes: int, system: str = "sap-s4", record_keys: dict | None = None, **changes: object
+) -> SimEvent:
     record = {"event_id": f"{kind}-{minutes}", "system": system, "kind": kind, "status": status}
+    record["business_keys"] = record_keys if record_keys is not None else {"order": "SO-1"}
     at = T0 + timedelta(minutes=minutes)
     return replace(SimEvent(record=record, channel="native", occurred_at=at, deliver_at=at), **changes)
 
@@ -40,6 +43,25 @@ def test_a_transaction_is_failed_as_delivered_only_while_no_later_success_of_its
     assert stats.failed == 2 and stats.transactions == 4
     assert delivered_facts(retried)["sap-s4|invoice.post"]["status"] == "error"
     assert "sap-s4|invoice.post" not in delivered_facts(malformed)
+
+
+def test_a_dead_lettered_record_that_was_the_only_link_splits_the_transaction_as_correlation_will():
+    # The SAP sales order is the only event naming both the contract and the order (with its ERP leading zeros).
+    contract = {"contract": "C-1", "customer": "105041"}
+    order = {"order": "430111", "invoice": "90330111"}
+    events = [
+        sim_event("contract.approved", "ok", 0, system="salesforce-crm", record_keys=contract),
+        sim_event("SalesOrder.Created", "ok", 5, record_keys={"order": "0000430111", "contract": "C-1"}),
+        sim_event("invoice.posted", "ok", 9, system="zuora-billing", record_keys=order),
+    ]
+    correlating = frozenset({"contract", "order", "invoice"})
+    assert delivered_parts(txn(*events), correlating) == 1
+    broken = txn(events[0], replace(events[1], malformed=True), events[2])
+    assert delivered_parts(broken, correlating) == 2
+    stats = RunStats()
+    stats.count_transactions([txn(*events), broken], correlating)
+    assert (stats.transactions, stats.split) == (3, 1)
+    assert any("1 business transactions correlate as two or more" in line for line in stats.summary())
 
 
 def test_the_success_record_is_the_replayed_step_succeeded_now_under_the_idempotency_key():

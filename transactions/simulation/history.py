@@ -13,7 +13,7 @@ from itertools import groupby
 from transactions import cloudevents, native, otlp
 from transactions.choices import Channel
 from transactions.records import DecodedRecord
-from transactions.services import records_ingest
+from transactions.services import correlating_key_types, records_ingest
 from transactions.simulation import wire
 from transactions.simulation.builder import SimEvent
 from transactions.simulation.estate import Scenario, deliveries, generate
@@ -79,7 +79,7 @@ def history_run(
     sources = simulator_sources_ensure()
     transactions = list(generate(scenario))
     stats = RunStats()
-    stats.count_transactions(transactions)
+    stats.count_transactions(transactions, correlating_key_types())
     queue = deliveries(transactions)
     progress = Progress(total=len(queue), write=write)
     for _, window in groupby(queue, key=_window):

@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from transactions.correlation import EventFacts, add_event_facts, unrecovered_failures
+from transactions.canonical import normalise_key
+from transactions.choices import BROAD_KEY_TYPES, DEFAULT_CORRELATING_KEY_TYPES
+from transactions.correlation import EventFacts, add_event_facts, group_batch, linking_keys, unrecovered_failures
 from transactions.simulation.builder import BusinessTransaction, JsonDict, SimEvent
 from transactions.simulation.catalogue import FAILURE_KINDS, PROCESS_WEIGHTS, SYSTEMS
 
@@ -74,26 +76,34 @@ class Progress:
             self.write(self.line(now))
 
 
+def _delivered(txn: BusinessTransaction) -> list[EventFacts]:
+    """What correlation sees of the transaction: its events ingest accepted (a malformed record is a dead letter)."""
+    return [
+        EventFacts(
+            event_id=0,
+            received_at=e.deliver_at,
+            occurred_at=e.occurred_at,
+            system=e.record["system"],
+            kind=e.record["kind"],
+            status=e.record["status"],
+            trace_id=e.record.get("trace_id"),
+            links=e.record.get("links") or [],
+            business_keys={t: normalise_key(t, str(v)) for t, v in (e.record.get("business_keys") or {}).items()},
+        )
+        for e in txn.events
+        if not e.malformed
+    ]
+
+
 def delivered_facts(txn: BusinessTransaction) -> dict[str, dict]:
     """The transaction's step facts as correlation folds them, from what ingest accepts of its deliveries."""
-    return add_event_facts(
-        {},
-        (
-            EventFacts(
-                event_id=0,
-                received_at=e.deliver_at,
-                occurred_at=e.occurred_at,
-                system=e.record["system"],
-                kind=e.record["kind"],
-                status=e.record["status"],
-                trace_id=None,
-                links=[],
-                business_keys={},
-            )
-            for e in txn.events
-            if not e.malformed  # a dead letter, never an event of the transaction
-        ),
-    )
+    return add_event_facts({}, _delivered(txn))
+
+
+def delivered_parts(txn: BusinessTransaction, correlating: frozenset[str]) -> int:
+    """How many transactions correlation makes of what ingest accepted of it: more than one when a dead-lettered
+    record was the only event carrying the keys of both halves (the sales order that names contract and order)."""
+    return len(group_batch([linking_keys(e, correlating) for e in _delivered(txn)], {}))
 
 
 @dataclass
@@ -105,6 +115,7 @@ class RunStats:
     failures: Counter[str] = field(default_factory=Counter)  # transactions hit, by failure kind or delivery anomaly
     retried: int = 0
     stalled: int = 0
+    split: int = 0  # business transactions correlation sees as two or more: a dead letter was their only link
     failed: int = 0  # delivered a failure that no later success of the same system made good: the console's "failed"
     evidence_lost: int = 0
     withheld: int = 0
@@ -126,11 +137,18 @@ class RunStats:
     def delivered(self) -> int:
         return sum(self.systems.values())
 
-    def count_transactions(self, transactions: list[BusinessTransaction]) -> None:
+    def count_transactions(
+        self,
+        transactions: list[BusinessTransaction],
+        correlating: frozenset[str] = DEFAULT_CORRELATING_KEY_TYPES - BROAD_KEY_TYPES,
+    ) -> None:
+        """Count them as the console will: `correlating` are the key types that link events (the console's)."""
         for txn in transactions:
-            if all(event.malformed for event in txn.events):
+            parts = delivered_parts(txn, correlating)
+            if not parts:
                 continue  # nothing of it reaches the console but a dead letter
-            self.transactions += 1
+            self.transactions += parts
+            self.split += parts > 1
             self.processes[txn.process] += 1
             if txn.failure is not None:
                 self.failures[txn.failure] += 1
@@ -201,6 +219,11 @@ class RunStats:
             f"{self.stalled:,} ended at their failure); {self.failed:,} failed as delivered"
         )
         lines += [f"    {name:<30} {self.failures[name]:>6,}" for name in FAILURE_KINDS if self.failures[name]]
+        if self.split:
+            lines.append(
+                f"  {self.split:,} business transactions correlate as two or more (counted so above): a dead-lettered "
+                "record was the only event carrying both halves' keys"
+            )
         if self.replayed:
             lines.append(
                 f"  replays: {self.replayed:,} replayed steps redone by their systems (a success event each), "
