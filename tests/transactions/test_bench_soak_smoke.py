@@ -21,27 +21,29 @@ FIGURES = (
 
 @pytest.mark.broker
 @pytest.mark.postgres(reason="gunicorn and the Celery workers, other processes, read the test database")
+@pytest.mark.timeout(240)  # 15 s of load, the fleet's start and the drain
 def test_the_soak_benchmark_runs_and_its_count_check_passes(transactional_db):
     lines: list[str] = []
     figures, ok = bench.soak(
-        seconds=20,
-        rate=150,
-        single_rate=5,
+        seconds=15,
+        rate=120,
+        single_rate=2,
         otlp_share=0.3,
         batch=100,
         page_rate=1,
         broker=os.environ["CELERY_BROKER_URL"],
-        drain=90,
+        drain=60,
         write=lines.append,
     )
     text = "\n".join(lines)
+    print(text)  # the figures, in the test's output
     assert ok, text
     assert "count check: PASSED" in text
     for figure in FIGURES:
         assert figure in text, figure
     db = figures["db"]
     sent = sum(lane.sent_events for lane in figures["lanes"])
-    assert db["stored"] == sent > 2000, text  # 20 s at 150 events/s, every one stored
+    assert db["stored"] == sent > 1000, text  # 15 s at 120 events/s, every one stored
     assert db["uncorrelated"] == 0 and db["unclassified"] == 0 and db["failed"] > 0, text
     assert {lane.name for lane in figures["lanes"]} == {"native", "single", "otlp"}
     assert figures["pages"].requests >= 10 and figures["pages"].not_ok == 0, text
@@ -76,7 +78,16 @@ def test_the_count_check_fails_when_an_event_is_missing():
     lines: list[str] = []
     assert not bench.report(figures, write=lines.append)
     assert "count check: FAILED (sent = stored + rejected; accepted answers = stored)" in lines
-    db["stored"] = db["memberships"] = db["correlated_in_window"] = 10
+    db["stored"] = db["correlated_in_window"] = 10  # the tenth is stored but its batch still waits: late, not lost
+    db["events_without_transaction"] = db["uncorrelated"] = 1
+    lines.clear()
+    assert not bench.report(figures, write=lines.append)
+    assert "count check: INCOMPLETE (1 events still waiting for correlation after the drain)" in lines
+    db["uncorrelated"] = 0  # its batch is marked correlated, yet the event is in no transaction: lost
+    lines.clear()
+    assert not bench.report(figures, write=lines.append)
+    assert "count check: FAILED (every correlated batch's events in a transaction)" in lines
+    db["memberships"], db["events_without_transaction"] = 10, 0
     lines.clear()
     assert bench.report(figures, write=lines.append)
-    assert "count check: PASSED" in lines
+    assert any(line.startswith("count check: PASSED") for line in lines)
