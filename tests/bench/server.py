@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -131,3 +132,38 @@ def fleet(env: dict[str, str], logs: Path) -> Iterator[tuple[str, Fleet]]:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+
+
+def run_bench_script(script: str, *args: str, timeout: float = 600) -> str:
+    """Run tests/bench/<script> as `make` does, in a throwaway database (its name contains 'bench', as the scripts
+    demand before they rebuild one; dropped afterwards). Its standard output; AssertionError on a non-zero exit."""
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    host, port, user = db["HOST"] or "127.0.0.1", db["PORT"] or 5432, db["USER"] or "postgres"
+    name = f"closeloop_bench_smoke_{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{user}@{host}:{port}/{name}",
+        "CELERY_BROKER_URL": "",  # tasks in-process, as the scripts expect
+        "DEBUG": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    try:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "tests" / "bench" / script), *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    finally:
+        with psycopg.connect(host=host, port=port, user=user, dbname="postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert result.returncode == 0, (
+        f"{script} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    return result.stdout
