@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Local runs are development runs; production sets DEBUG=0 and a SECRET_KEY (see README).
 export DEBUG ?= 1
 
-.PHONY: install demo test lint bench-correlate bench-exceptions bench-lineage bench-dashboards bench-slas bench-ingest clean
+.PHONY: install demo test lint bench-correlate bench-exceptions bench-lineage bench-dashboards bench-slas bench-ingest bench-soak clean
 # Benchmarks run on PostgreSQL, in a database of their own that each run rebuilds.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/closeloop_bench
 
@@ -58,6 +58,11 @@ bench-slas: install
 bench-ingest: install
 	$(PY) manage.py collectstatic --noinput -v0
 	DATABASE_URL=$(BENCH_DATABASE_URL)_ingest $(PY) tests/bench/ingest.py $(BENCH_ARGS)
+
+# The whole pipeline under a sustained mixed load (10 minutes by default; BENCH_ARGS="--seconds 60" for less).
+bench-soak: install
+	$(PY) manage.py collectstatic --noinput -v0
+	DATABASE_URL=$(BENCH_DATABASE_URL)_soak $(PY) tests/bench/soak.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles closeloop.sqlite3*
