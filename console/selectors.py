@@ -14,8 +14,8 @@ from console.lib.audit import AuditEntry
 from console.lineage import EventFact, Finding, LineageRow, SodPair, StepControl, actor_key, lineage_build
 from console.models import AuditChainCheck, EvidenceJob, SodRule
 from exceptions.choices import ACTIVE_STATUSES
-from exceptions.models import Case, Notification, Replay
-from exceptions.selectors import lineage_case_facts
+from exceptions.models import Case, Notification, Queue, Replay
+from exceptions.selectors import lineage_case_facts, queue_summaries
 from slas.choices import ClockStatus, EvidenceCheckStatus
 from slas.models import EvidenceCheck, SlaClock, VolumeMonitor
 from slas.selectors import sla_verdicts
@@ -314,12 +314,15 @@ def demo_counts() -> dict[str, int]:
         "events": Event.objects.count(),
         "transactions": sum(n for status, n in txn_states.items() if status != TransactionStatus.MERGED),
         "completed": txn_states.get(TransactionStatus.COMPLETED, 0),
+        "recovered": txn_states.get(TransactionStatus.RECOVERED, 0),
         "failed": txn_states.get(TransactionStatus.FAILED, 0),
         "stalled": txn_states.get(TransactionStatus.STALLED, 0),
         "in_flight": txn_states.get(TransactionStatus.IN_FLIGHT, 0),
         "dead_letters": DeadLetter.objects.count(),
         "cases_open": live_cases.filter(status__in=ACTIVE_STATUSES).count(),
         "cases_escalated": live_cases.filter(escalation_level__gt=0).count(),
+        # The queue pages' own count, summed over the queues.
+        "cases_overdue": sum(q.overdue for q in queue_summaries(queues=Queue.objects.all(), now=timezone.now())),
         "notifications": Notification.objects.count(),
         "replays": Replay.objects.count(),
         "clocks_breached": clock_states.get(ClockStatus.BREACHED, 0),

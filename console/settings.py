@@ -33,6 +33,7 @@ def database_from_url(url: str) -> dict:
     parts = urlsplit(url)
     options = dict(parse_qsl(parts.query))
     if parts.scheme in {"postgres", "postgresql", "pgsql"}:
+        pooled = env_bool("DATABASE_POOL", True)
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parts.path.lstrip("/")) or "postgres",
@@ -43,9 +44,15 @@ def database_from_url(url: str) -> dict:
             # Django's psycopg 3 pool keeps connections warm without a separate pooler; off by env for pgbouncer.
             # A request waits for a free connection a few seconds at most (psycopg's default is 30 s), then answers
             # 503 with Retry-After: a sender under back-pressure retries instead of timing out with stored data.
+            # Without it (DATABASE_POOL=0, PgBouncer in transaction mode in front), consecutive transactions may run
+            # on different server sessions: nothing may outlive a transaction. Prepared statements are session state
+            # (PgBouncer tracks them only from 1.21, with max_prepared_statements), so psycopg must never prepare.
             "OPTIONS": {"pool": {"timeout": env_int("DATABASE_POOL_TIMEOUT", 3)}}
-            if env_bool("DATABASE_POOL", True)
-            else {},
+            if pooled
+            else {"prepare_threshold": None},
+            # Django's .iterator() opens a WITH HOLD cursor outside a transaction, which survives the transaction
+            # and so is another session's cursor by the next fetch behind a transaction pooler.
+            "DISABLE_SERVER_SIDE_CURSORS": not pooled,
             "CONN_HEALTH_CHECKS": True,
             "TEST": {"NAME": options.get("test_name") or None},
         }
@@ -305,6 +312,9 @@ CELERY_BROKER_CONNECTION_TIMEOUT = env_int("BROKER_CONNECT_TIMEOUT", 1)
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT}
 CELERY_TIMEZONE = "UTC"
+# Deployments (or a benchmark beside the test suite) sharing one Redis keep their tasks apart by queue name; the web
+# processes, workers and beat of one deployment must all use the same name.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 # Every periodic job in one table: Celery beat reads it in production (exactly one beat process), `serve_demo` runs
 # it in-process. Each entry is a crontab with an expiry shorter than its period, so a backlog after an outage does
 # not pile up runs.

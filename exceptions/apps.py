@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from console.lib.capabilities import EDIT_RULES, VIEW_CASES, VIEW_DASHBOARDS
+from console.lib.capabilities import EDIT_RULES, MANAGE_INGEST, VIEW_CASES, VIEW_DASHBOARDS
 from console.lib.navigation import register_nav_item
 from console.lib.panels import register_panel
 
@@ -15,6 +15,12 @@ def register_navigation() -> None:
     register_nav_item("Management", "Classification rules", "classification-rule-list", EDIT_RULES, 20)
     register_nav_item("Management", "Routing rules", "routing-rule-list", EDIT_RULES, 30)
     register_nav_item("Management", "Queue settings", "queue-manage-list", EDIT_RULES, 40)
+    # Replay targets and webhooks are for integration engineers and managers alike. A menu item has one permission,
+    # so each role's section gets an entry (the managers' one under a name of its own, as an admin sees both and no
+    # two entries may share a label); the targets page links to the webhooks.
+    register_nav_item("Integration", "Replay targets", "replay-target-list", MANAGE_INGEST, 60)
+    register_nav_item("Integration", "Webhooks", "webhook-list", MANAGE_INGEST, 70)
+    register_nav_item("Management", "Replay targets and webhooks", "replay-target-list-managers", EDIT_RULES, 60)
 
 
 class ExceptionsConfig(AppConfig):

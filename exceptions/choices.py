@@ -57,3 +57,20 @@ class ReplayStatus(models.TextChoices):
 
 
 UNCLASSIFIED = "unclassified"
+
+
+# Replays that hold their occurrence (and their business object) until they end: at most one per occurrence.
+REPLAY_IN_FLIGHT = (ReplayStatus.PENDING, ReplayStatus.SENDING, ReplayStatus.SENT)
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class HttpMethod(models.TextChoices):
+    POST = "POST", "POST"
+    PUT = "PUT", "PUT"
+    PATCH = "PATCH", "PATCH"

@@ -1,6 +1,5 @@
 """Classification, fingerprinting, routing and priority without the database: plain data in, plain data out."""
 
-import fnmatch
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -8,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from exceptions.choices import SEVERITY_PRIORITY, UNCLASSIFIED
+from transactions.canonical import glob_matches
 
 HTTP_STATUS_ATTRIBUTES = ("http.response.status_code", "http.status_code", "http_status")
 # Where sources state their own category of a failure: Closeloop's convention first, then OpenTelemetry's `error.type`
@@ -122,10 +122,9 @@ class Classification:
     explanation: str
 
 
-def glob(pattern: str, value: str) -> bool:
-    """Case-insensitive glob; `a|b` matches either."""
-    value = (value or "").lower()
-    return any(fnmatch.fnmatchcase(value, part.strip().lower()) for part in pattern.split("|"))
+def glob(pattern: str, value: str | None) -> bool:
+    """Case-insensitive glob; `a|b` matches either (compiled once per pattern: rules are matched per failure)."""
+    return glob_matches(pattern, value or "")
 
 
 def http_status_matches(pattern: str, status: int | None) -> bool:

@@ -7,7 +7,16 @@ from django.db import models
 from django.db.models import Q
 
 from console.lib.models import TimeStampedModel
-from exceptions.choices import PRIORITIES, ActivityKind, CaseStatus, ReplayStatus, Severity
+from exceptions.choices import (
+    PRIORITIES,
+    REPLAY_IN_FLIGHT,
+    ActivityKind,
+    CaseStatus,
+    DeliveryStatus,
+    HttpMethod,
+    ReplayStatus,
+    Severity,
+)
 from transactions.models import Transaction
 
 
@@ -244,23 +253,45 @@ class CaseActivity(models.Model):
 
 
 class ReplayTarget(TimeStampedModel):
-    """Where a replay of a failed step is sent: a system's outbound webhook."""
+    """Where a replay of a failed step is sent: a system's endpoint that takes the record again."""
 
     system = models.CharField(max_length=100, unique=True)
     url = models.URLField(max_length=500)
-    auth_header = models.CharField(max_length=500, blank=True, help_text="sent as Authorization")
+    method = models.CharField(max_length=6, choices=HttpMethod.choices, default=HttpMethod.POST)
+    auth_secret = models.CharField(
+        max_length=1000, blank=True, help_text="sent as Authorization; sealed (fernet:...) or a reference env:NAME"
+    )
+    signing_secret = models.CharField(
+        max_length=1000, blank=True, help_text="signs each request (Closeloop-Signature); sealed or env:NAME"
+    )
+    business_key_paths = models.JSONField(
+        default=list, blank=True, help_text='JSON paths naming the business object, e.g. ["$.business_keys.invoice"]'
+    )
+    max_attempts = models.PositiveSmallIntegerField(default=5, help_text="sends before a replay fails, with backoff")
     is_active = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["system"]
+        constraints = [models.CheckConstraint(condition=Q(method__in=HttpMethod.values), name="target_method_valid")]
 
     def __str__(self) -> str:
         return f"{self.system} -> {self.url}"
 
 
 class Replay(models.Model):
-    """One re-drive of a failed occurrence; its id is the Idempotency-Key the target system sees."""
+    """One re-drive of a failed occurrence; the target sees its idempotency_key (occurrence + payload) and its id."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="replays")
     occurrence = models.ForeignKey(ExceptionRecord, on_delete=models.CASCADE, related_name="replays")
+    target = models.ForeignKey(ReplayTarget, null=True, blank=True, on_delete=models.SET_NULL, related_name="replays")
+    idempotency_key = models.CharField(max_length=64, help_text="SHA-256 of the occurrence and the payload sent")
+    business_key = models.CharField(
+        max_length=300, blank=True, help_text="the business object, from the target's paths"
+    )
+    business_key_hash = models.CharField(max_length=64, blank=True)
+    reason = models.TextField(blank=True, help_text="why it was sent although an earlier replay got through")
     previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=12, choices=ReplayStatus.choices, default=ReplayStatus.PENDING)
     payload = models.JSONField()
@@ -270,19 +301,35 @@ class Replay(models.Model):
     response_body = models.TextField(blank=True)
     outcome = models.CharField(max_length=300, blank=True)
     requested_by = models.CharField(max_length=200)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True, help_text="of the last attempt")
     created_at = models.DateTimeField(auto_now_add=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="a retry waits until then")
     sent_at = models.DateTimeField(null=True, blank=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # Earlier replays of a business object: WHERE target_id=? AND business_key_hash=?.
+            models.Index(fields=["target", "business_key_hash"], name="replay_business_key_idx"),
+            # A target's delivery log: WHERE target_id=? ORDER BY created_at DESC.
+            models.Index(fields=["target", "-created_at"], name="replay_target_log_idx"),
+        ]
         constraints = [
             # A replay can never be in flight twice for the same occurrence.
             models.UniqueConstraint(
                 fields=["occurrence"],
-                condition=Q(status__in=[ReplayStatus.PENDING, ReplayStatus.SENDING, ReplayStatus.SENT]),
+                condition=Q(status__in=REPLAY_IN_FLIGHT),
                 name="replay_one_in_flight_per_occurrence",
+            ),
+            # Nor twice for the same business object at one target (two occurrences of one invoice), even when two
+            # operators ask at the same instant for different cases, whose locks do not serialise them.
+            models.UniqueConstraint(
+                fields=["target", "business_key_hash"],
+                condition=Q(status__in=REPLAY_IN_FLIGHT) & ~Q(business_key_hash=""),
+                name="replay_one_in_flight_per_business_key",
             ),
         ]
 
@@ -291,16 +338,61 @@ class Replay(models.Model):
 
 
 class OutboundWebhook(TimeStampedModel):
-    """A URL notified (JSON POST) of case assignments, escalations and reopenings."""
+    """A URL notified (signed JSON POST) of case assignments, escalations and reopenings."""
 
     name = models.CharField(max_length=100)
     url = models.URLField(max_length=500)
     events = models.JSONField(default=list, blank=True, help_text='e.g. ["assigned", "escalated", "reopened"]')
-    secret = models.CharField(max_length=200, blank=True, help_text="signs the body (HMAC-SHA256 header)")
+    signing_secret = models.CharField(
+        max_length=1000, blank=True, help_text="signs each request (Closeloop-Signature); sealed or env:NAME"
+    )
+    max_attempts = models.PositiveSmallIntegerField(default=5, help_text="sends before a delivery fails, with backoff")
     is_active = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["name", "id"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class WebhookDelivery(models.Model):
+    """One notification to one webhook and how its attempts went; its id is the delivery id receivers dedupe on."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    webhook = models.ForeignKey(OutboundWebhook, on_delete=models.CASCADE, related_name="deliveries")
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    event = models.CharField(max_length=30)
+    body = models.JSONField(help_text="sent unchanged on every attempt")
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True, help_text="of the last attempt")
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # A webhook's delivery log: WHERE webhook_id=? ORDER BY created_at DESC.
+            models.Index(fields=["webhook", "-created_at"], name="delivery_webhook_log_idx"),
+            # The sweep: WHERE status IN (pending, sending) AND next_attempt_at < ?.
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                name="delivery_open_idx",
+                condition=Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=DeliveryStatus.values), name="delivery_status_valid")
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk}"
 
 
 class Notification(models.Model):

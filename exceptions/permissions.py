@@ -3,7 +3,7 @@ refuse the action before any input is read."""
 
 from typing import Any
 
-from console.lib.capabilities import ACT_ON_ALL_QUEUES, ACT_ON_CASES
+from console.lib.capabilities import ACT_ON_ALL_QUEUES, ACT_ON_CASES, EDIT_RULES, MANAGE_INGEST
 from console.lib.errors import NotPermitted
 from exceptions.models import Case, Queue
 
@@ -30,3 +30,12 @@ def require_case_actor(user: Any, case: Case) -> None:
 def can_be_assigned(user: Any, queue: Queue) -> bool:
     """A case goes to a member of its queue, or to someone who works every queue."""
     return queue.members.filter(pk=user.pk).exists() or user.has_perm(ACT_ON_ALL_QUEUES)
+
+
+# Replay targets and webhooks are wiring between systems (integration engineers) and decide where finance data goes
+# (managers): either role configures them; finance operations and compliance do not.
+OUTBOUND_CAPABILITIES = (MANAGE_INGEST, EDIT_RULES)
+
+
+def can_configure_outbound(user: Any) -> bool:
+    return getattr(user, "is_authenticated", False) and any(user.has_perm(p) for p in OUTBOUND_CAPABILITIES)

@@ -1,10 +1,13 @@
 """Thin Celery tasks of the exceptions app: they take ids and call services; running one twice is harmless."""
 
 from dataclasses import asdict
+from datetime import datetime
 
-from celery import shared_task
+from celery import Task, shared_task
+from django.utils import timezone
 
 from exceptions import services
+from exceptions.choices import DeliveryStatus, ReplayStatus
 from exceptions.models import ExceptionRecord
 from transactions.selectors import failed_event_ids_recent
 
@@ -53,10 +56,23 @@ def notify_case(case_id: int, kind: str) -> int:
     return notified
 
 
-@shared_task(acks_late=True)
-def send_replay(replay_id: str) -> str | None:
-    """Redelivery is safe: the replay is claimed by a conditional UPDATE, and a claimed one is never sent again."""
+def _retry_later(task: Task, moment: datetime) -> None:
+    """Ask the broker to run the task again at `moment`. Without a broker (tasks run in-process: the quick start and
+    the demo) nothing waits in memory for minutes: the row stays pending with its time, and the periodic sweep
+    sends it once that time has passed."""
+    if task.request.is_eager:
+        return
+    raise task.retry(countdown=max((moment - timezone.now()).total_seconds(), 0.0))
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def send_replay(self: Task, replay_id: str) -> str | None:
+    """Redelivery is safe: each attempt claims the replay by a conditional UPDATE, so two deliveries never send it at
+    once. A retryable failure puts it back to pending with its next time: retried then (the target's max_attempts
+    bounds it, and the sweep re-enqueues a retry whose message was lost)."""
     replay = services.replay_send(replay_id=replay_id)
+    if replay is not None and replay.status == ReplayStatus.PENDING and replay.not_before is not None:
+        _retry_later(self, replay.not_before)
     return replay.status if replay else None
 
 
@@ -68,11 +84,22 @@ def confirm_replays() -> int:
 
 @shared_task
 def sweep_replays() -> dict[str, int]:
-    """Periodic: re-enqueue replays whose task was lost; expire stuck and unconfirmed ones."""
-    return services.replays_sweep()
+    """Periodic: re-enqueue replays and webhook deliveries whose task was lost; expire stuck and unconfirmed
+    replays. One beat entry for everything outbound."""
+    return {**services.replays_sweep(), **{f"webhook_{k}": v for k, v in services.webhook_deliveries_sweep().items()}}
 
 
 @shared_task
 def deliver_webhooks(case_id: int, kind: str) -> int:
-    """Best effort, like the e-mail beside it: not acks_late, as a redelivery would notify every receiver twice."""
-    return services.webhooks_deliver(case_id=case_id, kind=kind)
+    """Records one delivery per subscribed webhook and enqueues each; not acks_late, as a redelivery would record
+    (and so send) every notification twice."""
+    return len(services.webhooks_deliver(case_id=case_id, kind=kind))
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def deliver_webhook(self: Task, delivery_id: str) -> str | None:
+    """One attempt of one delivery, claimed first; a failure with attempts left retries at its next time."""
+    delivery = services.webhook_delivery_attempt(delivery_id=delivery_id)
+    if delivery is not None and delivery.status == DeliveryStatus.PENDING and delivery.next_attempt_at is not None:
+        _retry_later(self, delivery.next_attempt_at)
+    return delivery.status if delivery else None

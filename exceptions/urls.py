@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, path
 
-from exceptions.views import cases, learning, manage, triage
+from exceptions.views import cases, learning, manage, outbound, triage
 
 # Fixed paths such as /queues/manage/ come before the triage pages' /queues/<slug>/.
 urlpatterns: list[URLPattern] = [
@@ -50,6 +50,26 @@ urlpatterns: list[URLPattern] = [
     path("cases/<int:case_id>/replay/", cases.case_replay_view, name="case-replay"),
     path("cases/<int:case_id>/classify/", learning.case_classify, name="case-classify"),
     path("cases/<int:case_id>/timeline/<int:txn_id>/", cases.case_timeline, name="case-timeline"),
+    path("outbound/replay-targets/", outbound.replay_target_list, name="replay-target-list"),
+    # The same page under a second name, so that the menu shows it to managers and integration engineers alike.
+    path("outbound/replay-targets/", outbound.replay_target_list, name="replay-target-list-managers"),
+    path("outbound/replay-targets/new/", outbound.replay_target_create, name="replay-target-create"),
+    path("outbound/replay-targets/<int:target_id>/", outbound.replay_target_edit, name="replay-target-edit"),
+    path(
+        "outbound/replay-targets/<int:target_id>/active/",
+        outbound.replay_target_activate,
+        name="replay-target-activate",
+    ),
+    path(
+        "outbound/replay-targets/<int:target_id>/dry-run/", outbound.replay_target_dry_run, name="replay-target-dry-run"
+    ),
+    path("outbound/replay-targets/<int:target_id>/log/", outbound.replay_target_log, name="replay-target-log"),
+    path("outbound/webhooks/", outbound.webhook_list, name="webhook-list"),
+    path("outbound/webhooks/new/", outbound.webhook_create, name="webhook-create"),
+    path("outbound/webhooks/<int:webhook_id>/", outbound.webhook_edit, name="webhook-edit"),
+    path("outbound/webhooks/<int:webhook_id>/active/", outbound.webhook_activate, name="webhook-activate"),
+    path("outbound/webhooks/<int:webhook_id>/dry-run/", outbound.webhook_dry_run, name="webhook-dry-run"),
+    path("outbound/webhooks/<int:webhook_id>/log/", outbound.webhook_log, name="webhook-log"),
     path("notifications/", cases.notification_list, name="notification-list"),
     path("notifications/read/", cases.notification_read, name="notification-read"),
 ]

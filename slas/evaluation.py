@@ -8,6 +8,7 @@ evaluating the same transaction twice, or late events arriving out of order, lan
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ STATUSES = ("ok", "error")
 _GLOB_CHARS = set("*?[")
 
 
+# Patterns and kinds are a small vocabulary (process steps, SLA matchers against the estate's event kinds) matched
+# hundreds of thousands of times when the forecast samples past transactions: remember the answers.
+@functools.lru_cache(maxsize=65_536)
 def glob_matches(pattern: str, value: str) -> bool:
     """Case-insensitive glob; `a|b` matches either; an empty pattern matches anything."""
     if not pattern:
@@ -241,16 +245,23 @@ class StepInfo:
         return glob_matches(self.system, system) and glob_matches(self.kind_pattern, kind)
 
 
-def _done_at(step: StepInfo, facts: Mapping[str, Mapping[str, Any]]) -> tuple[datetime, datetime] | None:
+_Seen = list[tuple[str, str, str, str]]  # (system, kind, first_at, last_at) of each step fact
+
+
+def _seen(facts: Mapping[str, Mapping[str, Any]]) -> _Seen:
+    return [(*key.partition("|")[::2], fact["first_at"], fact["last_at"]) for key, fact in facts.items()]
+
+
+def _done_at(step: StepInfo, facts: Mapping[str, Mapping[str, Any]] | _Seen) -> tuple[datetime, datetime] | None:
     """(first, last) time the step was seen in the transaction's step facts; None: not yet."""
-    seen = []
-    for key, fact in facts.items():
-        system, _, kind = key.partition("|")
-        if step.matches(system, kind):
-            seen.append((datetime.fromisoformat(fact["first_at"]), datetime.fromisoformat(fact["last_at"])))
-    if not seen:
+    rows = _seen(facts) if isinstance(facts, Mapping) else facts
+    matched = [(first, last) for system, kind, first, last in rows if step.matches(system, kind)]
+    if not matched:
         return None
-    return min(s[0] for s in seen), max(s[1] for s in seen)
+    return (
+        min(datetime.fromisoformat(first) for first, _ in matched),
+        max(datetime.fromisoformat(last) for _, last in matched),
+    )
 
 
 def step_durations(
@@ -259,8 +270,9 @@ def step_durations(
     """Seconds each seen step took after the latest step seen before it (the first step has nothing to wait for)."""
     durations: dict[int, float] = {}
     previous: datetime | None = None
+    rows = _seen(facts)
     for step in steps:
-        seen = _done_at(step, facts)
+        seen = _done_at(step, rows)
         if seen is None:
             continue
         if previous is not None:

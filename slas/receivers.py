@@ -20,10 +20,12 @@ def evaluate_correlated_transactions(
 
 
 @receiver(transactions_merged)
-def follow_merged_transactions(sender: Any, survivor_id: int, absorbed_ids: list[int], **kwargs: Any) -> None:
+def follow_merged_transactions(
+    sender: Any, survivor_id: int, absorbed_ids: list[int], batch_id: int | None = None, **kwargs: Any
+) -> None:
     from slas.tasks import follow_merged_transactions as follow
 
-    follow.delay(survivor_id, list(absorbed_ids))
+    follow.delay(survivor_id, list(absorbed_ids), batch_id)
 
 
 @receiver(transactions_correlated)

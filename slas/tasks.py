@@ -17,14 +17,19 @@ def evaluate_transactions(txn_ids: list[int], batch_id: int | None = None) -> di
 
 
 @shared_task(acks_late=True)
-def follow_merged_transactions(survivor_id: int, absorbed_ids: list[int]) -> dict[str, int]:
-    """The clocks and evidence checks of absorbed transactions follow the survivor, which is then re-evaluated."""
+def follow_merged_transactions(
+    survivor_id: int, absorbed_ids: list[int], batch_id: int | None = None
+) -> dict[str, int]:
+    """The clocks and evidence checks of absorbed transactions follow the survivor, which is then re-evaluated as of
+    the merging batch's arrival (as evaluate_transactions judges it): judged by the wall clock, a back-dated merge
+    breached clocks whose stop event came in the next batch."""
     moved = clocks.clocks_follow_merge(survivor_id=survivor_id, absorbed_ids=absorbed_ids)
     checks = evidence.evidence_checks_follow_merge(survivor_id=survivor_id, absorbed_ids=absorbed_ids)
+    as_of = txn_selectors.ingest_batch_received_at(batch_id=batch_id) if batch_id is not None else None
     return {
         "moved": moved,
         "evidence_checks_moved": checks,
-        **clocks.clocks_evaluate_transactions(txn_ids=[survivor_id]),
+        **clocks.clocks_evaluate_transactions(txn_ids=[survivor_id], now=as_of),
     }
 
 

@@ -399,12 +399,17 @@ def kind_matches(pattern: str, kind: str) -> bool:
     Remembered per (pattern, kind): an estate has a few dozen kinds and patterns, and ingest, correlation and
     lineage ask the same pairs for every record.
     """
-    return _kind_regex(pattern).match(kind.lower()) is not None
+    return glob_matches(pattern or "*", kind)
+
+
+def glob_matches(pattern: str, value: str) -> bool:
+    """Case-insensitive glob; `a|b` matches either. The pattern is compiled to one regex once per process."""
+    return _glob_regex(pattern).match(value.lower()) is not None
 
 
 @functools.lru_cache(maxsize=1024)
-def _kind_regex(pattern: str) -> re.Pattern[str]:
-    parts = (part.strip().lower() for part in (pattern or "*").split("|"))
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    parts = (part.strip().lower() for part in pattern.split("|"))
     return re.compile("|".join(f"(?:{fnmatch.translate(part)})" for part in parts))
 
 

@@ -3,7 +3,9 @@
 Django's bulk_create sends one INSERT with a placeholder per value, whose text psycopg parses anew for every size of
 batch; binary COPY sends the values as they are. Django's bulk_update builds one CASE expression per field over all
 rows, which grows with rows x fields and made it the slowest step of correlating a batch; one UPDATE ... FROM
-(VALUES ...) does the same in linear time. SQLite (the quick start) takes Django's own ways, cheap in-process.
+(VALUES ...) does the same in linear time. SQLite (the quick start) inserts through bulk_create and updates with one
+prepared statement (executemany: through the ORM, a query built per row was 3 ms a row and a tenth of storing
+back-dated history).
 """
 
 from collections.abc import Sequence
@@ -57,11 +59,22 @@ def rows_update(objects: Sequence[models.Model], fields: list[str], *, chunk: in
         return
     model = type(objects[0])
     columns = [model._meta.get_field(name) for name in fields]
-    if connection.vendor != "postgresql":
-        for obj in objects:
-            model._base_manager.filter(pk=obj.pk).update(**{c.attname: getattr(obj, c.attname) for c in columns})
-        return
     pk = model._meta.pk
+    if connection.vendor != "postgresql":
+        quote = connection.ops.quote_name
+        sql = (
+            f"UPDATE {quote(model._meta.db_table)} SET {', '.join(f'{quote(c.column)} = %s' for c in columns)} "
+            f"WHERE {quote(pk.column)} = %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                sql,
+                [
+                    [*(c.get_db_prep_save(getattr(obj, c.attname), connection) for c in columns), obj.pk]
+                    for obj in objects
+                ],
+            )
+        return
     casts = [pk.db_type(connection), *(c.db_type(connection) for c in columns)]
     row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
     names = ", ".join(connection.ops.quote_name(c.column) for c in (pk, *columns))

@@ -3,7 +3,9 @@ store of record. With Redis unreachable, a read finds nothing and a write is dro
 minute per process), so ingest still stores and answers truthfully instead of a 500 for every sender."""
 
 import logging
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
@@ -87,26 +89,69 @@ class FailOpenRedisCache(RedisCache):
             return False
 
 
-def window_count(key: str, seconds: int) -> int:
+def window_count(key: str, seconds: int, *, sync_seconds: float = 0.0) -> int:
     """Count one hit in the current fixed window of `seconds` and return the window's count so far (1 for the
-    first). On Redis: INCR and EXPIRE in one round trip, atomic across every process. When the cache is down the
-    count is 1: a rate limit fails open, like the rest of this cache."""
+    first). On Redis: INCRBY and EXPIRE in one round trip, atomic across every process. When the cache is down the
+    count is what this call adds: a rate limit fails open, like the rest of this cache.
+
+    With `sync_seconds`, hits are tallied in this process and added to the shared count at most once per
+    `sync_seconds` (and at a window's first hit); in between, the answer is the shared count last read plus this
+    process's hits since. A limit may then be overrun by what other processes counted since their own last sync:
+    a fraction of a second of traffic, for one round trip a sync instead of one a request.
+    """
+    window = int(time.time() // seconds)
+    if sync_seconds <= 0:
+        return _window_add(key, seconds, window, 1)
+    from django.core.cache import caches
+
+    tally_key = caches["default"].make_key(key)  # with the cache's prefix: another prefix is another count
+    now = time.monotonic()
+    with _tallies_lock:
+        tally = _tallies.get(tally_key)
+        if tally is None or tally.window != window:
+            if len(_tallies) >= _TALLIES_KEPT:  # keys are per source: bound what is kept all the same
+                _tallies.clear()
+            tally = _tallies[tally_key] = _Tally(window)
+        tally.pending += 1
+        if tally.synced_at is not None and now - tally.synced_at < sync_seconds:
+            return tally.shared + tally.pending
+        delta, tally.pending, tally.synced_at = tally.pending, 0, now
+    shared = _window_add(key, seconds, window, delta)
+    with _tallies_lock:
+        tally.shared = max(tally.shared, shared)
+        return tally.shared + tally.pending
+
+
+@dataclass
+class _Tally:
+    window: int
+    shared: int = 0
+    pending: int = 0
+    synced_at: float | None = None
+
+
+_tallies: dict[str, _Tally] = {}
+_tallies_lock = threading.Lock()
+_TALLIES_KEPT = 10_000
+
+
+def _window_add(key: str, seconds: int, window: int, delta: int) -> int:
     from django.core.cache import caches
 
     cache = caches["default"]  # the backend itself: `django.core.cache.cache` is a proxy to it
-    window_key = f"{key}:{int(time.time() // seconds)}"
+    window_key = f"{key}:{window}"
     if isinstance(cache, FailOpenRedisCache):
         full_key = cache.make_and_validate_key(window_key)
         try:
             pipe = cache._cache.get_client(full_key, write=True).pipeline(transaction=False)
-            pipe.incr(full_key)
+            pipe.incrby(full_key, delta)
             pipe.expire(full_key, seconds + 1)
             return int(pipe.execute()[0])
         except DOWN as exc:
             _warn("window_count", exc)
-            return 1
+            return delta
     cache.add(window_key, 0, seconds + 1)
-    return cache.incr(window_key)
+    return cache.incr(window_key, delta)
 
 
 def window_remaining(seconds: int) -> float:

@@ -10,6 +10,8 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
+# Re-exported: the 4xx shape lives in console.lib.api now; modules of this package still name it from here.
+from console.lib.api import ErrorSerializer as ErrorSerializer
 from exceptions.choices import CaseStatus
 from exceptions.models import Case, CaseActivity, ExceptionRecord, Replay
 
@@ -114,7 +116,8 @@ class ActivitySerializer(serializers.ModelSerializer):
 
 
 class ReplaySerializer(serializers.ModelSerializer):
-    """A replay; its id is the Idempotency-Key the target system received."""
+    """A replay; the target received its idempotency_key (derived from the occurrence and the payload) as
+    Idempotency-Key and its id as Closeloop-Replay-Id."""
 
     class Meta:
         model = Replay
@@ -127,6 +130,11 @@ class ReplaySerializer(serializers.ModelSerializer):
             "payload",
             "payload_before",
             "target_url",
+            "idempotency_key",
+            "business_key",
+            "reason",
+            "attempts",
+            "duration_ms",
             "response_status",
             "response_body",
             "outcome",
@@ -218,6 +226,15 @@ class ReplayRequestSerializer(VersionedSerializer):
     occurrence = serializers.IntegerField(required=False, allow_null=True, default=None, help_text="default: latest")
     payload = serializers.JSONField(
         required=False, allow_null=True, default=None, help_text="a repaired record (JSON object) to send instead"
+    )
+
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        default="",
+        help_text="why to send it although an earlier replay of the occurrence (or of its business object) got "
+        "through; without one such a replay is refused (400). Audited and shown in the case's activity",
     )
 
     def validate_payload(self, value: object) -> object:

@@ -1,5 +1,6 @@
 from rest_framework.routers import SimpleRouter
 
+from exceptions.api.outbound import ReplayTargetViewSet, WebhookViewSet
 from exceptions.api.queues import QueueViewSet
 from exceptions.api.rules import ClassificationRuleViewSet, RoutingRuleViewSet
 from exceptions.api.views import CaseViewSet
@@ -9,5 +10,7 @@ router.register("cases", CaseViewSet, basename="api-case")
 router.register("classification-rules", ClassificationRuleViewSet, basename="api-classification-rule")
 router.register("routing-rules", RoutingRuleViewSet, basename="api-routing-rule")
 router.register("queues", QueueViewSet, basename="api-queue")
+router.register("replay-targets", ReplayTargetViewSet, basename="api-replay-target")
+router.register("webhooks", WebhookViewSet, basename="api-webhook")
 
 urlpatterns = router.urls

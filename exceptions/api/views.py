@@ -227,9 +227,13 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         summary="Replay a failed occurrence",
         description="Sends the occurrence's stored record (or the repaired payload given) to its system's replay "
-        "target, with the replay id as Idempotency-Key. Only for retryable categories; one replay per occurrence "
-        "in flight. Answers 202: the send happens in the background; the replay succeeds (and the case resolves) "
-        "when a success event carrying attribute closeloop.replay_id arrives.",
+        "target, with an Idempotency-Key derived from the occurrence and the payload (SHA-256; a repaired payload "
+        "is a new key) and the replay id as Closeloop-Replay-Id. Only for retryable categories; one replay per "
+        "occurrence (and per business object of the target) in flight; an occurrence whose earlier replay got "
+        "through, or a business object another occurrence's replay submitted, is refused (400) unless `reason` is "
+        "given. Answers 202: the send happens in the background, retried with backoff when the target answers "
+        "429/502/503/504 or refuses the connection; the replay succeeds (and the case resolves) when a success "
+        "event carrying attribute closeloop.replay_id (the id or the key) arrives.",
         request=ReplayRequestSerializer,
         responses={202: ReplaySerializer, **ACTION_ERRORS},
     )
@@ -243,6 +247,7 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
             expected_version=data["version"],
             occurrence_id=data["occurrence"],
             payload=data["payload"],
+            reason=data["reason"],
         )
         return Response(ReplaySerializer(replay).data, status=status.HTTP_202_ACCEPTED)
 

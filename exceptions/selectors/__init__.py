@@ -38,13 +38,23 @@ from exceptions.selectors.learning import (
     unclassified_cases_matching,
 )
 from exceptions.selectors.replays import (
+    DELIVERY_LOG_LIMIT,
     REPLAY_ID_ATTRIBUTES,
     REPLAY_IN_FLIGHT,
+    occurrence_latest_of_system,
+    replay_got_through,
     replay_in_flight,
+    replay_of_business_key,
     replay_oldest_unconfirmed_claim,
     replay_previous,
     replay_target_for,
+    replay_target_get,
+    replay_target_list,
+    replay_target_log,
     replays_awaiting_success,
+    webhook_get,
+    webhook_list,
+    webhook_log,
     webhooks_for,
 )
 from exceptions.selectors.rules import (
@@ -77,6 +87,7 @@ from exceptions.selectors.rules import (
 )
 
 __all__ = [
+    "DELIVERY_LOG_LIMIT",
     "NEW_RULE_ID",
     "PREVIEW_DAYS",
     "PREVIEW_LIMIT",
@@ -118,6 +129,7 @@ __all__ = [
     "notification_unread_count",
     "occurrence_facts",
     "occurrence_latest",
+    "occurrence_latest_of_system",
     "open_case_categories_by_txn",
     "open_cases",
     "queue_eligible_users",
@@ -127,10 +139,15 @@ __all__ = [
     "queue_manage_list",
     "queue_member_list",
     "queue_summaries",
+    "replay_got_through",
     "replay_in_flight",
+    "replay_of_business_key",
     "replay_oldest_unconfirmed_claim",
     "replay_previous",
     "replay_target_for",
+    "replay_target_get",
+    "replay_target_list",
+    "replay_target_log",
     "replays_awaiting_success",
     "routing_moves",
     "routing_rule_get",
@@ -142,5 +159,8 @@ __all__ = [
     "signal_occurrences_on_transactions_in",
     "taxonomy_gap",
     "unclassified_cases_matching",
+    "webhook_get",
+    "webhook_list",
+    "webhook_log",
     "webhooks_for",
 ]

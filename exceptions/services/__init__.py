@@ -1,6 +1,7 @@
 """Writes of the exceptions app, one module per topic: `classify` (failures into cases), `cases` (actions on a case),
 `escalation`, `notify`, `configuration` (managers' taxonomy and rules), `queues`, `recovery` (cases whose
-transactions completed after all), `replays`, `signals` (occurrences that no event carries), `webhooks`.
+transactions completed after all), `replays`, `signals` (occurrences that no event carries), `targets` (replay
+targets and webhooks as configured), `webhooks` (deliveries).
 Callers import the public names from here."""
 
 from exceptions.services.cases import (
@@ -64,6 +65,9 @@ from exceptions.services.recovery import (
 )
 from exceptions.services.replays import (
     BulkReplayResult,
+    http_send,
+    occurrence_payload,
+    replay_outbound_request,
     replay_request,
     replay_send,
     replays_confirm,
@@ -79,14 +83,32 @@ from exceptions.services.signals import (
     signals_record,
     signals_record_isolated,
 )
+from exceptions.services.targets import (
+    WEBHOOK_EVENTS,
+    replay_target_create,
+    replay_target_dry_run,
+    replay_target_set_active,
+    replay_target_snapshot,
+    replay_target_update,
+    webhook_create,
+    webhook_dry_run,
+    webhook_set_active,
+    webhook_snapshot,
+    webhook_update,
+)
 from exceptions.services.webhooks import (
-    SIGNATURE_HEADER,
-    webhook_signature,
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    webhook_deliveries_sweep,
+    webhook_delivery_attempt,
+    webhook_outbound_request,
     webhooks_deliver,
 )
 
 __all__ = [
-    "SIGNATURE_HEADER",
+    "DELIVERY_HEADER",
+    "EVENT_HEADER",
+    "WEBHOOK_EVENTS",
     "BulkReplayResult",
     "BulkResult",
     "ClassifyOutcome",
@@ -118,8 +140,10 @@ __all__ = [
     "classification_rule_update",
     "classification_rules_reorder",
     "failures_classify",
+    "http_send",
     "http_status_problem",
     "notifications_mark_read",
+    "occurrence_payload",
     "occurrence_split",
     "occurrences_follow_transaction_merge",
     "queue_create",
@@ -127,8 +151,14 @@ __all__ = [
     "queue_member_remove",
     "queue_snapshot",
     "queue_update",
+    "replay_outbound_request",
     "replay_request",
     "replay_send",
+    "replay_target_create",
+    "replay_target_dry_run",
+    "replay_target_set_active",
+    "replay_target_snapshot",
+    "replay_target_update",
     "replays_confirm",
     "replays_match_successes",
     "replays_request_bulk",
@@ -143,6 +173,13 @@ __all__ = [
     "signal_resolve",
     "signals_record",
     "signals_record_isolated",
-    "webhook_signature",
+    "webhook_create",
+    "webhook_deliveries_sweep",
+    "webhook_delivery_attempt",
+    "webhook_dry_run",
+    "webhook_outbound_request",
+    "webhook_set_active",
+    "webhook_snapshot",
+    "webhook_update",
     "webhooks_deliver",
 ]

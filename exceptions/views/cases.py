@@ -306,6 +306,7 @@ def case_replay_view(request: HttpRequest, case_id: int) -> HttpResponse:
             expected_version=form.cleaned_data["version"],
             occurrence_id=form.cleaned_data["occurrence"],
             payload=form.cleaned_data["payload"],
+            reason=form.cleaned_data["reason"],
         )
         return f"Replay {replay.pk} queued for {replay.target_url}; the case resolves when the success event arrives."
 

@@ -143,6 +143,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000, help="failed events to classify (default 100,000)")
     parser.add_argument("--cases", type=int, default=100_000, help="cases in the store for the page timings")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--page-requests", type=int, default=PAGE_REQUESTS, help="requests per page timing")
     args = parser.parse_args()
 
     import django
@@ -218,7 +219,7 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     print(f"cases in the store:       {Case.objects.count():,} ({added:,} bulk-created to reach {args.cases:,})")
-    _measure_pages()
+    _measure_pages(args.page_requests)
 
     # 3. The audit chain.
     report = audit_verify()
@@ -283,7 +284,7 @@ def _top_up_cases(missing: int, rng: random.Random) -> int:
     return missing
 
 
-def _measure_pages() -> None:
+def _measure_pages(requests: int = PAGE_REQUESTS) -> None:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.db.models import Count
@@ -301,7 +302,7 @@ def _measure_pages() -> None:
     )
     slugs = [row["queue__slug"] for row in backlog]
     print("backlog per queue:        " + ", ".join(f"{row['queue__slug']} {row['n']:,}" for row in backlog))
-    urls = [slugs[i % len(slugs)] for i in range(PAGE_REQUESTS)]
+    urls = [slugs[i % len(slugs)] for i in range(requests)]
 
     page = f"/queues/{slugs[0]}/"
     probe = client.get(page)

@@ -1,4 +1,5 @@
-"""gunicorn for the benchmarks, started as production runs it: gthread workers, DEBUG off, a fresh SECRET_KEY."""
+"""gunicorn for the benchmarks, started as production runs it (gthread workers, DEBUG off, a fresh SECRET_KEY), and the
+whole fleet (gunicorn, two Celery workers, beat) for the soak benchmark."""
 
 import os
 import secrets
@@ -7,8 +8,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,3 +50,120 @@ def gunicorn_serving(env: dict[str, str], *, threads: int, workers: int = 2) -> 
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _proc(pid: int, name: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/{name}").read_text()
+    except OSError:  # the process is gone
+        return ""
+
+
+def _rss_mb(pid: int) -> float:
+    sizes = [int(line.split()[1]) for line in _proc(pid, "status").splitlines() if line.startswith("VmRSS:")]
+    return sizes[0] / 1024 if sizes else 0.0
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in _proc(pid, f"task/{pid}/children").split()]
+
+
+@dataclass
+class Fleet:
+    """The processes under load and the peak RSS seen of each (role -> MB)."""
+
+    roots: dict[str, subprocess.Popen]
+    peak: dict[str, float] = field(default_factory=dict)
+
+    def sample(self) -> None:
+        for role, process in self.roots.items():
+            pids = [(role, process.pid)]
+            pids += [(f"{role} child {n}", child) for n, child in enumerate(_children(process.pid), 1)]
+            for name, pid in pids:
+                self.peak[name] = max(self.peak.get(name, 0.0), _rss_mb(pid))
+
+    def dead(self) -> list[str]:
+        return [role for role, process in self.roots.items() if process.poll() is not None]
+
+
+def _wait_for_workers(broker: str, names: list[str], roots: dict[str, subprocess.Popen]) -> None:
+    """Load starts once both workers answer a ping: their start-up is not part of the measured lag."""
+    from celery import Celery
+
+    control = Celery(broker=broker).control
+    wanted = {f"{name}@{socket.gethostname()}" for name in names}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        answered = {name for reply in control.ping(destination=sorted(wanted), timeout=1) for name in reply}
+        if answered >= wanted:
+            return
+        if any(process.poll() is not None for process in roots.values()):
+            break
+    raise SystemExit(f"the Celery workers did not start: {sorted(wanted)}")
+
+
+@contextmanager
+def fleet(env: dict[str, str], logs: Path) -> Iterator[tuple[str, Fleet]]:
+    """gunicorn + two Celery workers + beat on the given environment; (base URL, fleet); all stop on exit."""
+    celery = [sys.executable, "-m", "celery", "-A", "console"]
+    quiet = ["--loglevel", "WARNING"]
+    worker = ["worker", "--pool", "prefork", "--concurrency", "1", "--without-heartbeat", "--without-mingle"]
+    with ExitStack() as stack, gunicorn_serving(env, threads=4, workers=2) as (base, server):
+        roots: dict[str, subprocess.Popen] = {"gunicorn": server}
+        commands = {
+            f"celery worker {n}": [*celery, *worker, "--without-gossip", "-n", f"soak{n}@%h", *quiet] for n in (1, 2)
+        }
+        commands["celery beat"] = [*celery, "beat", "--schedule", str(logs / "beat-schedule"), *quiet]
+        for role, command in commands.items():
+            log = stack.enter_context((logs / f"{role.replace(' ', '-')}.log").open("w"))
+            roots[role] = subprocess.Popen(
+                command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            _wait_for_workers(env["CELERY_BROKER_URL"], ["soak1", "soak2"], roots)
+            yield base, Fleet(roots)
+        finally:
+            celery_processes = [process for role, process in roots.items() if role != "gunicorn"]
+            for process in celery_processes:
+                process.terminate()  # a warm shutdown: a task under way finishes first
+            for process in celery_processes:
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def run_bench_script(script: str, *args: str, timeout: float = 600) -> str:
+    """Run tests/bench/<script> as `make` does, in a throwaway database (its name contains 'bench', as the scripts
+    demand before they rebuild one; dropped afterwards). Its standard output; AssertionError on a non-zero exit."""
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    host, port, user = db["HOST"] or "127.0.0.1", db["PORT"] or 5432, db["USER"] or "postgres"
+    name = f"closeloop_bench_smoke_{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{user}@{host}:{port}/{name}",
+        "CELERY_BROKER_URL": "",  # tasks in-process, as the scripts expect
+        "DEBUG": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    try:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "tests" / "bench" / script), *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    finally:
+        with psycopg.connect(host=host, port=port, user=user, dbname="postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert result.returncode == 0, (
+        f"{script} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    return result.stdout

@@ -13,12 +13,14 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from console.management.commands.serve_demo import demo_counts_lines
+from console.management.commands.serve_demo import DEMO_REPLAYS, demo_counts_lines, demo_replays_run
 from console.periodic import run_due_jobs
 from console.selectors import demo_counts
-from exceptions.models import Notification, Queue
+from exceptions.choices import ReplayStatus
+from exceptions.models import Notification, Queue, Replay
 from tests.transactions.test_simulate import FIXED_END
 from transactions.simulation.history import FIRST_SPAN, history_run, history_scenario
+from transactions.simulation.replay_target import EstateReplayTarget
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,9 +51,37 @@ def test_after_two_days_of_history_and_one_pass_of_the_jobs_the_console_agrees_w
     assert counts["notifications"] >= counts["cases_escalated"]
     leads = set(Notification.objects.values_list("user__username", flat=True))
     assert leads and leads <= {"ops", "manager"}
-    assert counts["clocks_breached"] > 0 and counts["clocks_met"] > 0
+    assert counts["clocks_breached"] > 0 and counts["clocks_met"] > 0 and counts["clocks_at_risk"] > 0
+    # Transactions that stalled, failed (as the simulator delivered them: a failure no later success made good) and
+    # recovered, and cases past their targets on the queue pages.
+    assert counts["stalled"] > 0 and counts["recovered"] > 0
+    assert counts["failed"] == stats.failed > 0
+    assert counts["cases_overdue"] > 0
     lines = "\n".join(stats.summary() + demo_counts_lines(counts))
     assert f"{counts['dead_letters']:,} dead letters" in lines and f"{stats.rejected:,} rejected" in lines
+    assert f"{stats.failed:,} failed as delivered" in lines and f"{counts['failed']:,} failed," in lines
+
+    # Replays through the replay service, sent over HTTP to the simulated systems, which report each redone step
+    # with a success event through ingest; the confirmation resolves the cases.
+    target = EstateReplayTarget(
+        delivered=lambda record, answer: stats.count_replay(
+            record=record, accepted=answer.accepted, duplicates=answer.duplicates
+        )
+    ).start()
+    try:
+        requested = demo_replays_run(target=target)
+    finally:
+        target.stop()
+    after = demo_counts()
+    assert len(requested) == DEMO_REPLAYS == stats.replayed == after["replays"]
+    replays = list(Replay.objects.select_related("case"))
+    assert {r.status for r in replays} == {ReplayStatus.SUCCEEDED}
+    assert {r.case.status for r in replays} == {"resolved"} and {r.requested_by for r in replays} == {"user:ops"}
+    assert after["events"] == stats.accepted == counts["events"] + DEMO_REPLAYS
+    # The estate's own account of what its replays made good agrees with the console's failed count.
+    assert after["failed"] == stats.failed == counts["failed"] - stats.replays_made_good
+    assert f"{stats.replays_made_good:,} of them made a failed transaction good" in "\n".join(stats.summary())
+    assert after["cases_open"] <= counts["cases_open"] - DEMO_REPLAYS
 
 
 def test_the_first_span_is_a_day():

@@ -129,6 +129,55 @@ def test_wrong_ingest_tokens_lock_the_address_out_and_non_ascii_is_401(client):
     assert [kind for kind, _ in lockouts()] == ["auth.token"]
 
 
+@pytest.mark.django_db
+def test_a_clean_sender_is_not_asked_about_again_for_a_second_but_a_lockout_elsewhere_takes_effect(client, monkeypatch):
+    from axes.handlers.proxy import AxesProxyHandler
+    from axes.helpers import get_client_cache_keys
+    from django.test import RequestFactory
+
+    from console.lib import lockout
+
+    source = ingest_source_create(name="webhook-sender", actor="system:test")
+    token = ingest_token_create(source=source, actor="system:test")[1]
+    handler = AxesProxyHandler.get_implementation()
+    reads = []
+    real_get_many = handler.cache.get_many
+    monkeypatch.setattr(handler.cache, "get_many", lambda keys: reads.append(keys) or real_get_many(keys))
+    clock = [1000.0]
+    monkeypatch.setattr(lockout.time, "monotonic", lambda: clock[0])
+
+    def send(address: str = "10.0.5.1"):
+        return client.post(
+            "/api/v1/events",
+            b"[]",
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token}"},
+            REMOTE_ADDR=address,
+        )
+
+    assert send().status_code == 200 and send().status_code == 200
+    assert len(reads) == 1  # the second request within the second took the remembered clean record
+    # Another process counts this address to the limit (written straight to the shared cache, as it would be).
+    request = RequestFactory().post("/api/v1/events", REMOTE_ADDR="10.0.5.1")
+    request.axes_ip_address = "10.0.5.1"
+    for key in get_client_cache_keys(request, {"username": "someone-else"}):
+        handler.cache.set(key, LIMIT, 600)
+    clock[0] += lockout.LockoutCacheHandler.CLEAN_FOR_SECONDS + 0.01
+    assert send().status_code == 429
+    # A failure counted in this process forgets every clean record at once.
+    assert send(address="10.0.5.2").status_code == 200
+    reads.clear()
+    client.post(
+        "/api/v1/events",
+        b"[]",
+        content_type="application/json",
+        headers={"Authorization": "Bearer cl_wrong"},
+        REMOTE_ADDR="10.0.5.3",
+    )
+    assert send(address="10.0.5.2").status_code == 200
+    assert len(reads) == 2  # the wrong token's own check, then 10.0.5.2 asked again
+
+
 def _redis_url() -> str | None:
     url = os.environ.get("CACHE_URL") or os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/12"
     if not url.startswith("redis://"):

@@ -25,3 +25,21 @@ def test_counts_hits_within_a_window_and_starts_again_in_the_next(clock):
 def test_the_wait_is_what_is_left_of_the_window(clock):
     clock["t"] += 45
     assert shared_cache.window_remaining(60) == pytest.approx(15)
+
+
+def test_synchronised_counting_tallies_here_and_adds_to_the_shared_count_once_per_interval(clock, monkeypatch):
+    steady = {"t": 500.0}
+    monkeypatch.setattr(shared_cache.time, "monotonic", lambda: steady["t"])
+    adds = []
+    real_add = shared_cache._window_add
+    monkeypatch.setattr(
+        shared_cache, "_window_add", lambda key, s, w, delta: adds.append(delta) or real_add(key, s, w, delta)
+    )
+    assert [shared_cache.window_count("w-sync", 60, sync_seconds=0.25) for _ in range(4)] == [1, 2, 3, 4]
+    assert adds == [1]  # the window's first hit went to the shared count; the next three were tallied here
+    shared_cache.window_count("w-sync", 60)  # another process's hit, straight to the shared count (now 2)
+    steady["t"] += 0.3
+    assert shared_cache.window_count("w-sync", 60, sync_seconds=0.25) == 6  # 2 shared + this process's 3 + 1
+    assert adds == [1, 1, 4]
+    clock["t"] += 60  # a new window starts from zero, here and in the shared cache
+    assert shared_cache.window_count("w-sync", 60, sync_seconds=0.25) == 1

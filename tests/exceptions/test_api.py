@@ -240,7 +240,7 @@ def test_replay(estate, role_user, django_capture_on_commit_callbacks):
     no_target = manager.post(f"{URL}{timeout.pk}/replay/", {"version": timeout.version}, format="json")
     assert no_target.status_code == 400 and no_target.json()["detail"] == "no replay target configured for sap-s4"
     # Nothing listens on the discard port: the send fails, which is recorded on the replay.
-    ReplayTarget.objects.create(system="sap-s4", url="http://127.0.0.1:9/replay")
+    ReplayTarget.objects.create(system="sap-s4", url="http://127.0.0.1:9/replay", max_attempts=1)
     with django_capture_on_commit_callbacks(execute=True):
         accepted = manager.post(
             f"{URL}{timeout.pk}/replay/",

@@ -217,12 +217,22 @@ def test_compliance_reads_the_gap_without_rule_links(role_user, world):
     assert "ZZZ-1" in page and 'data-testid="gap-new-rule"' not in page
 
 
+MANAGER_ITEMS = (
+    "Taxonomy",
+    "Taxonomy gap",
+    "Classification rules",
+    "Routing rules",
+    "Queue settings",
+    "Replay targets and webhooks",
+)
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("role", "labels"),
     [
-        ("manager", {"Taxonomy", "Taxonomy gap", "Classification rules", "Routing rules", "Queue settings"}),
-        ("admin", {"Taxonomy", "Taxonomy gap", "Classification rules", "Routing rules", "Queue settings"}),
+        ("manager", {*MANAGER_ITEMS}),
+        ("admin", {*MANAGER_ITEMS}),
         ("compliance", {"Taxonomy gap"}),
         ("finance_ops", set()),
         ("integration", set()),

@@ -1,16 +1,26 @@
 import hashlib
 import hmac
 import json
-import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import rfc8785
 from django.utils import timezone
 
 from console.lib.audit import AuditEntry, audit_verify
 from console.lib.errors import DomainError, NotPermitted, StaleVersion
-from exceptions.models import Case, CaseActivity, ExceptionRecord, OutboundWebhook, Queue, Replay, ReplayTarget
+from exceptions.models import (
+    Case,
+    CaseActivity,
+    ExceptionRecord,
+    OutboundWebhook,
+    Replay,
+    ReplayTarget,
+    WebhookDelivery,
+)
+from exceptions.outbound import secret_seal
 from exceptions.services import (
     case_assign,
     replay_request,
@@ -19,51 +29,13 @@ from exceptions.services import (
     replays_match_successes,
     replays_request_bulk,
     replays_sweep,
+    webhook_deliveries_sweep,
     webhooks_deliver,
 )
 from exceptions.tasks import send_replay
 from tests.factories import failure
 from transactions.native import decode_native
 from transactions.services import records_ingest
-
-
-class Recorder:
-    """A local HTTP endpoint that records what it receives and answers with a chosen status."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.status = 200
-        self.answer = b'{"accepted": true}'
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                recorder.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                self.send_response(recorder.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(recorder.answer)))
-                self.end_headers()
-                self.wfile.write(recorder.answer)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    def json(self, index: int = -1) -> dict:
-        return json.loads(self.requests[index]["body"])
-
-
-@pytest.fixture
-def endpoint():
-    recorder = Recorder()
-    recorder.thread.start()
-    yield recorder
-    recorder.server.shutdown()
-    recorder.server.server_close()
 
 
 def closed_port_url() -> str:
@@ -80,16 +52,9 @@ def timeout_failure(**kwargs) -> dict:
 
 
 @pytest.fixture
-def operator(role_user):
-    user = role_user("finance_ops", username="ines")
-    Queue.objects.get(slug="integration-platform").members.add(user)
-    return user
-
-
-@pytest.fixture
 def platform_case(raise_failures, endpoint) -> Case:
     raise_failures(timeout_failure(order="SO-1"), timeout_failure(hours=1, order="SO-2"))
-    ReplayTarget.objects.create(system="sap-s4", url=f"{endpoint.url}/replay", auth_header="Bearer s3cret")
+    ReplayTarget.objects.create(system="sap-s4", url=f"{endpoint.url}/replay", auth_secret=secret_seal("Bearer s3cret"))
     case = Case.objects.get()
     assert case.category.slug == "platform" and case.category.retryable
     assert case.queue.slug == "integration-platform"
@@ -126,14 +91,18 @@ def ingest(source, *records: dict) -> None:
 
 
 @pytest.mark.django_db
-def test_replay_sends_the_stored_record_once_with_the_replay_id_as_idempotency_key(
+def test_replay_sends_the_stored_record_once_with_a_key_derived_from_occurrence_and_payload(
     platform_case, operator, endpoint, django_capture_on_commit_callbacks
 ):
     replay = request_and_send(platform_case, operator, django_capture_on_commit_callbacks)
     assert len(endpoint.requests) == 1
     sent = endpoint.requests[0]
     assert sent["path"] == "/replay"
-    assert sent["headers"]["Idempotency-Key"] == str(replay.pk)
+    # An independent derivation: SHA-256 over the occurrence id and the RFC 8785 canonical JSON of what was sent.
+    canonical = rfc8785.dumps(json.loads(sent["body"]))
+    expected = hashlib.sha256(f"closeloop.replay\x00{replay.occurrence_id}\x00".encode() + canonical).hexdigest()
+    assert sent["headers"]["Idempotency-Key"] == replay.idempotency_key == expected
+    assert sent["headers"]["Closeloop-Replay-Id"] == str(replay.pk)
     assert sent["headers"]["Authorization"] == "Bearer s3cret"
     assert sent["headers"]["Content-Type"] == "application/json"
     latest = ExceptionRecord.objects.order_by("-occurred_at").first()
@@ -251,25 +220,37 @@ def test_a_repaired_payload_is_sent_and_audited_with_the_original(
 def test_a_failed_send_is_recorded_and_the_next_replay_links_to_it(
     platform_case, operator, endpoint, django_capture_on_commit_callbacks
 ):
-    endpoint.status = 503
-    endpoint.answer = b"maintenance " * 300
+    ReplayTarget.objects.filter(system="sap-s4").update(max_attempts=1)
+    endpoint.status = 500
+    endpoint.answer = b"internal error " * 300
     failed = request_and_send(platform_case, operator, django_capture_on_commit_callbacks)
-    assert failed.status == "failed" and failed.response_status == 503 and failed.outcome == "HTTP 503"
-    assert len(failed.response_body) == 2000
+    assert failed.status == "failed" and failed.response_status == 500 and failed.outcome == "HTTP 500"
+    assert len(failed.response_body) == 2000 and failed.attempts == 1 and failed.duration_ms is not None
     assert AuditEntry.objects.filter(action="replay.failed", object_id=str(failed.pk)).exists()
 
     endpoint.status = 200
     retried = request_and_send(platform_case, operator, django_capture_on_commit_callbacks)
     assert retried.status == "sent" and retried.previous == failed
-    assert [r["headers"]["Idempotency-Key"] for r in endpoint.requests] == [str(failed.pk), str(retried.pk)]
+    # The same occurrence with the same payload: the same key, so a target that saw the first one dedupes.
+    keys = [r["headers"]["Idempotency-Key"] for r in endpoint.requests]
+    assert keys == [failed.idempotency_key, retried.idempotency_key] and keys[0] == keys[1]
 
 
 @pytest.mark.django_db
 def test_a_target_that_cannot_be_reached_fails_the_replay(platform_case, operator, django_capture_on_commit_callbacks):
     ReplayTarget.objects.filter(system="sap-s4").update(url=closed_port_url())
     replay = request_and_send(platform_case, operator, django_capture_on_commit_callbacks)
-    assert replay.status == "failed" and replay.response_status is None and replay.sent_at is None
-    assert replay.outcome == "not sent: ConnectionError"
+    # A refused connection sent nothing: it is retried with backoff (here through the sweep, as tasks run in-process
+    # and nothing waits in memory), with the same key, up to the target's max_attempts.
+    assert replay.status == "pending" and replay.attempts == 1 and replay.sent_at is None
+    assert replay.outcome == "not sent: ConnectionError; attempt 1 of 5, retry in 30 s"
+    delays = []
+    while replay.status == "pending":
+        delays.append(round((replay.not_before - replay.claimed_at).total_seconds()))
+        replays_sweep(now=replay.not_before + timedelta(minutes=3))
+        replay.refresh_from_db()
+    assert delays == [30, 60, 120, 240]
+    assert replay.status == "failed" and replay.attempts == 5 and replay.outcome == "not sent: ConnectionError"
 
 
 @pytest.mark.django_db
@@ -370,20 +351,27 @@ def test_webhooks_are_signed_and_sent_to_their_subscribers(
 ):
     raise_failures(timeout_failure())
     case = Case.objects.get()
-    OutboundWebhook.objects.create(name="signed", url=f"{endpoint.url}/signed", events=["assigned"], secret="k3y")
+    OutboundWebhook.objects.create(
+        name="signed", url=f"{endpoint.url}/signed", events=["assigned"], signing_secret=secret_seal("k3y")
+    )
     OutboundWebhook.objects.create(name="everything", url=f"{endpoint.url}/all")
     OutboundWebhook.objects.create(name="escalations only", url=f"{endpoint.url}/escalated", events=["escalated"])
     OutboundWebhook.objects.create(name="switched off", url=f"{endpoint.url}/off", is_active=False)
-    OutboundWebhook.objects.create(name="down", url=closed_port_url(), events=["assigned"])
+    OutboundWebhook.objects.create(name="down", url=closed_port_url(), events=["assigned"], max_attempts=2)
     manager = role_user("manager", username="mona")
     with django_capture_on_commit_callbacks(execute=True):
         case_assign(case_id=case.pk, assignee=operator, actor=manager, expected_version=case.version)
     assert sorted(r["path"] for r in endpoint.requests) == ["/all", "/signed"]
     signed = next(r for r in endpoint.requests if r["path"] == "/signed")
-    expected = hmac.new(b"k3y", signed["body"], hashlib.sha256).hexdigest()
-    assert signed["headers"]["X-Closeloop-Signature"] == f"sha256={expected}"
+    # Verified as a receiver would, by an HMAC computed here over "<t>.<raw body>" (Stripe's scheme).
+    fields = dict(part.split("=", 1) for part in signed["headers"]["Closeloop-Signature"].split(","))
+    assert abs(int(fields["t"]) - time.time()) < 60
+    expected = hmac.new(b"k3y", fields["t"].encode() + b"." + signed["body"], hashlib.sha256).hexdigest()
+    assert fields["v1"] == expected
+    assert signed["headers"]["Closeloop-Event"] == "assigned"
     unsigned = next(r for r in endpoint.requests if r["path"] == "/all")
-    assert "X-Closeloop-Signature" not in unsigned["headers"]
+    assert "Closeloop-Signature" not in unsigned["headers"]
+    assert unsigned["headers"]["Closeloop-Delivery"] != signed["headers"]["Closeloop-Delivery"]
     body = json.loads(signed["body"])
     assert body == {
         "event": "assigned",
@@ -398,20 +386,38 @@ def test_webhooks_are_signed_and_sent_to_their_subscribers(
         },
     }
     assert any(r.message == "webhook.delivery_failed" for r in caplog.records)
+    log = {d.webhook.name: d for d in WebhookDelivery.objects.select_related("webhook")}
+    assert set(log) == {"signed", "everything", "down"}
+    assert log["signed"].status == "delivered" and log["signed"].response_status == 200 and log["signed"].attempts == 1
+    down = log["down"]
+    assert down.status == "pending" and down.attempts == 1 and down.error.endswith("retry in 30 s")
+    webhook_deliveries_sweep(now=down.next_attempt_at + timedelta(minutes=3))
+    down.refresh_from_db()
+    assert down.status == "failed" and down.attempts == 2
+    assert down.error == "not sent: ConnectionError" and down.response_status is None
+    assert len(endpoint.requests) == 2  # the delivered ones were not sent again
 
 
 @pytest.mark.django_db
-def test_webhook_failures_are_logged_never_raised(raise_failures, endpoint, caplog):
+def test_webhook_failures_are_logged_never_raised(raise_failures, endpoint, caplog, django_capture_on_commit_callbacks):
     raise_failures(timeout_failure())
     case = Case.objects.get()
     endpoint.status = 500
-    OutboundWebhook.objects.create(name="erroring", url=endpoint.url)
+    OutboundWebhook.objects.create(name="erroring", url=endpoint.url, max_attempts=3)
     OutboundWebhook.objects.create(name="not even a url", url="nowhere")
-    assert webhooks_deliver(case_id=case.pk, kind="escalated") == 0
-    assert len(endpoint.requests) == 1
-    failures = [r for r in caplog.records if r.message == "webhook.delivery_failed"]
-    assert len(failures) == 2 and {getattr(r, "http", None) for r in failures} == {500, None}
-    assert webhooks_deliver(case_id=999999, kind="escalated") == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert len(webhooks_deliver(case_id=case.pk, kind="escalated")) == 2
+    erroring = WebhookDelivery.objects.get(webhook__name="erroring")
+    while erroring.status == "pending":
+        webhook_deliveries_sweep(now=erroring.next_attempt_at + timedelta(minutes=3))
+        erroring.refresh_from_db()
+    assert len(endpoint.requests) == 3  # a 500 is retried up to max_attempts
+    assert erroring.status == "failed" and erroring.attempts == 3 and erroring.response_status == 500
+    # A URL that can never work is not retried.
+    broken = WebhookDelivery.objects.get(webhook__name="not even a url")
+    assert broken.status == "failed" and broken.attempts == 1 and broken.error.startswith("not sent: ")
+    assert sum(r.message == "webhook.delivery_failed" for r in caplog.records) == 4
+    assert webhooks_deliver(case_id=999999, kind="escalated") == []
 
 
 @pytest.mark.django_db
@@ -435,4 +441,4 @@ def test_replay_from_the_case_page_with_a_repaired_payload(
     assert response.status_code == 302
     replay = Replay.objects.get()
     assert replay.payload == {"kind": "order.create"} and replay.payload_before is not None
-    assert replay.status == "sent" and endpoint.requests[-1]["headers"]["Idempotency-Key"] == str(replay.pk)
+    assert replay.status == "sent" and endpoint.requests[-1]["headers"]["Idempotency-Key"] == replay.idempotency_key

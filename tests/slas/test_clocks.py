@@ -259,3 +259,26 @@ def test_a_back_dated_history_is_judged_as_of_each_batch_not_by_the_wall_clock(
         )
     clock.refresh_from_db()
     assert clock.status == ClockStatus.MET and clock.breach_case_id is None and clock.elapsed_seconds == 2 * 3600
+
+
+def test_the_survivor_of_a_back_dated_merge_is_judged_as_of_the_merging_batch_not_the_wall_clock(
+    definition, ingest, source
+):
+    from slas.tasks import follow_merged_transactions
+    from tests.slas.conftest import ingest_and_correlate
+
+    first = ingest(event("contract.approved", contract="C-30"))
+    second = ingest(event("contract.approved", hours=1, contract="C-31"))
+    # The merging batch arrived 1.7 hours in: the survivor's clock had 4 hours, so it was running then (months ago,
+    # it would be breached by now).
+    joining = [
+        event("order.created", hours=1.5, contract="C-30", order="SO-30", invoice="I-30"),
+        event("tax.calculated", hours=1.6, contract="C-31", invoice="I-30"),
+    ]
+    result = ingest_and_correlate(source, joining, received_at=T0 + 1.7 * H)
+    assert result["merges"] == 1 and Transaction.objects.get(pk=second[0]).merged_into_id == first[0]
+    batch_id = result["batch_id"]
+    follow_merged_transactions(first[0], second, batch_id)
+    clock = clock_of(definition, first[0])
+    assert clock.status == ClockStatus.RUNNING and clock.breach_case_id is None
+    assert clock.elapsed_seconds == round(1.7 * 3600)

@@ -63,10 +63,16 @@ class IsIngestSource(permissions.BasePermission):
         return isinstance(request.user, IngestPrincipal)
 
 
+# How often a web process adds its ingest hits to the shared count: a webhook source posting hundreds of single
+# events a second paid a shared-cache round trip for each; the limit may now be overrun by this much traffic.
+THROTTLE_SYNC_SECONDS = 0.25
+
+
 class IngestSourceThrottle(throttling.SimpleRateThrottle):
     """Requests per ingest source (not per client address: one gateway may front many systems), counted in fixed
-    windows by one atomic round trip to the shared cache. DRF's own throttle reads and writes back the list of
-    every request's time in the window (1,200 floats at the default rate) and loses counts between processes."""
+    windows in the shared cache, synchronised every THROTTLE_SYNC_SECONDS. DRF's own throttle reads and writes back
+    the list of every request's time in the window (1,200 floats at the default rate) and loses counts between
+    processes."""
 
     scope = "ingest"
 
@@ -76,7 +82,7 @@ class IngestSourceThrottle(throttling.SimpleRateThrottle):
         key = self.get_cache_key(request, view)
         if key is None:
             return True
-        return window_count(key, self.duration) <= self.num_requests
+        return window_count(key, self.duration, sync_seconds=THROTTLE_SYNC_SECONDS) <= self.num_requests
 
     def wait(self) -> float:
         return window_remaining(self.duration)

@@ -287,7 +287,7 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None) -> dict:
     for survivor_id, absorbed_ids in merges:
         transaction.on_commit(
             lambda s=survivor_id, a=absorbed_ids: transactions_merged.send(
-                sender=Transaction, survivor_id=s, absorbed_ids=a
+                sender=Transaction, survivor_id=s, absorbed_ids=a, batch_id=batch_id
             )
         )
     result = {"batch_id": batch_id, "events": len(events), "transactions": len(txn_ids), "merges": len(merges)}

@@ -223,10 +223,6 @@ def _store_events(batch: IngestBatch, channel: str, rows: list[tuple[str, Canoni
 _PIPELINED_ROWS = 64
 
 
-def _event_copy_types() -> list[str]:
-    return copy_types([Event._meta.get_field(name) for name in ("id", *_EVENT_COLUMNS)])
-
-
 def _batch_store_postgresql(
     source: IngestSource,
     channel: str,
@@ -234,12 +230,14 @@ def _batch_store_postgresql(
     accepted: dict[str, CanonicalEvent],
     outcome: IngestOutcome,
 ) -> None:
-    """Claim the idempotency keys, write the batch row with its final counts and the new events, in two round trips
-    (plus COPY for large batches): psycopg's pipeline sends the lock bound, the claims and the id reservations at
-    once, then the batch row and the events at once. Ids come from the tables' own sequences, reserved up front, so
-    nothing is read back and the batch row is never updated. A single-event request went from about ten round trips
-    to three (with the commit).
+    """Claim the idempotency keys, write the batch row with its final counts and the new events: psycopg's pipeline
+    sends the lock bound, the claims and the id reservations at once, then the batch row, then the events by binary
+    COPY. Ids come from the tables' own sequences, reserved up front, so nothing is read back and the batch row is
+    never updated. Small batches take one statement instead (`_batch_store_in_one_statement`).
     """
+    if 0 < len(accepted) <= _PIPELINED_ROWS:
+        _batch_store_in_one_statement(source, channel, received_at, accepted, outcome)
+        return
     raw = connection.connection
     keys = sorted(accepted)  # sorted, so that racing batches lock the same keys in one order
     table = IdempotencyKey._meta.db_table
@@ -294,26 +292,69 @@ def _batch_store_postgresql(
                     len(outcome.rejected),
                 ],
             )
-            if event_rows and len(event_rows) <= _PIPELINED_ROWS:
-                placeholders = "(" + ", ".join(["%s"] * (len(_EVENT_COLUMNS) + 1)) + ")"
-                raw.execute(
-                    f"INSERT INTO {Event._meta.db_table} ({columns}) VALUES "
-                    + ", ".join([placeholders] * len(event_rows)),
-                    [value for row in event_rows for value in row],
-                )
-        if len(event_rows) > _PIPELINED_ROWS:
-            global _copy_types
-            _copy_types = _copy_types or _event_copy_types()
+        if event_rows:
             with (
                 raw.cursor() as cursor,
                 cursor.copy(f"COPY {Event._meta.db_table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
             ):
-                copy.set_types(_copy_types)
+                copy.set_types(_event_types())
                 for row in event_rows:
                     copy.write_row(row)
 
 
-_copy_types: list[str] = []
+def _batch_store_in_one_statement(
+    source: IngestSource,
+    channel: str,
+    received_at: datetime,
+    accepted: dict[str, CanonicalEvent],
+    outcome: IngestOutcome,
+) -> None:
+    """A small batch (a webhook's single event) in one statement: data-modifying CTEs claim the idempotency keys,
+    write the batch row with its final counts and insert the events whose keys were claimed, sent together with the
+    lock bound in one round trip; the commit is the second. Its text depends only on the number of rows, so that
+    PostgreSQL prepares it once."""
+    keys = sorted(accepted)  # sorted, so that racing batches lock the same keys in one order
+    types = dict(zip(("id", *_EVENT_COLUMNS), _event_types(), strict=True))
+    value_columns = [c for c in _EVENT_COLUMNS if c != "batch_id"]
+    row = "(" + ", ".join(f"%s::{types[c]}" for c in value_columns) + ")"
+    select = ", ".join("(SELECT id FROM batch)" if c == "batch_id" else f"v.{c}" for c in _EVENT_COLUMNS)
+    sql = (
+        f"WITH claimed AS (INSERT INTO {IdempotencyKey._meta.db_table} (source_id, key, received_at) "
+        "SELECT %s, unnest(%s::text[]), %s ON CONFLICT (source_id, key) DO NOTHING RETURNING key), "
+        f"batch AS (INSERT INTO {IngestBatch._meta.db_table} "
+        "(source_id, channel, received_at, accepted, duplicates, rejected) "
+        "SELECT %s, %s, %s, count(*), %s - count(*), %s FROM claimed RETURNING id), "
+        f"stored AS (INSERT INTO {Event._meta.db_table} ({', '.join(_EVENT_COLUMNS)}) SELECT {select} "
+        f"FROM (VALUES {', '.join([row] * len(keys))}) AS v({', '.join(value_columns)}) "
+        "WHERE v.dedup_key IN (SELECT key FROM claimed) RETURNING id) "
+        "SELECT (SELECT id FROM batch), (SELECT count(*) FROM claimed), ARRAY(SELECT id FROM stored)"
+    )
+    params: list[Any] = [source.pk, keys, received_at]
+    params += [source.pk, channel, received_at, outcome.duplicates + len(keys), len(outcome.rejected)]
+    for key in keys:
+        values = _event_values(0, source.pk, received_at, channel, key, accepted[key])
+        params += [_copy_value(values, c) for c in value_columns]
+    raw = connection.connection
+    with connection.wrap_database_errors:
+        with raw.pipeline():
+            raw.execute(f"SET LOCAL lock_timeout = '{INGEST_LOCK_TIMEOUT_MS}ms'")
+            cursor = raw.execute(sql, params)
+        batch_id, claimed, event_ids = cursor.fetchone()
+    outcome.batch_id = batch_id
+    outcome.accepted = claimed
+    outcome.duplicates += len(keys) - claimed
+    outcome.event_ids = list(event_ids)
+
+
+def _event_types() -> list[str]:
+    global _event_types_known
+    _event_types_known = _event_types_known or copy_types(
+        [Event._meta.get_field(name) for name in ("id", *_EVENT_COLUMNS)]
+    )
+    return _event_types_known
+
+
+_event_types_known: list[str] = []
 
 
 def _copy_value(row: dict[str, Any], column: str) -> Any:

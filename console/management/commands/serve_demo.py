@@ -13,20 +13,30 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.utils import timezone
 
+from console.lib.errors import DomainError
 from console.lib.logs import loggers_quiet
 from console.periodic import run_due_jobs
 from console.selectors import demo_counts
+from exceptions.choices import ACTIVE_STATUSES
+from exceptions.models import ReplayTarget
+from exceptions.selectors import case_list
+from exceptions.services import replay_request, replay_target_create, replay_target_update, replays_confirm
 from slas.services.monitors import volume_monitors_evaluate
 from transactions.models import Event
+from transactions.simulation.catalogue import SYSTEMS
 from transactions.simulation.history import history_run, history_scenario
 from transactions.simulation.progress import RunStats
+from transactions.simulation.replay_target import EstateReplayTarget
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +54,13 @@ CHATTY_LOGGERS = (
     "slas.tasks",
     "console.periodic",
     "console.services",
+    "console.wsgi",  # the warm-up line, between "serving" and the progress lines
     "celery.app.trace",
 )
+# The demo's finance operations user replays this many open cases of retryable categories (timeouts, rate limits...)
+# once the history is in, so that replays and the cases they resolved are there to look at.
+DEMO_REPLAYS = 5
+DEMO_ACTOR = "system:demo"
 
 
 def demo_counts_lines(counts: dict[str, int]) -> list[str]:
@@ -53,8 +68,10 @@ def demo_counts_lines(counts: dict[str, int]) -> list[str]:
     c = counts
     return [
         f"console: {c['events']:,} events in {c['transactions']:,} transactions ({c['completed']:,} completed, "
-        f"{c['in_flight']:,} in flight, {c['failed']:,} failed, {c['stalled']:,} stalled)",
-        f"  {c['dead_letters']:,} dead letters, {c['cases_open']:,} open cases ({c['cases_escalated']:,} escalated), "
+        f"{c['recovered']:,} recovered, {c['in_flight']:,} in flight, {c['failed']:,} failed, "
+        f"{c['stalled']:,} stalled)",
+        f"  {c['dead_letters']:,} dead letters, {c['cases_open']:,} open cases ({c['cases_overdue']:,} overdue, "
+        f"{c['cases_escalated']:,} escalated), "
         f"{c['notifications']:,} notifications, {c['replays']:,} replays",
         f"  SLA clocks: {c['clocks_breached']:,} breached, {c['clocks_at_risk']:,} at risk, {c['clocks_paused']:,} "
         f"paused, {c['clocks_met']:,} met; {c['monitors_violated']:,} volume monitors violated, "
@@ -74,6 +91,39 @@ def monitors_replay(*, start: datetime, end: datetime) -> int:
                 passes += 1
         day += timedelta(days=1)
     return passes
+
+
+def demo_replays_run(*, target: EstateReplayTarget, count: int = DEMO_REPLAYS, username: str = "ops") -> list[str]:
+    """Point every simulated system's replays at the estate's webhook, replay the latest occurrence of up to `count`
+    open retryable cases (oldest first) as `username` through the replay service, and confirm them once their
+    success events are in; the ids of the replays requested."""
+    for system in SYSTEMS:
+        url = target.url_for(system)
+        existing = ReplayTarget.objects.filter(system=system).first()
+        if existing is None:
+            replay_target_create(actor=DEMO_ACTOR, system=system, url=url)
+        else:  # a demo served again listens on another port
+            replay_target_update(target=existing, actor=DEMO_ACTOR, expected_version=None, url=url, is_active=True)
+    user = get_user_model().objects.filter(username=username).first()
+    candidates = (
+        case_list()
+        .filter(status__in=ACTIVE_STATUSES, category__retryable=True)
+        .order_by("first_seen", "id")
+        .values_list("id", flat=True)
+    )
+    requested: list[str] = []
+    for case_id in candidates[: count * 4]:
+        try:
+            requested.append(str(replay_request(case_id=case_id, actor=user, expected_version=None).pk))
+        except DomainError as exc:  # a case whose latest occurrence is a signal, or already being replayed
+            logger.debug("demo.replay_skipped", extra={"case": case_id, "reason": str(exc)})
+            continue
+        if len(requested) >= count:
+            break
+    if requested and not target.wait_for(len(requested)):
+        logger.warning("demo.replays_unconfirmed", extra={"requested": len(requested)})
+    replays_confirm()
+    return requested
 
 
 class Command(BaseCommand):
@@ -108,10 +158,16 @@ class Command(BaseCommand):
     def serve(self, options: dict[str, Any]) -> None:
         logins = ""
         collecting = None
-        if options["setup"]:
+        if options["setup"] and not settings.DEBUG:
             # Collecting (and compressing) static files is the slowest step of a first setup and needs no database:
             # a process of its own does it on the other core while this one migrates and stores the first day.
             collecting = subprocess.Popen([sys.executable, "-m", "django", "collectstatic", "--noinput", "-v0"])
+        elif options["setup"]:
+            # With DEBUG on (`make demo`), WhiteNoise serves the source files through the finders and never the
+            # collected copies, so collecting them (74 s of CPU, mostly Brotli) would only slow the history down.
+            # The empty directory spares WhiteNoise's "No directory at" warning.
+            Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+        if options["setup"]:
             logins = self.setup()
         history_done = threading.Event()
         ready = threading.Event()
@@ -137,6 +193,14 @@ class Command(BaseCommand):
         url = f"http://{options['addr']}/"
         stop = threading.Event()
 
+        def redone(record: dict[str, Any], answer: Any) -> None:
+            stats = outcome.get("stats")
+            if stats is not None:
+                stats.count_replay(record=record, accepted=answer.accepted, duplicates=answer.duplicates)
+
+        # The simulated systems' replay webhook, for as long as the console is served.
+        replays = EstateReplayTarget(delivered=redone).start()
+
         def loop() -> None:
             # The jobs wait for the whole history: judged on a partial one, they would raise stalls and silences
             # that the rest of it answers, and write while the history is being written.
@@ -148,6 +212,12 @@ class Command(BaseCommand):
                     logger.exception("demo.monitor_replay_failed")
             last_runs: dict[str, float] = {}
             run_due_jobs(last_runs)
+            try:
+                # Replays need the cases the first pass escalated and routed; a second `make demo` only re-points the
+                # systems' replays at this run's webhook, so that replays asked for in the console reach it.
+                demo_replays_run(target=replays, count=DEMO_REPLAYS if "stats" in outcome else 0)
+            except Exception:
+                logger.exception("demo.replays_failed")
             self.announce(url=url, logins=logins, stats=outcome.get("stats"))
             while not stop.wait(options["tick"]):
                 run_due_jobs(last_runs)

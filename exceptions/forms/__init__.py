@@ -2,7 +2,7 @@
 
 Every form on a case carries the version of the case the page showed, so that the service can refuse an action
 based on a stale page (StaleVersion) instead of silently overwriting someone else's change. The managers' forms
-(taxonomy, rules, queues) follow the triage ones.
+(taxonomy, rules, queues) follow the triage ones; those of replay targets and webhooks are in `outbound`.
 """
 
 import json
@@ -210,6 +210,13 @@ class ReplayForm(CaseForm):
         label="Repaired payload (JSON, optional)",
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
         help_text="leave empty to send the stored original; the difference is kept in the history",
+    )
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Reason to send it again (only if asked)",
+        widget=forms.TextInput(),
+        help_text="needed when an earlier replay of this occurrence or business object got through; audited",
     )
 
     def __init__(self, *args: Any, occurrences: list[ExceptionRecord], **kwargs: Any) -> None:
