@@ -43,16 +43,11 @@ def admin_api(role_user) -> APIClient:
     return client
 
 
-# Lists that check their parameters by themselves instead of through the shared backend, and refuse `format`; strict,
-# so that the mark must go once they use console.lib.api.StrictFilterBackend (exceptions/api/outbound.py, another
-# branch's work, sets filter_backends = [] and keeps its own LIST_PARAMETERS without "format").
-OWN_CHECK_WITHOUT_FORMAT = {"/api/v1/replay-targets/", "/api/v1/webhooks/"}
 LIST_CASES = [
     pytest.param(
         url,
         view_class,
         id=url,
-        marks=[pytest.mark.xfail(strict=True, reason="refuses ?format=")] if url in OWN_CHECK_WITHOUT_FORMAT else [],
     )
     for url, view_class in LIST_ROUTES
 ]

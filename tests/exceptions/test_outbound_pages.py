@@ -200,7 +200,8 @@ def test_the_api_creates_changes_and_disables_with_versions_and_never_returns_a_
     )
     bad = client.post("/api/v1/replay-targets/", {"system": "x", "url": "ftp://x"}, format="json")
     assert bad.status_code == 400 and "url" in bad.json()["errors"]
-    assert client.get("/api/v1/replay-targets/?q=avalara").json() == {"detail": "unknown query parameter q"}
+    refused = client.get("/api/v1/replay-targets/?q=avalara")
+    assert refused.status_code == 400 and refused.json()["detail"].startswith("unknown query parameter: q;")
     assert ReplayTarget.objects.get().url == "https://tax.example/replay"
     assert AuditEntry.objects.filter(action="replay_target.updated", actor="user:ivan").count() == 1
 
