@@ -399,3 +399,102 @@ class TransactionMerge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.absorbed_id} -> {self.survivor_id}"
+
+
+class System(models.Model):
+    """A system seen in correlated traffic (an event's `system`), the node of the integration map."""
+
+    name = models.CharField(max_length=100, unique=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Interface(models.Model):
+    """A discovered hand-over from one system to another: the edge of the integration map."""
+
+    source = models.ForeignKey(System, on_delete=models.CASCADE, related_name="outgoing")
+    target = models.ForeignKey(System, on_delete=models.CASCADE, related_name="incoming")
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["source__name", "target__name"]
+        constraints = [models.UniqueConstraint(fields=["source", "target"], name="interface_unique_pair")]
+        indexes = [
+            # A system's incoming interfaces: WHERE target_id=? (outgoing ones use the unique pair's index).
+            models.Index(fields=["target"], name="interface_target_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} -> {self.target}"
+
+
+class InterfaceHop(models.Model):
+    """One hand-over inside a transaction, re-derived whenever the transaction changes; the rollups' raw material."""
+
+    interface = models.ForeignKey(Interface, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No index of its own: interface_hop_txn_idx serves the per-transaction replace and the click-through filter.
+    txn = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField(help_text="local day (DASHBOARD_TIME_ZONE) of the target's start")
+    at = models.DateTimeField()
+    latency_ms = models.BigIntegerField()
+    error = models.BooleanField(default=False)
+    duplicate = models.BooleanField(default=False)
+    late = models.BooleanField(default=False)
+    kind = models.CharField(max_length=200)
+    channel = models.CharField(max_length=20, blank=True)
+    via = models.CharField(max_length=10)
+
+    class Meta:
+        indexes = [
+            # Replacing a transaction's hops: DELETE WHERE txn_id IN (...).
+            models.Index(fields=["txn"], name="interface_hop_txn_idx"),
+            # A day's rollup: WHERE day=?; the map's click-through: WHERE interface_id=? AND day BETWEEN ? AND ?.
+            models.Index(fields=["day", "interface"], name="interface_hop_day_idx"),
+            models.Index(fields=["interface", "day"], name="interface_hop_iface_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"hop {self.interface_id} in {self.txn_id}"
+
+
+class InterfaceDaily(models.Model):
+    """One interface's figures for one local day, rebuilt whole from its hops (idempotent)."""
+
+    interface = models.ForeignKey(Interface, on_delete=models.CASCADE, related_name="days", db_index=False)
+    day = models.DateField()
+    volume = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    late = models.PositiveIntegerField(default=0)
+    latency_p50_ms = models.BigIntegerField(null=True, blank=True)
+    latency_p95_ms = models.BigIntegerField(null=True, blank=True)
+    samples = models.JSONField(default=list, blank=True, help_text="bounded hop latency sample (ms), for ranges")
+    kinds = models.JSONField(default=dict, blank=True, help_text="{kind: hops}")
+    channels = models.JSONField(default=dict, blank=True, help_text="{channel: hops}")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["interface", "day"], name="interface_daily_unique_day")]
+        indexes = [
+            # The map and the interface API: WHERE day BETWEEN ? AND ?; the rebuild's DELETE WHERE day IN (...).
+            models.Index(fields=["day"], name="interface_daily_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.interface_id} {self.day}"
+
+
+class InterfaceDirtyDay(models.Model):
+    """A local day whose hops changed since its rollup was built: the record of what the refresh still owes."""
+
+    day = models.DateField(unique=True)
+    marked_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return str(self.day)

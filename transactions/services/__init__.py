@@ -5,6 +5,7 @@
 - rules: extraction and redaction rules
 - processes: process definitions and their expected steps
 - correlation: correlation of stored batches into transactions (the database side of transactions.correlation)
+- interfaces: interface discovery from correlated transactions and its daily rollups (the integration map)
 - retention: forgetting what is older than the retention period
 """
 
@@ -22,6 +23,13 @@ from transactions.services.ingest import (
     dead_letter_replay,
     records_ingest,
     system_for_source_uri,
+)
+from transactions.services.interfaces import (
+    interface_days_rebuild,
+    interface_earliest_day,
+    interface_hops_refresh,
+    interface_map_rebuild,
+    interface_rollups_refresh,
 )
 from transactions.services.processes import (
     ProcessStepInput,
@@ -81,6 +89,11 @@ __all__ = [
     "ingest_source_create",
     "ingest_token_create",
     "ingest_token_revoke",
+    "interface_days_rebuild",
+    "interface_earliest_day",
+    "interface_hops_refresh",
+    "interface_map_rebuild",
+    "interface_rollups_refresh",
     "process_definition_create",
     "process_definition_update",
     "process_snapshot",
