@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 SEQUENCE, SPAN, LINK = "sequence", "span", "link"
 
@@ -134,7 +135,7 @@ def discover_hops(events: Iterable[StepEvent], *, late_after: timedelta) -> list
         if causes:
             caused.add(event.event_id)
     steps = _steps(ordered)
-    for before, after in zip(steps, steps[1:], strict=False):
+    for before, after in pairwise(steps):
         first = after[0]
         if first.event_id in caused:
             continue

@@ -48,9 +48,7 @@ def refresh_interface_rollups() -> int:
 def sweep_interface_hops() -> int:
     """Transactions changed since a while ago get their hops derived again: a lost discovery task is made good."""
     since = timezone.now() - INTERFACE_SWEEP_WINDOW
-    txn_ids = list(
-        Transaction.objects.filter(updated_at__gte=since).order_by("pk").values_list("pk", flat=True)[:5000]
-    )
+    txn_ids = list(Transaction.objects.filter(updated_at__gte=since).order_by("pk").values_list("pk", flat=True)[:5000])
     for start in range(0, len(txn_ids), 1000):
         services.interface_hops_refresh(txn_ids=txn_ids[start : start + 1000])
     return len(txn_ids)

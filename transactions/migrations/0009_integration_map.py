@@ -5,92 +5,134 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('transactions', '0008_transaction_status_recovered'),
+        ("transactions", "0008_transaction_status_recovered"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='InterfaceDirtyDay',
+            name="InterfaceDirtyDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField(unique=True)),
-                ('marked_at', models.DateTimeField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField(unique=True)),
+                ("marked_at", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='System',
+            name="System",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('first_seen_at', models.DateTimeField()),
-                ('last_seen_at', models.DateTimeField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("first_seen_at", models.DateTimeField()),
+                ("last_seen_at", models.DateTimeField()),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Interface',
+            name="Interface",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('first_seen_at', models.DateTimeField()),
-                ('last_seen_at', models.DateTimeField()),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='outgoing', to='transactions.system')),
-                ('target', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='incoming', to='transactions.system')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("first_seen_at", models.DateTimeField()),
+                ("last_seen_at", models.DateTimeField()),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="outgoing", to="transactions.system"
+                    ),
+                ),
+                (
+                    "target",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="incoming", to="transactions.system"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['source__name', 'target__name'],
+                "ordering": ["source__name", "target__name"],
             },
         ),
         migrations.CreateModel(
-            name='InterfaceDaily',
+            name="InterfaceDaily",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('volume', models.PositiveIntegerField(default=0)),
-                ('errors', models.PositiveIntegerField(default=0)),
-                ('duplicates', models.PositiveIntegerField(default=0)),
-                ('late', models.PositiveIntegerField(default=0)),
-                ('latency_p50_ms', models.BigIntegerField(blank=True, null=True)),
-                ('latency_p95_ms', models.BigIntegerField(blank=True, null=True)),
-                ('samples', models.JSONField(blank=True, default=list, help_text='bounded hop latency sample (ms), for ranges')),
-                ('kinds', models.JSONField(blank=True, default=dict, help_text='{kind: hops}')),
-                ('channels', models.JSONField(blank=True, default=dict, help_text='{channel: hops}')),
-                ('interface', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='days', to='transactions.interface')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField()),
+                ("volume", models.PositiveIntegerField(default=0)),
+                ("errors", models.PositiveIntegerField(default=0)),
+                ("duplicates", models.PositiveIntegerField(default=0)),
+                ("late", models.PositiveIntegerField(default=0)),
+                ("latency_p50_ms", models.BigIntegerField(blank=True, null=True)),
+                ("latency_p95_ms", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "samples",
+                    models.JSONField(blank=True, default=list, help_text="bounded hop latency sample (ms), for ranges"),
+                ),
+                ("kinds", models.JSONField(blank=True, default=dict, help_text="{kind: hops}")),
+                ("channels", models.JSONField(blank=True, default=dict, help_text="{channel: hops}")),
+                (
+                    "interface",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="days",
+                        to="transactions.interface",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['day'], name='interface_daily_day_idx')],
-                'constraints': [models.UniqueConstraint(fields=('interface', 'day'), name='interface_daily_unique_day')],
+                "indexes": [models.Index(fields=["day"], name="interface_daily_day_idx")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("interface", "day"), name="interface_daily_unique_day")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='InterfaceHop',
+            name="InterfaceHop",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField(help_text="local day (DASHBOARD_TIME_ZONE) of the target's start")),
-                ('at', models.DateTimeField()),
-                ('latency_ms', models.BigIntegerField()),
-                ('error', models.BooleanField(default=False)),
-                ('duplicate', models.BooleanField(default=False)),
-                ('late', models.BooleanField(default=False)),
-                ('kind', models.CharField(max_length=200)),
-                ('channel', models.CharField(blank=True, max_length=20)),
-                ('via', models.CharField(max_length=10)),
-                ('interface', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='transactions.interface')),
-                ('txn', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='transactions.transaction')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField(help_text="local day (DASHBOARD_TIME_ZONE) of the target's start")),
+                ("at", models.DateTimeField()),
+                ("latency_ms", models.BigIntegerField()),
+                ("error", models.BooleanField(default=False)),
+                ("duplicate", models.BooleanField(default=False)),
+                ("late", models.BooleanField(default=False)),
+                ("kind", models.CharField(max_length=200)),
+                ("channel", models.CharField(blank=True, max_length=20)),
+                ("via", models.CharField(max_length=10)),
+                (
+                    "interface",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="transactions.interface",
+                    ),
+                ),
+                (
+                    "txn",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="transactions.transaction",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['txn'], name='interface_hop_txn_idx'), models.Index(fields=['day', 'interface'], name='interface_hop_day_idx'), models.Index(fields=['interface', 'day'], name='interface_hop_iface_day_idx')],
+                "indexes": [
+                    models.Index(fields=["txn"], name="interface_hop_txn_idx"),
+                    models.Index(fields=["day", "interface"], name="interface_hop_day_idx"),
+                    models.Index(fields=["interface", "day"], name="interface_hop_iface_day_idx"),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='interface',
-            index=models.Index(fields=['target'], name='interface_target_idx'),
+            model_name="interface",
+            index=models.Index(fields=["target"], name="interface_target_idx"),
         ),
         migrations.AddConstraint(
-            model_name='interface',
-            constraint=models.UniqueConstraint(fields=('source', 'target'), name='interface_unique_pair'),
+            model_name="interface",
+            constraint=models.UniqueConstraint(fields=("source", "target"), name="interface_unique_pair"),
         ),
     ]

@@ -70,7 +70,8 @@ def _step_events(txn_ids: list[int]) -> dict[int, list[StepEvent]]:
             "attributes",
         )
         for row in rows:
-            by_txn[txn_of[row[0]]].append(StepEvent(*row[:10], links=row[10] or (), channel=row[11], attributes=row[12] or {}))
+            event = StepEvent(*row[:10], links=row[10] or (), channel=row[11], attributes=row[12] or {})
+            by_txn[txn_of[row[0]]].append(event)
     return by_txn
 
 
@@ -190,10 +191,10 @@ def _day_rows(day: date) -> list[InterfaceDaily]:
         "interface_id", "latency_ms", "error", "duplicate", "late", "kind", "channel"
     )
     for interface_id, latency, error, duplicate, late, kind, channel in hops.iterator(chunk_size=5000):
-        row = acc.setdefault(
-            interface_id,
-            {"volume": 0, "errors": 0, "duplicates": 0, "late": 0, "latencies": [], "kinds": Counter(), "channels": Counter()},
-        )
+        row = acc.get(interface_id)
+        if row is None:
+            row = acc[interface_id] = {"volume": 0, "errors": 0, "duplicates": 0, "late": 0, "latencies": []}
+            row.update(kinds=Counter(), channels=Counter())
         row["volume"] += 1
         row["errors"] += int(error)
         row["duplicates"] += int(duplicate)
