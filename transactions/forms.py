@@ -314,3 +314,38 @@ def process_step_formset(data: Any, process: ProcessDefinition | None) -> BasePr
     """The step rows of the process page: the process's steps (none for a new one) and EXTRA_STEP_ROWS blank rows."""
     initial = process_step_rows(process.steps.all()) if process is not None else []
     return ProcessStepFormSet(data, initial=initial, prefix="steps")
+
+
+MAP_SORTS = (
+    "source",
+    "target",
+    "volume",
+    "errors",
+    "error_rate",
+    "duplicates",
+    "late",
+    "latency_p50_ms",
+    "latency_p95_ms",
+)
+MAX_MAP_DAYS = 366
+
+
+class MapRangeForm(BootstrapFormMixin, forms.Form):
+    """The integration map's range (local days, both included), colouring and table order."""
+
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+    colour = forms.ChoiceField(
+        required=False, choices=[("errors", "Error rate"), ("latency", "p95 latency")], label="Colour by"
+    )
+    sort = forms.ChoiceField(required=False, choices=[(s, s) for s in MAP_SORTS], widget=forms.HiddenInput)
+    desc = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and until < since:
+            self.add_error("until", "The end is before the start.")
+        elif since and until and (until - since).days >= MAX_MAP_DAYS:
+            self.add_error("until", f"At most {MAX_MAP_DAYS} days at once.")
+        return data

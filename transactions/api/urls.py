@@ -2,10 +2,12 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from transactions.api.ingest import CloudEventsView, NativeEventsView
-from transactions.api.views import TransactionViewSet
+from transactions.api.views import InterfaceViewSet, SystemViewSet, TransactionViewSet
 
 router = SimpleRouter()
 router.register("transactions", TransactionViewSet, basename="api-transaction")
+router.register("systems", SystemViewSet, basename="api-system")
+router.register("interfaces", InterfaceViewSet, basename="api-interface")
 
 urlpatterns = [
     path("events", NativeEventsView.as_view(), name="api-events-ingest"),
