@@ -189,7 +189,14 @@ def bounded_samples(samples: Sequence[int], limit: int) -> list[int]:
 
 
 def weighted_percentile(days: Iterable[tuple[int, Sequence[int]]], p: float) -> float | None:
-    """A percentile over several days from their bounded samples, each sample weighted by its day's volume."""
+    """A percentile over several days from their bounded samples, each sample weighted by its day's volume.
+
+    Exact (the same figure as `percentile` of every hop) while no day had more hops than its sample keeps; past that,
+    the nearest weighted rank, within one sample step of the exact figure.
+    """
+    days = list(days)
+    if all(volume == len(samples) for volume, samples in days):
+        return percentile([s for _, samples in days for s in samples], p)
     points: list[tuple[float, float]] = []
     for volume, samples in days:
         if samples:

@@ -128,9 +128,12 @@ def test_percentiles_and_bounded_samples():
     assert percentile([10, 20, 30, 40], 50) == 25
     assert percentile([10, 20, 30, 40], 95) == pytest.approx(38.5)
     assert bounded_samples(list(range(1001)), 11) == [0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]
-    # Two days: 3 hops at 10 ms, then 1 hop at 1000 ms; the p50 is the first day's figure, the p95 the second's.
+    # Complete samples: exactly the percentile of all hops.
+    assert weighted_percentile([(2, [10, 20]), (2, [30, 40])], 50) == 25
+    # Bounded ones: 3 hops kept as one sample at 10 ms, then 1 hop at 1000 ms; p50 is the first day's, p95 the second's.
     assert weighted_percentile([(3, [10]), (1, [1000])], 50) == 10
     assert weighted_percentile([(3, [10]), (1, [1000])], 95) == 1000
+    assert weighted_percentile([], 50) is None
 
 
 # ---- stored hops and rollups ----------------------------------------------------------------------------------------
