@@ -278,3 +278,34 @@ def test_local_day_follows_the_dashboard_time_zone(crm, settings):
     interface_hops_refresh(txn_ids=list(Transaction.objects.values_list("pk", flat=True)))
     assert InterfaceHop.objects.get().day == date(2026, 5, 19)
     assert InterfaceHop.objects.get().at == datetime(2026, 5, 19, 0, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
+
+
+def test_correlation_enqueues_discovery_and_the_periodic_task_rebuilds_the_day(crm, django_capture_on_commit_callbacks):
+    from transactions.tasks import refresh_interface_rollups
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_and_correlate(
+            crm,
+            native("a", "crm", "order.created", 0, order="SO-5"),
+            native("b", "erp", "order.posted", 0.25, order="SO-5"),
+        )
+    # The receiver ran the discovery task (in-process in tests): hops stored, the day marked, no rollup yet.
+    assert InterfaceHop.objects.count() == 1
+    assert not InterfaceDaily.objects.exists()
+    refresh_interface_rollups()
+    assert _figures() == {("crm", "erp", date(2026, 5, 18)): (1, 0, 0, 0, 900_000, 900_000)}
+    assert not InterfaceDirtyDay.objects.exists()
+
+
+def test_sweep_rederives_hops_a_lost_task_never_wrote(crm):
+    from transactions.tasks import refresh_interface_rollups
+
+    ingest_and_correlate(  # no on_commit here: as if the discovery task had been lost with the broker
+        crm,
+        native("a", "crm", "order.created", 0, order="SO-6"),
+        native("b", "erp", "order.posted", 0.5, order="SO-6"),
+    )
+    assert not InterfaceHop.objects.exists()
+    refresh_interface_rollups()
+    assert InterfaceHop.objects.count() == 1
+    assert _figures() == {("crm", "erp", date(2026, 5, 18)): (1, 0, 0, 0, 1_800_000, 1_800_000)}
