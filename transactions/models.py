@@ -6,8 +6,10 @@ from django.db.models import Q
 from console.lib.models import TimeStampedModel
 from transactions.choices import (
     Channel,
+    Criticality,
     DeadLetterStatus,
     EventStatus,
+    InterfaceStyle,
     RedactionAction,
     RuleAction,
     TransactionStatus,
@@ -401,7 +403,23 @@ class TransactionMerge(models.Model):
         return f"{self.absorbed_id} -> {self.survivor_id}"
 
 
-class System(models.Model):
+class CatalogueEntry(models.Model):
+    """The inventory's facts about a discovered system or interface, kept by people (discovery never changes them)."""
+
+    owner_team = models.CharField(max_length=100, blank=True)
+    owner_queue = models.SlugField(max_length=60, blank=True, help_text="slug of the queue its cases go to")
+    criticality = models.CharField(max_length=10, choices=Criticality.choices, blank=True)
+    style = models.CharField(max_length=10, choices=InterfaceStyle.choices, blank=True)
+    environment = models.CharField(max_length=40, blank=True, help_text="e.g. production, sandbox")
+    data_objects = models.JSONField(default=list, blank=True, help_text='e.g. ["order", "invoice"]')
+    notes = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        abstract = True
+
+
+class System(CatalogueEntry):
     """A system seen in correlated traffic (an event's `system`), the node of the integration map."""
 
     name = models.CharField(max_length=100, unique=True)
@@ -410,12 +428,18 @@ class System(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(criticality__in=["", *Criticality.values]), name="system_criticality_valid"
+            ),
+            models.CheckConstraint(condition=Q(style__in=["", *InterfaceStyle.values]), name="system_style_valid"),
+        ]
 
     def __str__(self) -> str:
         return self.name
 
 
-class Interface(models.Model):
+class Interface(CatalogueEntry):
     """A discovered hand-over from one system to another: the edge of the integration map."""
 
     source = models.ForeignKey(System, on_delete=models.CASCADE, related_name="outgoing")
@@ -425,7 +449,13 @@ class Interface(models.Model):
 
     class Meta:
         ordering = ["source__name", "target__name"]
-        constraints = [models.UniqueConstraint(fields=["source", "target"], name="interface_unique_pair")]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target"], name="interface_unique_pair"),
+            models.CheckConstraint(
+                condition=Q(criticality__in=["", *Criticality.values]), name="interface_criticality_valid"
+            ),
+            models.CheckConstraint(condition=Q(style__in=["", *InterfaceStyle.values]), name="interface_style_valid"),
+        ]
         indexes = [
             # A system's incoming interfaces: WHERE target_id=? (outgoing ones use the unique pair's index).
             models.Index(fields=["target"], name="interface_target_idx"),

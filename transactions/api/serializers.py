@@ -120,6 +120,19 @@ class TimelineSerializer(serializers.Serializer):
     merged_from = MergedFromSerializer(many=True)
 
 
+# The catalogue's facts (owner, criticality, style...), as people keep them on the map; read-only here.
+CATALOGUE_FIELDS = [
+    "owner_team",
+    "owner_queue",
+    "criticality",
+    "style",
+    "environment",
+    "data_objects",
+    "notes",
+    "version",
+]
+
+
 class InterfaceDaySerializer(serializers.ModelSerializer):
     """One local day of an interface: hand-overs, failures, duplicates, late arrivals and hop latency (ms)."""
 
@@ -163,7 +176,7 @@ class InterfaceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Interface
-        fields = ["id", "source", "target", "first_seen_at", "last_seen_at", "totals", "days"]
+        fields = ["id", "source", "target", "first_seen_at", "last_seen_at", *CATALOGUE_FIELDS, "totals", "days"]
 
     @extend_schema_field(InterfaceTotalsSerializer)
     def get_totals(self, interface: Interface) -> dict:
@@ -191,4 +204,13 @@ class SystemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = System
-        fields = ["id", "name", "first_seen_at", "last_seen_at", "volume_in", "volume_out", "errors_in"]
+        fields = [
+            "id",
+            "name",
+            "first_seen_at",
+            "last_seen_at",
+            *CATALOGUE_FIELDS,
+            "volume_in",
+            "volume_out",
+            "errors_in",
+        ]

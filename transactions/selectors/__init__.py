@@ -29,11 +29,14 @@ from transactions.selectors.ingest import (
 from transactions.selectors.interfaces import (
     InterfaceFigures,
     SystemFigures,
+    catalogue_entries,
+    catalogue_rows,
     interface_daily_list,
     interface_figures_list,
     interface_get,
     interface_list,
     system_figures_list,
+    system_get,
     system_list,
 )
 from transactions.selectors.transactions import (
@@ -61,6 +64,8 @@ __all__ = [
     "FeedHealth",
     "InterfaceFigures",
     "SystemFigures",
+    "catalogue_entries",
+    "catalogue_rows",
     "dead_letter_get",
     "dead_letter_list",
     "event_counts_by_window",
@@ -87,6 +92,7 @@ __all__ = [
     "stalled_transaction_ids",
     "success_events_carrying",
     "system_figures_list",
+    "system_get",
     "system_list",
     "transaction_counts_by_process",
     "transaction_events_brief",

@@ -108,6 +108,10 @@ def system_figures_list(
     return sorted(systems.values(), key=lambda s: s.name)
 
 
+def system_get(*, system_id: int) -> System:
+    return System.objects.get(pk=system_id)
+
+
 def interface_get(*, interface_id: int) -> Interface:
     return Interface.objects.select_related("source", "target").get(pk=interface_id)
 
@@ -137,3 +141,32 @@ def interface_list(*, first: date, last: date) -> QuerySet:
         .prefetch_related(Prefetch("days", queryset=days, to_attr="days_in_range"))
         .order_by("id")
     )
+
+
+def catalogue_entries() -> dict[tuple[str, int], System | Interface]:
+    """Systems ("s", id) and interfaces ("i", id) with their catalogue facts, for the map's tables."""
+    entries: dict[tuple[str, int], System | Interface] = {("s", s.pk): s for s in System.objects.all()}
+    entries.update({("i", i.pk): i for i in Interface.objects.all()})
+    return entries
+
+
+def catalogue_rows() -> list[list[str]]:
+    """Every system, then every interface, in the catalogue CSV's columns (services.catalogue.CATALOGUE_COLUMNS)."""
+    rows = []
+    for s in System.objects.order_by("name"):
+        rows.append(["system", s.name, *_facts(s)])
+    for i in Interface.objects.select_related("source", "target").order_by("source__name", "target__name"):
+        rows.append(["interface", f"{i.source.name} {'->'} {i.target.name}", *_facts(i)])
+    return rows
+
+
+def _facts(obj: System | Interface) -> list[str]:
+    return [
+        obj.owner_team,
+        obj.owner_queue,
+        obj.criticality,
+        obj.style,
+        obj.environment,
+        "; ".join(obj.data_objects),
+        obj.notes,
+    ]

@@ -4,11 +4,19 @@
 - ingest: the ingest pipeline (records_ingest) and the dead-letter store it feeds
 - rules: extraction and redaction rules
 - processes: process definitions and their expected steps
+- catalogue: owners and facts of discovered systems and interfaces, edited or imported from CSV
 - correlation: correlation of stored batches into transactions (the database side of transactions.correlation)
 - interfaces: interface discovery from correlated transactions and its daily rollups (the integration map)
 - retention: forgetting what is older than the retention period
 """
 
+from transactions.services.catalogue import (
+    CATALOGUE_COLUMNS,
+    CatalogueImportError,
+    CatalogueInput,
+    catalogue_entry_update,
+    catalogue_import,
+)
 from transactions.services.correlation import (
     batch_correlate,
     correlating_key_types,
@@ -67,13 +75,18 @@ from transactions.services.sources import (
 )
 
 __all__ = [
+    "CATALOGUE_COLUMNS",
     "MAX_DEAD_LETTER_BODY",
     "TOKEN_PREFIX",
     "TOKEN_TOUCH_INTERVAL",
+    "CatalogueImportError",
+    "CatalogueInput",
     "IngestOutcome",
     "ProcessStepInput",
     "batch_correlate",
     "body_dead_letter",
+    "catalogue_entry_update",
+    "catalogue_import",
     "correlating_key_types",
     "correlation_key_problem",
     "dead_letter_discard",

@@ -8,15 +8,22 @@ its cases), in the figure and in the table, so nothing depends on the figure's s
 from datetime import UTC, timedelta
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from console.lib.capabilities import VIEW_TRANSACTIONS
-from transactions import charts, selectors
-from transactions.forms import MapRangeForm
+from console.lib.audit import actor_for
+from console.lib.capabilities import EDIT_RULES, MANAGE_INGEST, VIEW_TRANSACTIONS
+from console.lib.errors import DomainError, StaleVersion
+from console.lib.exports import audited_csv_export
+from console.lib.views import get_or_404, posted
+from transactions import charts, selectors, services
+from transactions.forms import CatalogueForm, CatalogueImportForm, MapRangeForm
+from transactions.services.catalogue import catalogue_snapshot
 from transactions.services.interfaces import day_bounds, local_day
 
 DEFAULT_DAYS = 7
@@ -94,6 +101,7 @@ def integration_map(request: HttpRequest) -> HttpResponse:
     table = sorted(interfaces, key=order, reverse=descending)
     if descending:
         table = [f for f in table if getattr(f, sort) is not None] + [f for f in table if getattr(f, sort) is None]
+    catalogued = selectors.catalogue_entries()
     base = request.GET.copy()
     base.pop("sort", None)
     base.pop("desc", None)
@@ -108,8 +116,20 @@ def integration_map(request: HttpRequest) -> HttpResponse:
             "sort": sort,
             "descending": descending,
             "headers": _headers(base.urlencode(), sort, descending),
-            "interfaces": [{"f": f, "url": interface_urls[f.id], "cases_url": _cases_url(f.target)} for f in table],
-            "systems": [{"s": s, "url": system_urls[s.name], "cases_url": _cases_url(s.name)} for s in systems],
+            "may_edit": may_edit_catalogue(request.user),
+            "interfaces": [
+                {
+                    "f": f,
+                    "i": catalogued.get(("i", f.id)),
+                    "url": interface_urls[f.id],
+                    "cases_url": _cases_url(f.target),
+                }
+                for f in table
+            ],
+            "systems": [
+                {"s": s, "o": catalogued.get(("s", s.id)), "url": system_urls[s.name], "cases_url": _cases_url(s.name)}
+                for s in systems
+            ],
             "chart": charts.interface_map_chart(
                 systems, interfaces, system_urls=system_urls, interface_urls=interface_urls, colour_by=colour
             )
@@ -118,3 +138,83 @@ def integration_map(request: HttpRequest) -> HttpResponse:
         },
         status=200 if valid else 400,
     )
+
+
+def may_edit_catalogue(user) -> bool:
+    """Managers and integration engineers keep the catalogue."""
+    return user.has_perm(EDIT_RULES) or user.has_perm(MANAGE_INGEST)
+
+
+def _editor_only(request: HttpRequest) -> None:
+    if not may_edit_catalogue(request.user):
+        raise PermissionDenied("only managers and integration engineers edit the integration catalogue")
+
+
+def _entry_initial(obj) -> dict:
+    return {**catalogue_snapshot(obj), "data_objects": "; ".join(obj.data_objects), "version": obj.version}
+
+
+@login_required
+@permission_required(VIEW_TRANSACTIONS, raise_exception=True)
+def catalogue_entry_edit(request: HttpRequest, kind: str, obj_id: int) -> HttpResponse:
+    if kind not in ("systems", "interfaces"):
+        raise Http404("no such kind of catalogue entry")
+    _editor_only(request)
+    if kind == "systems":
+        obj = get_or_404(selectors.system_get, system_id=obj_id)
+        title = obj.name
+    else:
+        obj = get_or_404(selectors.interface_get, interface_id=obj_id)
+        title = f"{obj.source.name} → {obj.target.name}"
+    form = CatalogueForm(posted(request), initial=_entry_initial(obj))
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                services.catalogue_entry_update(
+                    obj=obj, entry=form.entry(), actor=actor_for(request.user), version=form.cleaned_data["version"]
+                )
+            except StaleVersion as exc:
+                form.add_error(None, str(exc))
+                status = 409
+            except DomainError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Saved the catalogue entry of {title}.")
+                return redirect("integration-map")
+    return render(
+        request, "transactions/catalogue_edit.html", {"form": form, "title": title, "kind": kind}, status=status
+    )
+
+
+@login_required
+@permission_required(VIEW_TRANSACTIONS, raise_exception=True)
+def catalogue(request: HttpRequest) -> HttpResponse:
+    """GET ?format=csv: the catalogue as CSV (every reader); otherwise the import (managers and integration)."""
+    if request.method == "GET" and request.GET.get("format") == "csv":
+        return audited_csv_export(
+            actor=actor_for(request.user),
+            action="catalogue.exported",
+            object_type="transactions.interface",
+            params=request.GET,
+            filename="integration-catalogue.csv",
+            header=services.CATALOGUE_COLUMNS,
+            rows=selectors.catalogue_rows(),
+        )
+    _editor_only(request)
+    form = CatalogueImportForm(posted(request), request.FILES or None)
+    problems: list[str] = []
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            header, rows = form.cleaned_data["file"]
+            try:
+                result = services.catalogue_import(header=header, rows=rows, actor=actor_for(request.user))
+            except services.CatalogueImportError as exc:
+                problems = exc.problems
+            else:
+                messages.success(request, f"Imported {result['rows']} rows ({result['changed']} changed).")
+                return redirect("integration-map")
+    return render(request, "transactions/catalogue_import.html", {"form": form, "problems": problems}, status=status)
