@@ -49,12 +49,19 @@ def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
 
 
 def _step_events(txn_ids: list[int]) -> dict[int, list[StepEvent]]:
-    members = list(TransactionEvent.objects.filter(txn_id__in=txn_ids).values_list("txn_id", "event_id"))
-    txn_of = dict((event_id, txn_id) for txn_id, event_id in members)
+    members = list(
+        TransactionEvent.objects.filter(txn_id__in=txn_ids).values_list("txn_id", "event_id", "event_received_at")
+    )
+    txn_of = {event_id: txn_id for txn_id, event_id, _ in members}
+    received = {event_id: at for _, event_id, at in members}
     by_txn: dict[int, list[StepEvent]] = defaultdict(list)
     ids = sorted(txn_of)
     for start in range(0, len(ids), CHUNK):
-        rows = Event.objects.filter(id__in=ids[start : start + CHUNK]).values_list(
+        chunk = ids[start : start + CHUNK]
+        times = [received[i] for i in chunk]
+        # The receive-time bounds let PostgreSQL skip the event partitions this chunk has nothing in.
+        events = Event.objects.filter(id__in=chunk, received_at__gte=min(times), received_at__lte=max(times))
+        rows = events.values_list(
             "id",
             "occurred_at",
             "received_at",
