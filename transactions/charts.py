@@ -338,15 +338,8 @@ def _band(value: float | None, bands: tuple) -> str:
     return next(colour for limit, colour in bands if value < limit)
 
 
-def _ms_label(ms: float | None) -> str:
-    if ms is None:
-        return "—"
-    seconds = ms / 1000
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+def _whole(ms: float | None) -> int | None:
+    return None if ms is None else round(ms)
 
 
 def system_positions(names: list[str]) -> dict[str, tuple[float, float]]:
@@ -365,7 +358,8 @@ def interface_map_chart(
     data: list[dict] = []
     mid_x, mid_y, mid_text, mid_urls, mid_colours = [], [], [], [], []
     for f in interfaces:
-        if f.source not in places or f.target not in places:
+        # Silent in the range (or a pair seen only while a transaction was half-correlated): in the table, not drawn.
+        if not f.volume or f.source not in places or f.target not in places:
             continue
         (x0, y0), (x1, y1) = places[f.source], places[f.target]
         # Bend each line to the right of its direction, so A -> B and B -> A are two lines, not one over the other.
@@ -378,7 +372,7 @@ def interface_map_chart(
         hover = (
             f"{f.source} → {f.target}<br>{f.volume} hand-overs · {f.errors} failed"
             f"{f' ({f.error_rate} %)' if f.error_rate is not None else ''}<br>"
-            f"p50 {_ms_label(f.latency_p50_ms)} · p95 {_ms_label(f.latency_p95_ms)}<br>"
+            f"p50 {duration_label(_whole(f.latency_p50_ms))} · p95 {duration_label(_whole(f.latency_p95_ms))}<br>"
             f"{', '.join(list(f.kinds)[:4]) or 'no traffic in range'}"
         )
         url = interface_urls[f.id]

@@ -123,6 +123,8 @@ def integration_map(request: HttpRequest) -> HttpResponse:
                     "i": catalogued.get(("i", f.id)),
                     "url": interface_urls[f.id],
                     "cases_url": _cases_url(f.target),
+                    "p50": charts.duration_label(None if f.latency_p50_ms is None else round(f.latency_p50_ms)),
+                    "p95": charts.duration_label(None if f.latency_p95_ms is None else round(f.latency_p95_ms)),
                 }
                 for f in table
             ],
