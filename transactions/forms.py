@@ -4,6 +4,7 @@ only read and check the input."""
 import csv
 import io
 import json
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -364,7 +365,17 @@ class CatalogueForm(BootstrapFormMixin, forms.Form):
     environment = forms.CharField(max_length=40, required=False)
     data_objects = forms.CharField(required=False, help_text="separated by ; e.g. order; invoice")
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    expected_every = forms.CharField(
+        required=False, label="Expected every", help_text="interfaces: e.g. 1d; silent for longer raises a case"
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    def clean_expected_every(self) -> timedelta | None:
+        text = self.cleaned_data["expected_every"].strip()
+        try:
+            return duration_parse(text) if text else None
+        except DomainError as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
     def entry(self) -> CatalogueInput:
         data = self.cleaned_data
@@ -377,6 +388,7 @@ class CatalogueForm(BootstrapFormMixin, forms.Form):
             environment=data["environment"].strip(),
             data_objects=tuple(dict.fromkeys(o for o in objects if o)),
             notes=data["notes"].strip(),
+            expected_every=data["expected_every"],
         )
 
 

@@ -443,6 +443,8 @@ class Interface(CatalogueEntry):
     """A discovered hand-over from one system to another: the edge of the integration map."""
 
     source = models.ForeignKey(System, on_delete=models.CASCADE, related_name="outgoing")
+    # Catalogue: how often traffic is expected; silent for longer raises a `platform` case (exceptions' drift job).
+    expected_every = models.DurationField(null=True, blank=True, help_text="e.g. 1d for a daily batch")
     target = models.ForeignKey(System, on_delete=models.CASCADE, related_name="incoming")
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()

@@ -38,6 +38,7 @@ from exceptions.services.configuration import (
     routing_rule_snapshot,
     routing_rule_update,
 )
+from exceptions.services.drift import interface_silence_raise
 from exceptions.services.escalation import (
     cases_escalate,
 )
@@ -119,6 +120,7 @@ __all__ = [
     "classification_rules_reorder",
     "failures_classify",
     "http_status_problem",
+    "interface_silence_raise",
     "notifications_mark_read",
     "occurrence_split",
     "occurrences_follow_transaction_merge",

@@ -120,6 +120,7 @@ def test_export_then_import_round_trip(editor, estate):
         "production",
         "invoice",
         "nightly",
+        "",
     ] in rows
     assert AuditEntry.objects.filter(action="catalogue.exported").exists()
 
@@ -166,3 +167,16 @@ def test_import_of_an_unreadable_file_is_a_clear_error(editor, estate, body, err
     response = editor.post("/map/catalogue/", {"file": SimpleUploadedFile("x.csv", body, content_type="text/csv")})
     assert response.status_code == 400
     assert error in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_expected_frequency_is_read_from_the_csv_and_refused_on_a_system(editor, estate):
+    ok = "type,name,expected_every\ninterface,crm -> erp,1d 4h\n"
+    assert editor.post("/map/catalogue/", _upload(ok)).status_code == 302
+    assert Interface.objects.get(source__name="crm").expected_every.total_seconds() == 28 * 3600
+    bad = "type,name,expected_every\nsystem,crm,1d\ninterface,erp -> billing,soon\n"
+    response = editor.post("/map/catalogue/", _upload(bad))
+    assert response.status_code == 400
+    problems = response.context["problems"]
+    assert problems[0] == "row 2: an expected frequency belongs to an interface, not a system"
+    assert problems[1].startswith("row 3: expected_every: 'soon' is not a duration")

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
+from transactions.durations import duration_label
 from transactions.interfaces import weighted_percentile
 from transactions.models import Interface, InterfaceDaily, System
 
@@ -160,7 +161,28 @@ def catalogue_rows() -> list[list[str]]:
     return rows
 
 
+def interfaces_silent(*, now: datetime) -> list[dict]:
+    """Catalogued interfaces with an expected frequency and no traffic for longer than it (the drift job's input)."""
+    found = []
+    rows = Interface.objects.filter(expected_every__isnull=False).select_related("source", "target")
+    for i in rows.order_by("id"):
+        if i.last_seen_at < now - i.expected_every:
+            found.append(
+                {
+                    "id": i.pk,
+                    "source": i.source.name,
+                    "target": i.target.name,
+                    "last_seen_at": i.last_seen_at,
+                    "expected_every": i.expected_every,
+                    "owner_team": i.owner_team,
+                    "owner_queue": i.owner_queue,
+                }
+            )
+    return found
+
+
 def _facts(obj: System | Interface) -> list[str]:
+    every = getattr(obj, "expected_every", None)
     return [
         obj.owner_team,
         obj.owner_queue,
@@ -169,4 +191,5 @@ def _facts(obj: System | Interface) -> list[str]:
         obj.environment,
         "; ".join(obj.data_objects),
         obj.notes,
+        duration_label(every),
     ]

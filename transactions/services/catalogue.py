@@ -6,6 +6,7 @@ outside its choices) leaves everything as it was, with the problem of each row r
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -14,6 +15,7 @@ from django.utils.text import slugify
 from console.lib.audit import audited_update
 from console.lib.errors import DomainError, StaleVersion
 from transactions.choices import Criticality, InterfaceStyle
+from transactions.durations import duration_label, duration_parse
 from transactions.models import Interface, System
 
 # The columns of the CSV export, which the import reads back (a spreadsheet inventory is loaded with these headers).
@@ -27,6 +29,7 @@ CATALOGUE_COLUMNS = [
     "environment",
     "data_objects",
     "notes",
+    "expected_every",
 ]
 REQUIRED_COLUMNS = {"type", "name"}
 ARROW = "->"
@@ -41,6 +44,7 @@ class CatalogueInput:
     environment: str = ""
     data_objects: tuple[str, ...] = ()
     notes: str = ""
+    expected_every: timedelta | None = None  # interfaces only: silence past it raises a case
 
 
 class CatalogueImportError(DomainError):
@@ -54,7 +58,9 @@ class CatalogueImportError(DomainError):
 
 
 def catalogue_snapshot(obj: System | Interface) -> dict[str, Any]:
+    every = getattr(obj, "expected_every", None)
     return {
+        "expected_every": duration_label(every),
         "owner_team": obj.owner_team,
         "owner_queue": obj.owner_queue,
         "criticality": obj.criticality,
@@ -88,6 +94,8 @@ def _apply(obj: System | Interface, entry: CatalogueInput) -> None:
     obj.environment = entry.environment
     obj.data_objects = list(entry.data_objects)
     obj.notes = entry.notes
+    if isinstance(obj, Interface):
+        obj.expected_every = entry.expected_every
 
 
 def _object_type(obj: System | Interface) -> str:
@@ -100,6 +108,8 @@ def catalogue_entry_update(
 ) -> System | Interface:
     """Set the catalogue facts of one system or interface; a stale `version` is refused (409), nothing is written."""
     problems = catalogue_problems(entry)
+    if entry.expected_every and not isinstance(obj, Interface):
+        problems.append("an expected frequency belongs to an interface, not a system")
     if problems:
         raise DomainError("; ".join(problems))
 
@@ -115,6 +125,7 @@ def catalogue_entry_update(
 
 
 def _row_entry(row: dict[str, str]) -> CatalogueInput:
+    every = (row.get("expected_every") or "").strip()
     objects = [o.strip() for o in (row.get("data_objects") or "").replace(",", ";").split(";")]
     return CatalogueInput(
         owner_team=(row.get("owner_team") or "").strip(),
@@ -124,6 +135,7 @@ def _row_entry(row: dict[str, str]) -> CatalogueInput:
         environment=(row.get("environment") or "").strip(),
         data_objects=tuple(dict.fromkeys(o for o in objects if o)),
         notes=(row.get("notes") or "").strip(),
+        expected_every=duration_parse(every) if every else None,
     )
 
 
@@ -175,7 +187,13 @@ def catalogue_import(*, header: list[str], rows: list[dict[str, str]], actor: st
         if target is None:
             problems.append(unknown)
             continue
-        entry = _row_entry(row)
+        try:
+            entry = _row_entry(row)
+        except DomainError as exc:
+            problems.append(f"row {number}: expected_every: {exc}")
+            continue
+        if entry.expected_every and kind == "system":
+            problems.append(f"row {number}: an expected frequency belongs to an interface, not a system")
         problems += [f"row {number}: {p}" for p in catalogue_problems(entry)]
         staged.append((target, entry))
     if problems:
