@@ -176,7 +176,17 @@ class InterfaceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Interface
-        fields = ["id", "source", "target", "first_seen_at", "last_seen_at", *CATALOGUE_FIELDS, "totals", "days"]
+        fields = [
+            "id",
+            "source",
+            "target",
+            "first_seen_at",
+            "last_seen_at",
+            *CATALOGUE_FIELDS,
+            "expected_every",
+            "totals",
+            "days",
+        ]
 
     @extend_schema_field(InterfaceTotalsSerializer)
     def get_totals(self, interface: Interface) -> dict:
