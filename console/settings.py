@@ -170,6 +170,9 @@ USE_I18N = True
 USE_TZ = True
 # The day boundaries of dashboard rollups ("breaches on 29 March" means that local day, 23 hours long with DST).
 DASHBOARD_TIME_ZONE = os.environ.get("DASHBOARD_TIME_ZONE", TIME_ZONE)
+# An event received this long after it occurred counts as a late arrival on the integration map (a batch or a
+# retrying queue delivering yesterday's records).
+INTERFACE_LATE_AFTER_SECONDS = env_int("INTERFACE_LATE_AFTER_SECONDS", 15 * 60)
 
 STATIC_URL = "static/"
 # Bulk evidence packages (auditors' samples) are built by workers into files here; web and workers must share it.
@@ -371,6 +374,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
     "refresh-dashboard-rollups": {
         "task": "slas.tasks.refresh_dashboard_rollups",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
+    "raise-interface-silence": {
+        "task": "exceptions.tasks.raise_interface_silence",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 14 * 60},
+    },
+    "refresh-interface-rollups": {
+        "task": "transactions.tasks.refresh_interface_rollups",
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },

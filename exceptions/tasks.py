@@ -44,6 +44,12 @@ def sweep_unclassified_failures(limit: int = 5000) -> int:
 
 
 @shared_task
+def raise_interface_silence() -> int:
+    """Periodic: catalogued interfaces silent past their expected frequency become `platform` cases."""
+    return services.interface_silence_raise()
+
+
+@shared_task
 def escalate_cases() -> int:
     return len(services.cases_escalate())
 

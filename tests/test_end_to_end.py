@@ -42,7 +42,10 @@ def test_a_failing_event_sent_over_http_opens_a_case(client):
 
     assert response.status_code == 200, response.content
     assert response.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
-    assert tasks_run[:2] == ["transactions.tasks.correlate_batch", "exceptions.tasks.classify_failures"]
+    # Interface discovery (the integration map) follows every correlated batch too, beside the chain to the case.
+    assert "transactions.tasks.discover_interfaces" in tasks_run
+    chain = [t for t in tasks_run if t != "transactions.tasks.discover_interfaces"]
+    assert chain[:2] == ["transactions.tasks.correlate_batch", "exceptions.tasks.classify_failures"]
     event = Event.objects.get(event_id=record["event_id"])
     case = Case.objects.get()
     occurrence = case.occurrences.get()

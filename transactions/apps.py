@@ -13,6 +13,9 @@ class TransactionsConfig(AppConfig):
         register_nav_item("Management", "Processes", "process-list", EDIT_RULES, 50)
         manage, replay = MANAGE_INGEST, REPLAY_DEAD_LETTERS
         register_nav_item("Integration", "Feed health", "feed-health", manage, 10)
+        # Managers and integration engineers both look after interfaces, so it sits in the section both see (one item:
+        # a label twice in the navigation confuses); others may open the page from links.
+        register_nav_item("Operations", "Integration map", "integration-map", (manage, EDIT_RULES), 40)
         register_nav_item("Integration", "Ingest sources", "ingest-source-list", manage, 20)
         register_nav_item("Integration", "Extraction rules", "extraction-rule-list", manage, 30)
         register_nav_item("Integration", "Redaction rules", "redaction-rule-list", manage, 40)

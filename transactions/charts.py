@@ -1,5 +1,6 @@
 """Plotly figures of the transactions app, built from selector output."""
 
+import math
 from datetime import datetime, timedelta
 from itertools import pairwise
 
@@ -316,3 +317,125 @@ def feed_chart(buckets: list) -> str:
         },
     ]
     return figure_html(data, {"barmode": "stack", "showlegend": True}, height=200)
+
+
+# ---- the integration map ---------------------------------------------------------------------------------------
+
+# Error-rate bands of an interface (% of hand-overs failing): under 1 % is healthy, 5 % and over needs someone.
+ERROR_BANDS = ((1.0, STATUS_COLOURS["ok"]), (5.0, STATUS_COLOURS["warning"]), (float("inf"), STATUS_COLOURS["error"]))
+# Latency bands (p95 of the hop, seconds): a minute is an API call or a queue, an hour a batch, more is a backlog.
+LATENCY_BANDS = (
+    (60.0, STATUS_COLOURS["ok"]),
+    (3600.0, STATUS_COLOURS["warning"]),
+    (float("inf"), STATUS_COLOURS["error"]),
+)
+MAX_EDGE_WIDTH = 12
+
+
+def _band(value: float | None, bands: tuple) -> str:
+    if value is None:
+        return STATUS_COLOURS["muted"]
+    return next(colour for limit, colour in bands if value < limit)
+
+
+def _whole(ms: float | None) -> int | None:
+    return None if ms is None else round(ms)
+
+
+def system_positions(names: list[str]) -> dict[str, tuple[float, float]]:
+    """Systems on a circle, in name order, so a system keeps its place when the range changes."""
+    count = max(1, len(names))
+    return {n: (math.cos(2 * math.pi * i / count), math.sin(2 * math.pi * i / count)) for i, n in enumerate(names)}
+
+
+def interface_map_chart(
+    systems: list, interfaces: list, *, system_urls: dict[str, str], interface_urls: dict[int, str], colour_by: str
+) -> str:
+    """The estate as a network: systems as markers on a circle, interfaces as lines whose width is the volume and
+    whose colour is the error rate (or p95 latency). Every marker and line point carries its drill-down URL."""
+    places = system_positions([s.name for s in systems])
+    busiest = max((i.volume for i in interfaces), default=0) or 1
+    data: list[dict] = []
+    mid_x, mid_y, mid_text, mid_urls, mid_colours = [], [], [], [], []
+    for f in interfaces:
+        # Silent in the range (or a pair seen only while a transaction was half-correlated): in the table, not drawn.
+        if not f.volume or f.source not in places or f.target not in places:
+            continue
+        (x0, y0), (x1, y1) = places[f.source], places[f.target]
+        # Bend each line to the right of its direction, so A -> B and B -> A are two lines, not one over the other.
+        mx, my = (x0 + x1) / 2 + (y1 - y0) * 0.12, (y0 + y1) / 2 - (x1 - x0) * 0.12
+        if colour_by == "latency":
+            p95 = f.latency_p95_ms / 1000 if f.latency_p95_ms is not None else None
+            colour = _band(p95 if f.volume else None, LATENCY_BANDS)
+        else:
+            colour = _band(f.error_rate, ERROR_BANDS)
+        hover = (
+            f"{f.source} → {f.target}<br>{f.volume} hand-overs · {f.errors} failed"
+            f"{f' ({f.error_rate} %)' if f.error_rate is not None else ''}<br>"
+            f"p50 {duration_label(_whole(f.latency_p50_ms))} · p95 {duration_label(_whole(f.latency_p95_ms))}<br>"
+            f"{', '.join(list(f.kinds)[:4]) or 'no traffic in range'}"
+        )
+        url = interface_urls[f.id]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": [x0, mx, x1],
+                "y": [y0, my, y1],
+                "line": {"width": 1 + (MAX_EDGE_WIDTH - 1) * f.volume / busiest, "color": colour, "shape": "spline"},
+                "hoverinfo": "text",
+                "text": [hover] * 3,
+                "customdata": [url] * 3,
+                "showlegend": False,
+            }
+        )
+        mid_x.append(mx)
+        mid_y.append(my)
+        mid_text.append(hover)
+        mid_urls.append(url)
+        mid_colours.append(colour)
+    # A marker at each line's bend: an easy target to hover and click, and the arrow-free sign of its direction
+    # (it sits on the right-hand side of the way the data flows).
+    data.append(
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "x": mid_x,
+            "y": mid_y,
+            "marker": {"size": 9, "color": mid_colours, "symbol": "diamond"},
+            "hoverinfo": "text",
+            "text": mid_text,
+            "customdata": mid_urls,
+            "name": "interfaces",
+            "showlegend": False,
+        }
+    )
+    data.append(
+        {
+            "type": "scatter",
+            "mode": "markers+text",
+            "x": [places[s.name][0] for s in systems],
+            "y": [places[s.name][1] for s in systems],
+            "text": [s.name for s in systems],
+            "textposition": "top center",
+            "hovertext": [
+                f"{s.name}<br>in {s.volume_in} · out {s.volume_out} · failed in {s.errors_in}" for s in systems
+            ],
+            "hoverinfo": "text",
+            "customdata": [system_urls[s.name] for s in systems],
+            "marker": {"size": 18, "color": STATUS_COLOURS["info"], "line": {"width": 1, "color": "#fff"}},
+            "name": "systems",
+            "showlegend": False,
+        }
+    )
+    axis = {"visible": False, "range": [-1.4, 1.4]}
+    return figure_html(
+        data,
+        {
+            "xaxis": axis,
+            "yaxis": {**axis, "scaleanchor": "x"},
+            "hovermode": "closest",
+            "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+        },
+        height=520,
+    )

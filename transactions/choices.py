@@ -50,3 +50,21 @@ BROAD_KEY_TYPES = frozenset({"customer", "entity", "legal_entity", "company_code
 DEFAULT_CORRELATING_KEY_TYPES = frozenset(
     {"contract", "order", "invoice", "payment", "journal", "purchase_order", "supplier_invoice", "evidence", "key"}
 )
+
+
+class Criticality(models.TextChoices):
+    """How much a failure of a system or interface hurts (the inventory's "failure impact")."""
+
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class InterfaceStyle(models.TextChoices):
+    """How an interface hands data over."""
+
+    API = "api", "API"
+    EVENT = "event", "Event"
+    BATCH = "batch", "Batch"
+    FILE = "file", "File"

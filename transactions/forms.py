@@ -1,7 +1,10 @@
 """Forms of the transactions app's console pages (ingest, dead letters, processes); writes go through services, forms
 only read and check the input."""
 
+import csv
+import io
 import json
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -9,10 +12,11 @@ from django import forms
 from console.lib.errors import DomainError
 from console.lib.forms import BootstrapFormMixin
 from transactions.canonical import PathError, kind_matches, normalise_key, parse_path, resolve_path
-from transactions.choices import BROAD_KEY_TYPES, Channel, DeadLetterStatus, RuleAction
+from transactions.choices import BROAD_KEY_TYPES, Channel, Criticality, DeadLetterStatus, InterfaceStyle, RuleAction
 from transactions.durations import duration_parse
 from transactions.models import ExtractionRule, IngestSource, ProcessDefinition, RedactionRule
 from transactions.services import (
+    CatalogueInput,
     ProcessStepInput,
     correlation_key_problem,
     extraction_rule_problems,
@@ -314,3 +318,102 @@ def process_step_formset(data: Any, process: ProcessDefinition | None) -> BasePr
     """The step rows of the process page: the process's steps (none for a new one) and EXTRA_STEP_ROWS blank rows."""
     initial = process_step_rows(process.steps.all()) if process is not None else []
     return ProcessStepFormSet(data, initial=initial, prefix="steps")
+
+
+MAP_SORTS = (
+    "source",
+    "target",
+    "volume",
+    "errors",
+    "error_rate",
+    "duplicates",
+    "late",
+    "latency_p50_ms",
+    "latency_p95_ms",
+)
+MAX_MAP_DAYS = 366
+
+
+class MapRangeForm(BootstrapFormMixin, forms.Form):
+    """The integration map's range (local days, both included), colouring and table order."""
+
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+    colour = forms.ChoiceField(
+        required=False, choices=[("errors", "Error rate"), ("latency", "p95 latency")], label="Colour by"
+    )
+    sort = forms.ChoiceField(required=False, choices=[(s, s) for s in MAP_SORTS], widget=forms.HiddenInput)
+    desc = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and until < since:
+            self.add_error("until", "The end is before the start.")
+        elif since and until and (until - since).days >= MAX_MAP_DAYS:
+            self.add_error("until", f"At most {MAX_MAP_DAYS} days at once.")
+        return data
+
+
+class CatalogueForm(BootstrapFormMixin, forms.Form):
+    """The catalogue facts of one system or interface; `version` is the one the editor saw (a stale one gets 409)."""
+
+    owner_team = forms.CharField(max_length=100, required=False)
+    owner_queue = forms.SlugField(max_length=60, required=False, help_text="slug of the queue its cases go to")
+    criticality = forms.ChoiceField(choices=[("", "—"), *Criticality.choices], required=False)
+    style = forms.ChoiceField(choices=[("", "—"), *InterfaceStyle.choices], required=False)
+    environment = forms.CharField(max_length=40, required=False)
+    data_objects = forms.CharField(required=False, help_text="separated by ; e.g. order; invoice")
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    expected_every = forms.CharField(
+        required=False, label="Expected every", help_text="interfaces: e.g. 1d; silent for longer raises a case"
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    def clean_expected_every(self) -> timedelta | None:
+        text = self.cleaned_data["expected_every"].strip()
+        try:
+            return duration_parse(text) if text else None
+        except DomainError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def entry(self) -> CatalogueInput:
+        data = self.cleaned_data
+        objects = [o.strip() for o in data["data_objects"].replace(",", ";").split(";")]
+        return CatalogueInput(
+            owner_team=data["owner_team"].strip(),
+            owner_queue=data["owner_queue"],
+            criticality=data["criticality"],
+            style=data["style"],
+            environment=data["environment"].strip(),
+            data_objects=tuple(dict.fromkeys(o for o in objects if o)),
+            notes=data["notes"].strip(),
+            expected_every=data["expected_every"],
+        )
+
+
+MAX_CATALOGUE_CSV = 2 * 1024 * 1024
+
+
+class CatalogueImportForm(BootstrapFormMixin, forms.Form):
+    """A CSV inventory (the export's columns); read here, checked and applied by services.catalogue_import."""
+
+    file = forms.FileField(label="Catalogue CSV")
+
+    def clean_file(self) -> tuple[list[str], list[dict[str, str]]]:
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_CATALOGUE_CSV:
+            raise forms.ValidationError(f"The file is larger than {MAX_CATALOGUE_CSV // 1024 // 1024} MiB.")
+        try:
+            # utf-8-sig: spreadsheets save CSV with a byte-order mark.
+            text = upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise forms.ValidationError("The file is not UTF-8 text; save it as CSV UTF-8.") from exc
+        try:
+            reader = csv.DictReader(io.StringIO(text))
+            rows = [{k.strip(): v for k, v in row.items() if isinstance(k, str)} for row in reader]
+        except csv.Error as exc:
+            raise forms.ValidationError(f"The file is not readable as CSV: {exc}") from exc
+        if not reader.fieldnames:
+            raise forms.ValidationError("The file is empty.")
+        return list(reader.fieldnames), rows

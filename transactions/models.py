@@ -6,8 +6,10 @@ from django.db.models import Q
 from console.lib.models import TimeStampedModel
 from transactions.choices import (
     Channel,
+    Criticality,
     DeadLetterStatus,
     EventStatus,
+    InterfaceStyle,
     RedactionAction,
     RuleAction,
     TransactionStatus,
@@ -399,3 +401,132 @@ class TransactionMerge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.absorbed_id} -> {self.survivor_id}"
+
+
+class CatalogueEntry(models.Model):
+    """The inventory's facts about a discovered system or interface, kept by people (discovery never changes them)."""
+
+    owner_team = models.CharField(max_length=100, blank=True)
+    owner_queue = models.SlugField(max_length=60, blank=True, help_text="slug of the queue its cases go to")
+    criticality = models.CharField(max_length=10, choices=Criticality.choices, blank=True)
+    style = models.CharField(max_length=10, choices=InterfaceStyle.choices, blank=True)
+    environment = models.CharField(max_length=40, blank=True, help_text="e.g. production, sandbox")
+    data_objects = models.JSONField(default=list, blank=True, help_text='e.g. ["order", "invoice"]')
+    notes = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        abstract = True
+
+
+class System(CatalogueEntry):
+    """A system seen in correlated traffic (an event's `system`), the node of the integration map."""
+
+    name = models.CharField(max_length=100, unique=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(criticality__in=["", *Criticality.values]), name="system_criticality_valid"
+            ),
+            models.CheckConstraint(condition=Q(style__in=["", *InterfaceStyle.values]), name="system_style_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Interface(CatalogueEntry):
+    """A discovered hand-over from one system to another: the edge of the integration map."""
+
+    source = models.ForeignKey(System, on_delete=models.CASCADE, related_name="outgoing")
+    # Catalogue: how often traffic is expected; silent for longer raises a `platform` case (exceptions' drift job).
+    expected_every = models.DurationField(null=True, blank=True, help_text="e.g. 1d for a daily batch")
+    target = models.ForeignKey(System, on_delete=models.CASCADE, related_name="incoming")
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["source__name", "target__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target"], name="interface_unique_pair"),
+            models.CheckConstraint(
+                condition=Q(criticality__in=["", *Criticality.values]), name="interface_criticality_valid"
+            ),
+            models.CheckConstraint(condition=Q(style__in=["", *InterfaceStyle.values]), name="interface_style_valid"),
+        ]
+        indexes = [
+            # A system's incoming interfaces: WHERE target_id=? (outgoing ones use the unique pair's index).
+            models.Index(fields=["target"], name="interface_target_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} -> {self.target}"
+
+
+class InterfaceHop(models.Model):
+    """One hand-over inside a transaction, re-derived whenever the transaction changes; the rollups' raw material."""
+
+    interface = models.ForeignKey(Interface, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No index of its own: interface_hop_txn_idx serves the per-transaction replace and the click-through filter.
+    txn = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField(help_text="local day (DASHBOARD_TIME_ZONE) of the target's start")
+    at = models.DateTimeField()
+    latency_ms = models.BigIntegerField()
+    error = models.BooleanField(default=False)
+    duplicate = models.BooleanField(default=False)
+    late = models.BooleanField(default=False)
+    kind = models.CharField(max_length=200)
+    channel = models.CharField(max_length=20, blank=True)
+    via = models.CharField(max_length=10)
+
+    class Meta:
+        indexes = [
+            # Replacing a transaction's hops: DELETE WHERE txn_id IN (...).
+            models.Index(fields=["txn"], name="interface_hop_txn_idx"),
+            # A day's rollup: WHERE day=?; the map's click-through: WHERE interface_id=? AND day BETWEEN ? AND ?.
+            models.Index(fields=["day", "interface"], name="interface_hop_day_idx"),
+            models.Index(fields=["interface", "day"], name="interface_hop_iface_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"hop {self.interface_id} in {self.txn_id}"
+
+
+class InterfaceDaily(models.Model):
+    """One interface's figures for one local day, rebuilt whole from its hops (idempotent)."""
+
+    interface = models.ForeignKey(Interface, on_delete=models.CASCADE, related_name="days", db_index=False)
+    day = models.DateField()
+    volume = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    late = models.PositiveIntegerField(default=0)
+    latency_p50_ms = models.BigIntegerField(null=True, blank=True)
+    latency_p95_ms = models.BigIntegerField(null=True, blank=True)
+    samples = models.JSONField(default=list, blank=True, help_text="bounded hop latency sample (ms), for ranges")
+    kinds = models.JSONField(default=dict, blank=True, help_text="{kind: hops}")
+    channels = models.JSONField(default=dict, blank=True, help_text="{channel: hops}")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["interface", "day"], name="interface_daily_unique_day")]
+        indexes = [
+            # The map and the interface API: WHERE day BETWEEN ? AND ?; the rebuild's DELETE WHERE day IN (...).
+            models.Index(fields=["day"], name="interface_daily_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.interface_id} {self.day}"
+
+
+class InterfaceDirtyDay(models.Model):
+    """A local day whose hops changed since its rollup was built: the record of what the refresh still owes."""
+
+    day = models.DateField(unique=True)
+    marked_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return str(self.day)

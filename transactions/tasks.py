@@ -6,10 +6,12 @@ from celery import shared_task
 from django.utils import timezone
 
 from transactions import partitions, services
-from transactions.models import IngestBatch
+from transactions.models import IngestBatch, Transaction
 
 # A batch still uncorrelated this long after it was stored lost its task (broker restart, worker crash).
 SWEEP_GRACE = timedelta(minutes=2)
+# The interface sweep re-derives transactions changed this recently (it runs every five minutes, so windows overlap).
+INTERFACE_SWEEP_WINDOW = timedelta(minutes=6)
 
 
 @shared_task(acks_late=True)
@@ -29,6 +31,27 @@ def sweep_uncorrelated_batches(limit: int = 500) -> int:
     for batch_id in batch_ids:
         correlate_batch.delay(batch_id)
     return len(batch_ids)
+
+
+@shared_task(acks_late=True)
+def discover_interfaces(txn_ids: list[int]) -> dict:
+    return services.interface_hops_refresh(txn_ids=txn_ids)
+
+
+@shared_task
+def refresh_interface_rollups() -> int:
+    """Rebuild the days whose hops changed, then re-derive hops the broker may have lost (the sweep below)."""
+    sweep_interface_hops()
+    return services.interface_rollups_refresh()
+
+
+def sweep_interface_hops() -> int:
+    """Transactions changed since a while ago get their hops derived again: a lost discovery task is made good."""
+    since = timezone.now() - INTERFACE_SWEEP_WINDOW
+    txn_ids = list(Transaction.objects.filter(updated_at__gte=since).order_by("pk").values_list("pk", flat=True)[:5000])
+    for start in range(0, len(txn_ids), 1000):
+        services.interface_hops_refresh(txn_ids=txn_ids[start : start + 1000])
+    return len(txn_ids)
 
 
 @shared_task

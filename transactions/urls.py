@@ -4,12 +4,20 @@ from django.urls import path
 
 from transactions.api.ingest import OtlpLogsView, OtlpTracesView
 from transactions.views import ingest as ingest_views
+from transactions.views import interfaces as interface_views
 from transactions.views import processes as process_views
 from transactions.views import transactions as transaction_views
 
 urlpatterns = [
     path("transactions/", transaction_views.transaction_list, name="transaction-list"),
     path("transactions/<int:txn_id>/", transaction_views.transaction_detail, name="transaction-detail"),
+    path("map/", interface_views.integration_map, name="integration-map"),
+    path("map/catalogue/", interface_views.catalogue, name="integration-catalogue"),
+    path(
+        "map/<str:kind>/<int:obj_id>/edit/",
+        interface_views.catalogue_entry_edit,
+        name="catalogue-entry-edit",
+    ),
     path("ingest/health/", ingest_views.feed_health, name="feed-health"),
     path("ingest/sources/", ingest_views.ingest_source_list, name="ingest-source-list"),
     path("ingest/sources/<int:source_id>/", ingest_views.ingest_source_detail, name="ingest-source-detail"),

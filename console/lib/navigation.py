@@ -14,8 +14,15 @@ class NavItem:
     section: str
     label: str
     url_name: str
-    permission: str | None
+    permission: str | tuple[str, ...] | None
     order: int
+
+    def shown_to(self, user: Any) -> bool:
+        """None: every signed-in user; a tuple: whoever holds any one of its permissions."""
+        if self.permission is None:
+            return True
+        wanted = self.permission if isinstance(self.permission, tuple) else (self.permission,)
+        return any(user.has_perm(p) for p in wanted)
 
     @property
     def url(self) -> str:
@@ -25,8 +32,10 @@ class NavItem:
 _items: dict[str, NavItem] = {}
 
 
-def register_nav_item(section: str, label: str, url_name: str, permission: str | None, order: int = 50) -> None:
-    """Show `label` under `section` to users holding `permission` (None: every signed-in user)."""
+def register_nav_item(
+    section: str, label: str, url_name: str, permission: str | tuple[str, ...] | None, order: int = 50
+) -> None:
+    """Show `label` under `section` to users holding `permission` (a tuple: any of them; None: every signed-in user)."""
     if section not in SECTION_ORDER:
         raise ValueError(f"unknown navigation section {section!r}")
     _items[url_name] = NavItem(section, label, url_name, permission, order)
@@ -39,11 +48,7 @@ def navigation_for(user: Any) -> list[tuple[str, list[NavItem]]]:
     sections: list[tuple[str, list[NavItem]]] = []
     for section in SECTION_ORDER:
         items = sorted(
-            (
-                i
-                for i in _items.values()
-                if i.section == section and (i.permission is None or user.has_perm(i.permission))
-            ),
+            (i for i in _items.values() if i.section == section and i.shown_to(user)),
             key=lambda i: (i.order, i.label),
         )
         visible = []

@@ -3,10 +3,12 @@ from decimal import Decimal
 from types import NoneType
 from typing import Any, get_args, get_origin, get_type_hints
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from transactions.canonical import CanonicalEvent
-from transactions.models import Event, Transaction
+from transactions.interfaces import weighted_percentile
+from transactions.models import Event, Interface, InterfaceDaily, System, Transaction
 
 _AMOUNT = Event._meta.get_field("amount")
 
@@ -116,3 +118,109 @@ class TimelineSerializer(serializers.Serializer):
     end_to_end_ms = serializers.IntegerField(allow_null=True)
     expected_next = ExpectedStepSerializer(allow_null=True)
     merged_from = MergedFromSerializer(many=True)
+
+
+# The catalogue's facts (owner, criticality, style...), as people keep them on the map; read-only here.
+CATALOGUE_FIELDS = [
+    "owner_team",
+    "owner_queue",
+    "criticality",
+    "style",
+    "environment",
+    "data_objects",
+    "notes",
+    "version",
+]
+
+
+class InterfaceDaySerializer(serializers.ModelSerializer):
+    """One local day of an interface: hand-overs, failures, duplicates, late arrivals and hop latency (ms)."""
+
+    kinds = serializers.DictField(child=serializers.IntegerField(), help_text="hand-overs per event kind")
+    channels = serializers.DictField(child=serializers.IntegerField(), help_text="hand-overs per channel")
+
+    class Meta:
+        model = InterfaceDaily
+        fields = [
+            "day",
+            "volume",
+            "errors",
+            "duplicates",
+            "late",
+            "latency_p50_ms",
+            "latency_p95_ms",
+            "kinds",
+            "channels",
+        ]
+
+
+class InterfaceTotalsSerializer(serializers.Serializer):
+    """An interface's figures over the requested days (percentiles from the days' bounded samples)."""
+
+    volume = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    error_rate = serializers.FloatField(allow_null=True, help_text="% of hand-overs that failed; null without any")
+    duplicates = serializers.IntegerField()
+    late = serializers.IntegerField()
+    latency_p50_ms = serializers.FloatField(allow_null=True)
+    latency_p95_ms = serializers.FloatField(allow_null=True)
+
+
+class InterfaceSerializer(serializers.ModelSerializer):
+    """A discovered interface (source system -> target system) with its daily figures in the requested range."""
+
+    source = serializers.CharField(source="source.name")
+    target = serializers.CharField(source="target.name")
+    totals = serializers.SerializerMethodField()
+    days = InterfaceDaySerializer(many=True, source="days_in_range", read_only=True)
+
+    class Meta:
+        model = Interface
+        fields = [
+            "id",
+            "source",
+            "target",
+            "first_seen_at",
+            "last_seen_at",
+            *CATALOGUE_FIELDS,
+            "expected_every",
+            "totals",
+            "days",
+        ]
+
+    @extend_schema_field(InterfaceTotalsSerializer)
+    def get_totals(self, interface: Interface) -> dict:
+        days = interface.days_in_range
+        volume = sum(d.volume for d in days)
+        errors = sum(d.errors for d in days)
+        samples = [(d.volume, d.samples) for d in days]
+        return {
+            "volume": volume,
+            "errors": errors,
+            "error_rate": round(100.0 * errors / volume, 2) if volume else None,
+            "duplicates": sum(d.duplicates for d in days),
+            "late": sum(d.late for d in days),
+            "latency_p50_ms": weighted_percentile(samples, 50),
+            "latency_p95_ms": weighted_percentile(samples, 95),
+        }
+
+
+class SystemSerializer(serializers.ModelSerializer):
+    """A system seen in correlated traffic, with the hand-overs into and out of it in the requested range."""
+
+    volume_in = serializers.IntegerField(read_only=True)
+    volume_out = serializers.IntegerField(read_only=True)
+    errors_in = serializers.IntegerField(read_only=True, help_text="failed hand-overs into this system")
+
+    class Meta:
+        model = System
+        fields = [
+            "id",
+            "name",
+            "first_seen_at",
+            "last_seen_at",
+            *CATALOGUE_FIELDS,
+            "volume_in",
+            "volume_out",
+            "errors_in",
+        ]

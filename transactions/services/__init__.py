@@ -5,10 +5,19 @@
 - dead_letters: replaying many dead letters at once
 - rules: extraction and redaction rules
 - processes: process definitions and their expected steps
+- catalogue: owners and facts of discovered systems and interfaces, edited or imported from CSV
 - correlation: correlation of stored batches into transactions (the database side of transactions.correlation)
+- interfaces: interface discovery from correlated transactions and its daily rollups (the integration map)
 - retention: forgetting what is older than the retention period
 """
 
+from transactions.services.catalogue import (
+    CATALOGUE_COLUMNS,
+    CatalogueImportError,
+    CatalogueInput,
+    catalogue_entry_update,
+    catalogue_import,
+)
 from transactions.services.correlation import (
     batch_correlate,
     correlating_key_types,
@@ -28,6 +37,13 @@ from transactions.services.ingest import (
     dead_letter_replay,
     records_ingest,
     system_for_source_uri,
+)
+from transactions.services.interfaces import (
+    interface_days_rebuild,
+    interface_earliest_day,
+    interface_hops_refresh,
+    interface_map_rebuild,
+    interface_rollups_refresh,
 )
 from transactions.services.processes import (
     ProcessStepInput,
@@ -65,15 +81,20 @@ from transactions.services.sources import (
 )
 
 __all__ = [
+    "CATALOGUE_COLUMNS",
     "MAX_BULK_REPLAY",
     "MAX_DEAD_LETTER_BODY",
     "TOKEN_PREFIX",
     "TOKEN_TOUCH_INTERVAL",
     "BulkReplayOutcome",
+    "CatalogueImportError",
+    "CatalogueInput",
     "IngestOutcome",
     "ProcessStepInput",
     "batch_correlate",
     "body_dead_letter",
+    "catalogue_entry_update",
+    "catalogue_import",
     "correlating_key_types",
     "correlation_key_problem",
     "dead_letter_discard",
@@ -90,6 +111,11 @@ __all__ = [
     "ingest_source_create",
     "ingest_token_create",
     "ingest_token_revoke",
+    "interface_days_rebuild",
+    "interface_earliest_day",
+    "interface_hops_refresh",
+    "interface_map_rebuild",
+    "interface_rollups_refresh",
     "process_definition_create",
     "process_definition_update",
     "process_snapshot",

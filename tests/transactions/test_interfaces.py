@@ -1,0 +1,311 @@
+"""Interface discovery (pure) and its stored hops and daily rollups, on fixtures whose hops are known by hand."""
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.management import call_command
+
+from tests.factories import T0, at, canonical, ingest, ingest_and_correlate
+from transactions.interfaces import (
+    LINK,
+    SEQUENCE,
+    SPAN,
+    StepEvent,
+    bounded_samples,
+    discover_hops,
+    event_channel,
+    percentile,
+    weighted_percentile,
+)
+from transactions.models import Interface, InterfaceDaily, InterfaceDirtyDay, InterfaceHop, System, Transaction
+from transactions.services import batch_correlate, interface_hops_refresh, interface_rollups_refresh
+
+LATE = timedelta(minutes=15)
+
+
+def step(event_id, system, kind, minutes, *, duration_ms=0, status="ok", received_after=0, **extra) -> StepEvent:
+    occurred = T0 + timedelta(minutes=minutes)
+    return StepEvent(
+        event_id=event_id,
+        occurred_at=occurred,
+        received_at=occurred + timedelta(minutes=received_after),
+        system=system,
+        kind=kind,
+        status=status,
+        duration_ms=duration_ms,
+        channel="native",
+        **extra,
+    )
+
+
+# ---- pure discovery -------------------------------------------------------------------------------------------------
+
+
+def test_three_system_chain_hops_from_end_of_step_to_start_of_next():
+    hops = discover_hops(
+        [
+            step(1, "crm", "order.created", 0, duration_ms=2000),
+            step(2, "crm", "order.approved", 1, duration_ms=500),  # the crm step ends at 1 min 0.5 s
+            step(3, "ipaas", "order.mapped", 3, duration_ms=1000),
+            step(4, "erp", "order.posted", 10, status="error"),
+        ],
+        late_after=LATE,
+    )
+    assert [(h.source, h.target, h.via) for h in hops] == [("crm", "ipaas", SEQUENCE), ("ipaas", "erp", SEQUENCE)]
+    assert hops[0].latency_ms == 2 * 60_000 - 500
+    assert hops[1].latency_ms == 7 * 60_000 - 1000
+    assert [h.error for h in hops] == [False, True]
+    assert [h.kind for h in hops] == ["order.mapped", "order.posted"]
+    assert not any(h.duplicate or h.late for h in hops)
+
+
+def test_async_hand_over_by_span_link_hours_later_replaces_the_time_order_guess():
+    producer = step(1, "erp", "invoice.posted", 0, duration_ms=1000, trace_id="t1", span_id="s1")
+    other = step(2, "tax", "tax.calculated", 60, trace_id="t1", span_id="s2")
+    consumer = step(
+        3,
+        "billing",
+        "invoice.received",
+        5 * 60,
+        trace_id="t2",
+        span_id="s3",
+        links=[{"trace_id": "t1", "span_id": "s1"}],
+        received_after=30,
+        attributes={"messaging.system": "kafka"},
+    )
+    hops = discover_hops([consumer, other, producer], late_after=LATE)
+    assert [(h.source, h.target, h.via) for h in hops] == [("erp", "tax", SEQUENCE), ("erp", "billing", LINK)]
+    link = hops[1]
+    assert link.latency_ms == 5 * 3_600_000 - 1000  # from the producer's end, not the previous step's
+    assert link.late  # received half an hour after it occurred
+    assert link.channel == "event"
+
+
+def test_span_parent_child_across_systems_is_a_call():
+    client = step(1, "ipaas", "order.send", 0, duration_ms=5000, trace_id="t", span_id="a")
+    server = step(2, "erp", "order.create", 0.01, trace_id="t", span_id="b", parent_span_id="a")
+    inner = step(3, "erp", "order.check", 0.02, trace_id="t", span_id="c", parent_span_id="b")
+    hops = discover_hops([client, server, inner], late_after=LATE)
+    assert [(h.source, h.target, h.via, h.latency_ms) for h in hops] == [("ipaas", "erp", SPAN, 600)]
+
+
+def test_same_kind_handed_over_twice_is_a_duplicate():
+    hops = discover_hops(
+        [
+            step(1, "erp", "invoice.posted", 0),
+            step(2, "billing", "invoice.received", 1),
+            step(3, "erp", "invoice.posted", 2),
+            step(4, "billing", "invoice.received", 3),
+        ],
+        late_after=LATE,
+    )
+    assert [(h.source, h.target, h.duplicate) for h in hops] == [
+        ("erp", "billing", False),
+        ("billing", "erp", False),
+        ("erp", "billing", True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("attributes", "channel"),
+    [
+        ({"finance.channel": "Batch"}, "batch"),
+        ({"messaging.system": "rabbitmq"}, "event"),
+        ({"messaging.destination.name": "orders"}, "event"),
+        ({"http.request.method": "POST"}, "api"),
+        ({"http.method": "GET"}, "api"),
+        ({"file.path": "/sftp/in/payments.csv"}, "file"),
+        ({"file.name": "MT940.txt"}, "file"),
+        ({"region": "EMEA"}, ""),
+    ],
+)
+def test_declared_channel_from_semantic_convention_attributes(attributes, channel):
+    assert event_channel(step(1, "a", "k", 0, attributes=attributes)) == channel
+
+
+def test_percentiles_and_bounded_samples():
+    assert percentile([10, 20, 30, 40], 50) == 25
+    assert percentile([10, 20, 30, 40], 95) == pytest.approx(38.5)
+    assert bounded_samples(list(range(1001)), 11) == [0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]
+    # Complete samples: exactly the percentile of all hops.
+    assert weighted_percentile([(2, [10, 20]), (2, [30, 40])], 50) == 25
+    # Bounded ones: 3 hops kept as one sample at 10 ms, then 1 hop at 1000 ms; p50 is the first day's, p95 the second's.
+    assert weighted_percentile([(3, [10]), (1, [1000])], 50) == 10
+    assert weighted_percentile([(3, [10]), (1, [1000])], 95) == 1000
+    assert weighted_percentile([], 50) is None
+
+
+# ---- stored hops and rollups ----------------------------------------------------------------------------------------
+
+
+def native(event_id, system, kind, hours, *, status="ok", duration_ms=0, trace_id=None, span_id=None, **keys):
+    """A native record whose business keys are exactly `keys` (no default contract tying every test event)."""
+    return canonical(
+        event_id=event_id,
+        system=system,
+        kind=kind,
+        occurred_at=at(hours),
+        status=status,
+        duration_ms=duration_ms,
+        error={"code": "E1", "message": "rejected"} if status == "error" else None,
+        trace_id=trace_id,
+        span_id=span_id,
+        approval=None,
+        business_keys=keys,
+    )
+
+
+def _figures() -> dict:
+    return {
+        (d.interface.source.name, d.interface.target.name, d.day): (
+            d.volume,
+            d.errors,
+            d.duplicates,
+            d.late,
+            d.latency_p50_ms,
+            d.latency_p95_ms,
+        )
+        for d in InterfaceDaily.objects.select_related("interface__source", "interface__target")
+    }
+
+
+@pytest.fixture(autouse=True)
+def _history_is_not_late(settings):
+    """The fixtures' events occurred in May 2026 and are received now: only the test about lateness counts it."""
+    settings.INTERFACE_LATE_AFTER_SECONDS = 10 * 365 * 86400
+
+
+@pytest.fixture
+def crm(db):
+    from transactions.services import ingest_source_create
+
+    return ingest_source_create(name="crm-gw", actor="system:test")
+
+
+def test_correlated_batch_gives_hops_and_daily_figures(crm, settings):
+    # Three orders crm -> ipaas -> erp with ipaas latencies 1, 2 and 10 minutes; the last erp step failed.
+    records = []
+    for n, minutes in enumerate([1, 2, 10], start=1):
+        o = {"order": f"SO-{n}"}
+        records += [
+            native(f"c{n}", "crm", "order.created", 0, duration_ms=60_000, **o),
+            native(f"i{n}", "ipaas", "order.mapped", (1 + minutes) / 60, **o),
+            native(f"e{n}", "erp", "order.posted", (1 + minutes + 5) / 60, status="error" if n == 3 else "ok", **o),
+        ]
+    batch = ingest(crm, *records)
+    result = batch_correlate(batch_id=batch.pk, now=T0 + timedelta(hours=1))
+    txn_ids = list(Transaction.objects.values_list("pk", flat=True))
+    assert result["transactions"] == 3
+    interface_hops_refresh(txn_ids=txn_ids)
+    assert InterfaceHop.objects.count() == 6
+    assert set(System.objects.values_list("name", flat=True)) == {"crm", "ipaas", "erp"}
+    assert list(InterfaceDirtyDay.objects.values_list("day", flat=True)) == [date(2026, 5, 18)]
+    interface_rollups_refresh()
+    assert not InterfaceDirtyDay.objects.exists()
+    day = date(2026, 5, 18)
+    # crm -> ipaas: 1, 2, 10 min -> p50 2 min, p95 = 2 + 0.9 * 8 = 9.2 min; ipaas -> erp: 5 min each, one error.
+    assert _figures() == {
+        ("crm", "ipaas", day): (3, 0, 0, 0, 120_000, 552_000),
+        ("ipaas", "erp", day): (3, 1, 0, 0, 300_000, 300_000),
+    }
+    # Idempotent: deriving and rebuilding again changes nothing.
+    interface_hops_refresh(txn_ids=txn_ids)
+    interface_rollups_refresh()
+    assert InterfaceHop.objects.count() == 6
+    assert _figures()[("ipaas", "erp", day)] == (3, 1, 0, 0, 300_000, 300_000)
+
+
+def test_async_hand_over_on_the_next_day_counts_on_its_own_day(crm, settings):
+    settings.INTERFACE_LATE_AFTER_SECONDS = 15 * 60  # received months after it occurred: late
+    ingest_and_correlate(
+        crm,
+        native("p", "erp", "invoice.posted", 13, trace_id="a" * 32, span_id="1" * 16, invoice="INV-1"),
+    )
+    # Billing picks it up 20 hours later (the next day), linked to the producer's span.
+    consumer = native("c", "billing", "invoice.received", 33, trace_id="b" * 32, span_id="2" * 16, invoice="INV-1")
+    consumer["links"] = [{"trace_id": "a" * 32, "span_id": "1" * 16}]
+    ingest_and_correlate(crm, consumer, now=T0 + timedelta(hours=34))
+    txn = Transaction.objects.get()
+    interface_hops_refresh(txn_ids=[txn.pk])
+    interface_rollups_refresh()
+    hop = InterfaceHop.objects.get()
+    assert (hop.via, hop.latency_ms, hop.day) == ("link", 20 * 3_600_000, date(2026, 5, 19))
+    assert _figures() == {("erp", "billing", date(2026, 5, 19)): (1, 0, 0, 1, 72_000_000, 72_000_000)}
+
+
+def test_merged_transaction_keeps_the_survivors_hops_only(crm, settings):
+    ingest_and_correlate(crm, native("o", "crm", "order.created", 0, order="SO-9"))
+    ingest_and_correlate(crm, native("i", "billing", "invoice.created", 2, invoice="INV-9"))
+    first, second = Transaction.objects.order_by("pk")
+    interface_hops_refresh(txn_ids=[first.pk, second.pk])
+    assert not InterfaceHop.objects.exists()  # one system each: nothing handed over yet
+    # The ERP posts an order line carrying both keys: the two transactions merge.
+    ingest_and_correlate(crm, native("e", "erp", "order.posted", 1, order="SO-9", invoice="INV-9"))
+    second.refresh_from_db()
+    assert second.merged_into_id == first.pk
+    interface_hops_refresh(txn_ids=[first.pk])
+    interface_rollups_refresh()
+    hops = InterfaceHop.objects.order_by("at")
+    assert [(h.txn_id, h.interface.source.name, h.interface.target.name) for h in hops] == [
+        (first.pk, "crm", "erp"),
+        (first.pk, "erp", "billing"),
+    ]
+    assert {k[:2]: v[0] for k, v in _figures().items()} == {("crm", "erp"): 1, ("erp", "billing"): 1}
+
+
+def test_rebuild_command_recomputes_from_scratch(crm, settings):
+    ingest_and_correlate(
+        crm,
+        native("a", "crm", "order.created", 0, order="SO-1"),
+        native("b", "erp", "order.posted", 0.5, order="SO-1"),
+    )
+    InterfaceDaily.objects.all().delete()
+    call_command("rebuild_interface_map", "--since", "2026-05-17", "--until", "2026-05-19")
+    assert _figures() == {("crm", "erp", date(2026, 5, 18)): (1, 0, 0, 0, 1_800_000, 1_800_000)}
+    assert Interface.objects.count() == 1
+    with pytest.raises(Exception, match="before"):
+        call_command("rebuild_interface_map", "--since", "2026-05-19", "--until", "2026-05-17")
+
+
+def test_local_day_follows_the_dashboard_time_zone(crm, settings):
+    settings.DASHBOARD_TIME_ZONE = "Asia/Tokyo"  # UTC+9: T0 + 5.5 h is 15:30 UTC on 18 May, 00:30 on 19 May there
+    ingest_and_correlate(
+        crm,
+        native("a", "crm", "order.created", 5, order="SO-2"),
+        native("b", "erp", "order.posted", 5.5, order="SO-2"),
+    )
+    interface_hops_refresh(txn_ids=list(Transaction.objects.values_list("pk", flat=True)))
+    assert InterfaceHop.objects.get().day == date(2026, 5, 19)
+    assert InterfaceHop.objects.get().at == datetime(2026, 5, 19, 0, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
+
+
+def test_correlation_enqueues_discovery_and_the_periodic_task_rebuilds_the_day(crm, django_capture_on_commit_callbacks):
+    from transactions.tasks import refresh_interface_rollups
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_and_correlate(
+            crm,
+            native("a", "crm", "order.created", 0, order="SO-5"),
+            native("b", "erp", "order.posted", 0.25, order="SO-5"),
+        )
+    # The receiver ran the discovery task (in-process in tests): hops stored, the day marked, no rollup yet.
+    assert InterfaceHop.objects.count() == 1
+    assert not InterfaceDaily.objects.exists()
+    refresh_interface_rollups()
+    assert _figures() == {("crm", "erp", date(2026, 5, 18)): (1, 0, 0, 0, 900_000, 900_000)}
+    assert not InterfaceDirtyDay.objects.exists()
+
+
+def test_sweep_rederives_hops_a_lost_task_never_wrote(crm):
+    from transactions.tasks import refresh_interface_rollups
+
+    ingest_and_correlate(  # no on_commit here: as if the discovery task had been lost with the broker
+        crm,
+        native("a", "crm", "order.created", 0, order="SO-6"),
+        native("b", "erp", "order.posted", 0.5, order="SO-6"),
+    )
+    assert not InterfaceHop.objects.exists()
+    refresh_interface_rollups()
+    assert InterfaceHop.objects.count() == 1
+    assert _figures() == {("crm", "erp", date(2026, 5, 18)): (1, 0, 0, 0, 1_800_000, 1_800_000)}

@@ -1,0 +1,195 @@
+"""Reads of the integration map: systems and interfaces with their figures over a range of local days, from rollups.
+
+Everything here reads `InterfaceDaily` (one row per interface and day), never the hops or events, so a page over a
+month of a busy estate reads a few thousand rows at most.
+"""
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+
+from transactions.durations import duration_label
+from transactions.interfaces import weighted_percentile
+from transactions.models import Interface, InterfaceDaily, System
+
+
+@dataclass
+class InterfaceFigures:
+    """One interface's figures over a range of days."""
+
+    id: int
+    source: str
+    target: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    volume: int = 0
+    errors: int = 0
+    duplicates: int = 0
+    late: int = 0
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    kinds: dict[str, int] = field(default_factory=dict)
+    channels: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def error_rate(self) -> float | None:
+        """Failed hand-overs, % of the volume; None without traffic."""
+        return round(100.0 * self.errors / self.volume, 2) if self.volume else None
+
+
+@dataclass
+class SystemFigures:
+    """One system with the traffic of its interfaces over a range of days."""
+
+    id: int
+    name: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    volume_in: int = 0
+    volume_out: int = 0
+    errors_in: int = 0
+
+
+def interface_daily_list(*, first: date | None = None, last: date | None = None) -> QuerySet:
+    """Daily rows in the range (both ends included), oldest day first."""
+    rows = InterfaceDaily.objects.select_related("interface__source", "interface__target")
+    if first:
+        rows = rows.filter(day__gte=first)
+    if last:
+        rows = rows.filter(day__lte=last)
+    return rows.order_by("day", "interface_id")
+
+
+def interface_figures_list(*, first: date, last: date) -> list[InterfaceFigures]:
+    """Every known interface with its figures in [first, last] (zero volume when it was silent), busiest first."""
+    figures = {
+        i.pk: InterfaceFigures(i.pk, i.source.name, i.target.name, i.first_seen_at, i.last_seen_at)
+        for i in Interface.objects.select_related("source", "target")
+    }
+    samples: dict[int, list[tuple[int, list[int]]]] = defaultdict(list)
+    kinds: dict[int, Counter] = defaultdict(Counter)
+    channels: dict[int, Counter] = defaultdict(Counter)
+    rows = InterfaceDaily.objects.filter(day__gte=first, day__lte=last).values_list(
+        "interface_id", "volume", "errors", "duplicates", "late", "samples", "kinds", "channels"
+    )
+    for interface_id, volume, errors, duplicates, late, day_samples, day_kinds, day_channels in rows:
+        f = figures.get(interface_id)
+        if f is None:
+            continue
+        f.volume += volume
+        f.errors += errors
+        f.duplicates += duplicates
+        f.late += late
+        samples[interface_id].append((volume, day_samples or []))
+        kinds[interface_id].update(day_kinds or {})
+        channels[interface_id].update(day_channels or {})
+    for interface_id, f in figures.items():
+        f.latency_p50_ms = weighted_percentile(samples[interface_id], 50)
+        f.latency_p95_ms = weighted_percentile(samples[interface_id], 95)
+        f.kinds = dict(kinds[interface_id].most_common())
+        f.channels = dict(channels[interface_id].most_common())
+    return sorted(figures.values(), key=lambda f: (-f.volume, f.source, f.target))
+
+
+def system_figures_list(
+    *, first: date, last: date, interfaces: list[InterfaceFigures] | None = None
+) -> list[SystemFigures]:
+    """Every known system with the traffic in and out of it in [first, last], by name."""
+    interfaces = interface_figures_list(first=first, last=last) if interfaces is None else interfaces
+    systems = {s.name: SystemFigures(s.pk, s.name, s.first_seen_at, s.last_seen_at) for s in System.objects.all()}
+    for f in interfaces:
+        if f.source in systems:
+            systems[f.source].volume_out += f.volume
+        if f.target in systems:
+            systems[f.target].volume_in += f.volume
+            systems[f.target].errors_in += f.errors
+    return sorted(systems.values(), key=lambda s: s.name)
+
+
+def system_get(*, system_id: int) -> System:
+    return System.objects.get(pk=system_id)
+
+
+def interface_get(*, interface_id: int) -> Interface:
+    return Interface.objects.select_related("source", "target").get(pk=interface_id)
+
+
+def _sum_over(days: QuerySet, end: str, field_name: str) -> Coalesce:
+    totals = (
+        days.filter(**{f"interface__{end}": OuterRef("pk")}).values(f"interface__{end}").annotate(t=Sum(field_name))
+    )
+    return Coalesce(Subquery(totals.values("t")[:1]), 0)
+
+
+def system_list(*, first: date, last: date) -> QuerySet:
+    """Systems, each annotated with the hand-overs into and out of it in [first, last] (the systems API)."""
+    days = InterfaceDaily.objects.filter(day__gte=first, day__lte=last)
+    return System.objects.annotate(
+        volume_in=_sum_over(days, "target", "volume"),
+        volume_out=_sum_over(days, "source", "volume"),
+        errors_in=_sum_over(days, "target", "errors"),
+    ).order_by("id")
+
+
+def interface_list(*, first: date, last: date) -> QuerySet:
+    """Interfaces with their daily rows in [first, last] prefetched as `days_in_range` (the interfaces API)."""
+    days = InterfaceDaily.objects.filter(day__gte=first, day__lte=last).order_by("day")
+    return (
+        Interface.objects.select_related("source", "target")
+        .prefetch_related(Prefetch("days", queryset=days, to_attr="days_in_range"))
+        .order_by("id")
+    )
+
+
+def catalogue_entries() -> dict[tuple[str, int], System | Interface]:
+    """Systems ("s", id) and interfaces ("i", id) with their catalogue facts, for the map's tables."""
+    entries: dict[tuple[str, int], System | Interface] = {("s", s.pk): s for s in System.objects.all()}
+    entries.update({("i", i.pk): i for i in Interface.objects.all()})
+    return entries
+
+
+def catalogue_rows() -> list[list[str]]:
+    """Every system, then every interface, in the catalogue CSV's columns (services.catalogue.CATALOGUE_COLUMNS)."""
+    rows = []
+    for s in System.objects.order_by("name"):
+        rows.append(["system", s.name, *_facts(s)])
+    for i in Interface.objects.select_related("source", "target").order_by("source__name", "target__name"):
+        rows.append(["interface", f"{i.source.name} {'->'} {i.target.name}", *_facts(i)])
+    return rows
+
+
+def interfaces_silent(*, now: datetime) -> list[dict]:
+    """Catalogued interfaces with an expected frequency and no traffic for longer than it (the drift job's input)."""
+    found = []
+    rows = Interface.objects.filter(expected_every__isnull=False).select_related("source", "target")
+    for i in rows.order_by("id"):
+        if i.last_seen_at < now - i.expected_every:
+            found.append(
+                {
+                    "id": i.pk,
+                    "source": i.source.name,
+                    "target": i.target.name,
+                    "last_seen_at": i.last_seen_at,
+                    "expected_every": i.expected_every,
+                    "owner_team": i.owner_team,
+                    "owner_queue": i.owner_queue,
+                }
+            )
+    return found
+
+
+def _facts(obj: System | Interface) -> list[str]:
+    every = getattr(obj, "expected_every", None)
+    return [
+        obj.owner_team,
+        obj.owner_queue,
+        obj.criticality,
+        obj.style,
+        obj.environment,
+        "; ".join(obj.data_objects),
+        obj.notes,
+        duration_label(every),
+    ]
