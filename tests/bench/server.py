@@ -90,7 +90,9 @@ def _wait_for_workers(broker: str, names: list[str], roots: dict[str, subprocess
     """Load starts once both workers answer a ping: their start-up is not part of the measured lag."""
     from celery import Celery
 
-    control = Celery(broker=broker).control
+    # Not set as the current app: shared tasks resolve through the current app, so a test process's tasks would
+    # then go to this broker instead of running in-process (every later test on the same pytest worker failed).
+    control = Celery(broker=broker, set_as_current=False).control
     wanted = {f"{name}@{socket.gethostname()}" for name in names}
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
