@@ -173,7 +173,7 @@ def test_a_storage_failure_leaves_nothing_half_written(send, monkeypatch):
         raise OperationalError("disk full")
 
     # The last write of the batch's transaction, after the batch row, the claimed keys and the events.
-    monkeypatch.setattr(services, "_dead_letters_store", broken)
+    monkeypatch.setattr(services, "dead_letters_store", broken)
     response = send(URL, [canonical(event_id="x"), canonical(event_id="y", currency="bad")])
     assert response.status_code == 503 and response["Retry-After"]
     assert IngestBatch.objects.count() == 0 and IdempotencyKey.objects.count() == 0

@@ -2,7 +2,7 @@
 
 - sources: ingest sources, their tokens and CloudEvents source aliases
 - ingest: the ingest pipeline (records_ingest) and the dead-letter store it feeds
-- dead_letters: replaying many dead letters at once
+- dead_letters: what becomes of a dead letter: an undecodable body kept, replay (repaired or not), discard, bulk replay
 - rules: extraction and redaction rules
 - processes: process definitions and their expected steps
 - catalogue: owners and facts of discovered systems and interfaces, edited or imported from CSV
@@ -27,14 +27,14 @@ from transactions.services.correlation import (
 from transactions.services.dead_letters import (
     MAX_BULK_REPLAY,
     BulkReplayOutcome,
+    body_dead_letter,
+    dead_letter_discard,
+    dead_letter_replay,
     dead_letters_replay_bulk,
 )
 from transactions.services.ingest import (
     MAX_DEAD_LETTER_BODY,
     IngestOutcome,
-    body_dead_letter,
-    dead_letter_discard,
-    dead_letter_replay,
     records_ingest,
     system_for_source_uri,
 )

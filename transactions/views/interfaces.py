@@ -159,9 +159,9 @@ def _entry_initial(obj) -> dict:
 @login_required
 @permission_required(VIEW_TRANSACTIONS, raise_exception=True)
 def catalogue_entry_edit(request: HttpRequest, kind: str, obj_id: int) -> HttpResponse:
+    _editor_only(request)  # first: a reader learns nothing about which entries exist
     if kind not in ("systems", "interfaces"):
         raise Http404("no such kind of catalogue entry")
-    _editor_only(request)
     if kind == "systems":
         obj = get_or_404(selectors.system_get, system_id=obj_id)
         title = obj.name
