@@ -12,11 +12,10 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from console.lib.api import CreatedCursorPagination
+from console.lib.api import CreatedCursorPagination, serializer_validated
 from console.lib.audit import actor_for
 from exceptions import selectors, services
 from exceptions.api.serializers import ErrorSerializer, ReplaySerializer
@@ -271,13 +270,6 @@ WRITE_ERRORS = {**DETAIL_ERRORS, 400: _error("invalid input: the problems per fi
 PATCH_ERRORS = {**WRITE_ERRORS, 409: _error("changed since the version sent: reload and decide again")}
 
 
-def _validated(serializer: serializers.Serializer) -> dict:
-    if not serializer.is_valid():
-        reasons = "; ".join(f"{name}: {' '.join(map(str, problems))}" for name, problems in serializer.errors.items())
-        raise ValidationError({"detail": reasons, "errors": serializer.errors})
-    return dict(serializer.validated_data)
-
-
 class OutboundViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [CanConfigureOutbound]
     pagination_class = CreatedCursorPagination
@@ -305,7 +297,7 @@ class ReplayTargetViewSet(OutboundViewSet):
         responses={201: ReplayTargetSerializer, **WRITE_ERRORS},
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = _validated(ReplayTargetInputSerializer(data=request.data))
+        data = dict(serializer_validated(ReplayTargetInputSerializer, request).validated_data)
         target = services.replay_target_create(actor=actor_for(request.user), **data)
         return Response(ReplayTargetSerializer(target).data, status=status.HTTP_201_CREATED)
 
@@ -318,7 +310,7 @@ class ReplayTargetViewSet(OutboundViewSet):
     )
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         target = self.get_object()
-        data = _validated(ReplayTargetPatchSerializer(data=request.data))
+        data = dict(serializer_validated(ReplayTargetPatchSerializer, request).validated_data)
         version = data.pop("version")
         for name in ("auth_header", "signing_secret"):
             if not data.get(name):
@@ -338,7 +330,7 @@ class ReplayTargetViewSet(OutboundViewSet):
     @action(detail=True, methods=["post"], url_path="dry-run", pagination_class=None)
     def dry_run(self, request: Request, pk: str | None = None) -> Response:
         target = self.get_object()
-        data = _validated(DryRunInputSerializer(data=request.data))
+        data = dict(serializer_validated(DryRunInputSerializer, request).validated_data)
         return Response(services.replay_target_dry_run(target=target, payload=data["payload"]))
 
     @extend_schema(
@@ -369,7 +361,7 @@ class WebhookViewSet(OutboundViewSet):
         responses={201: WebhookSerializer, **WRITE_ERRORS},
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = _validated(WebhookInputSerializer(data=request.data))
+        data = dict(serializer_validated(WebhookInputSerializer, request).validated_data)
         webhook = services.webhook_create(actor=actor_for(request.user), **data)
         return Response(WebhookSerializer(webhook).data, status=status.HTTP_201_CREATED)
 
@@ -381,7 +373,7 @@ class WebhookViewSet(OutboundViewSet):
     )
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         webhook = self.get_object()
-        data = _validated(WebhookPatchSerializer(data=request.data))
+        data = dict(serializer_validated(WebhookPatchSerializer, request).validated_data)
         version = data.pop("version")
         if not data.get("signing_secret"):
             data.pop("signing_secret", None)
@@ -399,7 +391,7 @@ class WebhookViewSet(OutboundViewSet):
     @action(detail=True, methods=["post"], url_path="dry-run", pagination_class=None)
     def dry_run(self, request: Request, pk: str | None = None) -> Response:
         webhook = self.get_object()
-        data = _validated(WebhookDryRunInputSerializer(data=request.data))
+        data = dict(serializer_validated(WebhookDryRunInputSerializer, request).validated_data)
         return Response(services.webhook_dry_run(webhook=webhook, event=data["event"]))
 
     @extend_schema(
