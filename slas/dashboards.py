@@ -12,9 +12,10 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from django.conf import settings
-from django.db.models import DateField, Q, QuerySet, Sum
-from django.db.models.functions import TruncMonth, TruncWeek
+from django.db.models import DateField, Q, QuerySet, Sum, TextField
+from django.db.models.functions import Cast, TruncMonth, TruncWeek
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,7 +24,7 @@ from exceptions.models import Case
 from slas import kpis
 from slas.choices import ClockStatus
 from slas.kpis import ROI_DEFAULTS
-from slas.models import DailyRollup, RoiAssumption, RollupMetric, SlaClock, SlaDefinition
+from slas.models import AT_RISK_NOW, DailyRollup, RoiAssumption, RollupMetric, SlaClock, SlaDefinition
 
 # Clocks counted in attainment: the ones closed as met or breached.
 CLOSED = f"{ClockStatus.MET},{ClockStatus.BREACHED}"
@@ -88,10 +89,13 @@ def rollup_samples(
     """The duration samples of one metric over local days first..last, concatenated per `by` and `period` (keyed as
     in `rollup_totals`); only rows that hold samples are read."""
     rows = DailyRollup.objects.filter(metric=metric, day__gte=first, day__lte=last, **dims).exclude(samples=[])
+    # A year of samples is thousands of rows: their JSON text decoded by orjson costs a fifth of JSONField's
+    # per-row converter.
+    rows = rows.annotate(samples_text=Cast("samples", TextField()))
     out: dict[tuple, list] = {}
-    for *values, day, samples in rows.values_list(*by, "day", "samples"):
+    for *values, day, samples in rows.values_list(*by, "day", "samples_text"):
         key = (*values, PERIOD_START[period](day)) if period else tuple(values)
-        out.setdefault(key, []).extend(samples)
+        out.setdefault(key, []).extend(orjson.loads(samples))
     return out
 
 
@@ -285,8 +289,7 @@ def at_risk_clocks(*, sort: str = "remaining", limit: int = 50) -> list[SlaClock
     Live rows only: the partial live-clock index bounds the scan to running clocks, never history.
     """
     order = AT_RISK_SORTS.get(sort, AT_RISK_SORTS["remaining"])
-    at_risk = Q(status=ClockStatus.AT_RISK) | Q(status=ClockStatus.PAUSED, at_risk_at__isnull=False)
-    return list(SlaClock.objects.filter(at_risk).select_related("definition").order_by(*order)[:limit])
+    return list(SlaClock.objects.filter(AT_RISK_NOW).select_related("definition").order_by(*order)[:limit])
 
 
 # ---- ROI dashboard --------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from slas.calendars import CalendarClock, WorkCalendar, parse_working_hours
 from slas.choices import LIVE_CLOCK_STATUSES, ClockStatus, EvidenceCheckStatus
 from slas.evaluation import ClockState, StepInfo, Target, clock_times, p90_step_durations
 from slas.models import (
+    AT_RISK_NOW,
     BusinessCalendar,
     EvidenceCheck,
     EvidenceMonitor,
@@ -156,11 +157,7 @@ def sla_clocks_at_risk_for_queue(*, queue_id: int, limit: int = 50) -> list[SlaC
     The queue is where the routing rules would put the breach case (by category, the breach system and kind, and the
     clock's legal entity), exactly as a breach is routed.
     """
-    candidates = list(
-        SlaClock.objects.filter(Q(status=ClockStatus.AT_RISK) | Q(status=ClockStatus.PAUSED, at_risk_at__isnull=False))
-        .select_related("definition")
-        .order_by("due_at", "id")[:2000]
-    )
+    candidates = list(SlaClock.objects.filter(AT_RISK_NOW).select_related("definition").order_by("due_at", "id")[:2000])
     if not candidates:
         return []
     rules = routing_specs()
