@@ -152,7 +152,11 @@ def shown(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, Decimal):
-        return format(value.normalize() if value == value.to_integral() else value, "f")
+        if value == value.to_integral():
+            return format(value.quantize(Decimal(1)), "f")
+        # Trailing zeros of the stored scale go (a rate 1.0850500000 is 1.08505), cents stay (1000.50).
+        text = format(value.normalize(), "f")
+        return text + "0" if len(text.split(".")[1]) < 2 else text
     return str(value)[:VALUE_MAX]
 
 
