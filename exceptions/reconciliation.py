@@ -209,6 +209,25 @@ class Verdict:
     currency: str = ""
 
 
+def rule_spec(rule: Any) -> RuleSpec:
+    """What evaluation needs of a rule (a ReconciliationRule, saved or not: the preview evaluates a form's), its
+    mapping's entries normalised once."""
+    mapping = rule.mapping if rule.mapping_id else None
+    return RuleSpec(
+        id=rule.pk or 0,
+        name=rule.name,
+        kind=rule.kind,
+        left=SideSpec(rule.left_system, rule.left_kind, rule.left_path, rule.left_currency_path),
+        right=SideSpec(rule.right_system, rule.right_kind, rule.right_path, rule.right_currency_path),
+        comparison=rule.comparison,
+        tolerance=Decimal(rule.tolerance or 0),
+        mapping=tuple((normalise(k), str(v)) for k, v in ((mapping.entries if mapping else None) or {}).items()),
+        mapping_name=mapping.name if mapping else "",
+        scope_path=rule.scope_path,
+        process_id=rule.process_id,
+    )
+
+
 def side_events(events: list[dict[str, Any]], side: SideSpec) -> list[dict[str, Any]]:
     """The ok events of a side, oldest first (failed attempts report no fact: their retry does)."""
     return [

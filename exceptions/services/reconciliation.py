@@ -23,21 +23,19 @@ from django.utils import timezone
 from console.lib.audit import audit_record
 from console.lib.locks import advisory_lock_keys, key_bucket
 from exceptions.choices import ActivityKind, Comparison, ReconciliationKind, ReconciliationStatus
-from exceptions.models import Case, FxRate, ReconciliationKey, ReconciliationResult, ReconciliationRule
+from exceptions.models import Case, ReconciliationKey, ReconciliationResult, ReconciliationRule
 from exceptions.reconciliation import (
     KEY_SEPARATOR,
     MISMATCHED,
     VALUE_MAX,
-    RateLookup,
-    RuleSpec,
-    SideSpec,
     Verdict,
     evaluate_compare,
-    normalise,
     rate_lookup,
+    rule_spec,
     shown,
     unique_keys,
 )
+from exceptions.selectors.reconciliation import fx_rates
 from exceptions.services.cases import case_resolve_automatically
 from exceptions.services.signals import Signal, signals_record_isolated
 from transactions import selectors as txn_selectors
@@ -66,29 +64,6 @@ RESULT_FIELDS = (
     "currency",
     "occurred_at",
 )
-
-
-def rule_spec(rule: ReconciliationRule) -> RuleSpec:
-    """What the pure evaluation needs of a rule (its mapping's entries normalised once)."""
-    entries = rule.mapping.entries if rule.mapping_id and rule.mapping else {}
-    return RuleSpec(
-        id=rule.pk or 0,
-        name=rule.name,
-        kind=rule.kind,
-        left=SideSpec(rule.left_system, rule.left_kind, rule.left_path, rule.left_currency_path),
-        right=SideSpec(rule.right_system, rule.right_kind, rule.right_path, rule.right_currency_path),
-        comparison=rule.comparison,
-        tolerance=Decimal(rule.tolerance or 0),
-        mapping=tuple((normalise(k), str(v)) for k, v in (entries or {}).items()),
-        mapping_name=rule.mapping.name if rule.mapping_id and rule.mapping else "",
-        scope_path=rule.scope_path,
-        process_id=rule.process_id,
-    )
-
-
-def fx_rates() -> RateLookup:
-    """The configured FX rates (a small table, read once per batch)."""
-    return rate_lookup(list(FxRate.objects.values_list("base_currency", "quote_currency", "valid_from", "rate")))
 
 
 @dataclass
@@ -493,4 +468,4 @@ def reconciliation_sweep(*, since: datetime, limit: int = 5000) -> dict[str, int
     return dict(totals)
 
 
-__all__ = ["KEY_SEPARATOR", "reconcile_transactions", "reconciliation_sweep", "rule_spec"]
+__all__ = ["KEY_SEPARATOR", "reconcile_transactions", "reconciliation_sweep"]
