@@ -40,6 +40,7 @@ from exceptions.selectors.learning import (
 )
 from exceptions.selectors.reconciliation import (
     ReconciliationPreview,
+    fx_rate_get,
     fx_rate_list,
     fx_rates,
     reconciled_transaction_count,
@@ -50,6 +51,7 @@ from exceptions.selectors.reconciliation import (
     reconciliation_rule_get,
     reconciliation_rule_list,
     reconciliation_rule_preview,
+    value_mapping_get,
     value_mapping_list,
 )
 from exceptions.selectors.replays import (
@@ -140,6 +142,7 @@ __all__ = [
     "classification_rule_preview",
     "classification_specs",
     "failure_facts",
+    "fx_rate_get",
     "fx_rate_list",
     "fx_rates",
     "lineage_case_facts",
@@ -185,6 +188,7 @@ __all__ = [
     "signal_occurrences_on_transactions_in",
     "taxonomy_gap",
     "unclassified_cases_matching",
+    "value_mapping_get",
     "value_mapping_list",
     "webhook_get",
     "webhook_list",

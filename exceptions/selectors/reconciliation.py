@@ -39,6 +39,14 @@ def value_mapping_list() -> QuerySet[ValueMapping]:
     return ValueMapping.objects.order_by("name", "id")
 
 
+def value_mapping_get(*, mapping_id: int) -> ValueMapping:
+    return ValueMapping.objects.get(pk=mapping_id)
+
+
+def fx_rate_get(*, rate_id: int) -> FxRate:
+    return FxRate.objects.get(pk=rate_id)
+
+
 def fx_rate_list() -> QuerySet[FxRate]:
     return FxRate.objects.order_by("base_currency", "quote_currency", "-valid_from")
 
