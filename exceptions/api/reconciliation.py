@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -32,6 +33,8 @@ def _error(description: str) -> OpenApiResponse:
 
 
 READ_ERRORS = {401: _error("not authenticated"), 403: _error(f"the caller lacks {VIEW_CASES}")}
+# A filter django-filter refuses answers its problems per filter, without `detail` (as the cases list does).
+FILTER_ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description="an invalid or unknown filter: the problems per filter")
 DETAIL_ERRORS = {**READ_ERRORS, 404: _error("no such rule")}
 WRITE_ERRORS = {
     401: _error("not authenticated"),
@@ -279,7 +282,7 @@ class ReconciliationRuleViewSet(viewsets.ModelViewSet):
         summary="List reconciliation results",
         description="Newest first, cursor-paginated; e.g. ?status=mismatched&rule=3&system=sap-s4&entity=DE01"
         "&occurred_since=2026-05-01T00:00:00Z.",
-        responses={200: ReconciliationResultSerializer(many=True), 400: _error("an invalid filter"), **READ_ERRORS},
+        responses={200: ReconciliationResultSerializer(many=True), 400: FILTER_ERROR, **READ_ERRORS},
     ),
     retrieve=extend_schema(
         summary="One reconciliation result",

@@ -422,3 +422,24 @@ def test_defaults_load_once_and_are_not_brought_back(reference):
     ReconciliationRule.objects.filter(name="Tax code at quote vs tax code posted").delete()
     assert reconciliation_reference_data_load() == {"value_mappings": 0, "reconciliation_rules": 0}
     assert ReconciliationRule.objects.count() == 4
+
+
+def test_a_merge_moves_the_verdict_to_the_survivor(o2c, source):
+    amount_rule()
+    first = o2c(record("c1", "contract.approved", amount="1000.00", currency="EUR"))
+    ingest_and_correlate(
+        source, record("i1", "invoice.posted", 1, keys={"invoice": "I-1"}, amount="900.00", currency="EUR")
+    )
+    second = txn_of("i1")
+    assert first.pk != second.pk
+    reconcile_transactions([first.pk, second.pk])
+    assert set(ReconciliationResult.objects.values_list("status", flat=True)) == {"incomplete"}
+    # The order links the contract and the invoice: the two transactions merge.
+    ingest_and_correlate(source, record("o1", "order.created", 2, keys={"contract": "C-1", "invoice": "I-1"}))
+    survivor = txn_of("o1")
+    absorbed = ({first.pk, second.pk} - {survivor.pk}).pop()
+    counts = reconcile_transactions([absorbed])  # announced with the absorbed id: the survivor is evaluated
+    assert counts["transactions"] == 1
+    assert not ReconciliationResult.objects.filter(txn_id=absorbed).exists()
+    result = ReconciliationResult.objects.get(txn=survivor)
+    assert (result.status, result.amount_at_stake) == ("mismatched", Decimal("100.00"))
