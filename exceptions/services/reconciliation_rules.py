@@ -95,7 +95,7 @@ def reconciliation_rule_snapshot(rule: ReconciliationRule) -> dict[str, Any]:
         "right_currency_path": rule.right_currency_path,
         "scope_path": rule.scope_path,
         "comparison": rule.comparison,
-        "tolerance": str(Decimal(rule.tolerance).normalize()) if rule.tolerance is not None else None,
+        "tolerance": format(Decimal(rule.tolerance).normalize(), "f") if rule.tolerance is not None else None,
         "mapping": rule.mapping.slug if rule.mapping_id else None,
         "severity": rule.severity,
         "is_active": rule.is_active,
@@ -294,7 +294,7 @@ def fx_rate_snapshot(rate: FxRate) -> dict[str, Any]:
     return {
         "base_currency": rate.base_currency,
         "quote_currency": rate.quote_currency,
-        "rate": str(Decimal(rate.rate).normalize()),
+        "rate": format(Decimal(rate.rate).normalize(), "f"),
         "valid_from": rate.valid_from.isoformat(),
     }
 
