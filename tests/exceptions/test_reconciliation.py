@@ -462,3 +462,18 @@ def test_changing_what_a_unique_rule_reads_drops_its_keys(source, duplicate_rule
     reconcile_transactions([txn_of("s1").pk])
     assert list(ReconciliationKey.objects.values_list("value", flat=True)) == ["inv-1"]
     assert list(ReconciliationResult.objects.values_list("subject", flat=True)) == ["inv-1"]  # the old one is gone
+
+
+def test_the_preview_of_a_unique_rule_finds_duplicates_among_recent_transactions(source, duplicate_rule):
+    from django.utils import timezone
+
+    from exceptions.selectors import reconciliation_rule_preview
+
+    yesterday = (timezone.now() - timedelta(days=1)).isoformat()
+    for n, po in enumerate(("4500000001", "4500000002", "4500000003")):
+        invoice = supplier_invoice(f"s{n}", po, "INV-5" if n < 2 else "INV-6")
+        ingest_and_correlate(source, {**invoice, "occurred_at": yesterday}, now=timezone.now())
+    preview = reconciliation_rule_preview(rule=duplicate_rule, now=timezone.now())
+    assert (preview.scanned, preview.counts["mismatched"], preview.counts["matched"]) == (3, 2, 1)
+    assert {r.left_value for r in preview.rows if r.status == "mismatched"} == {"100012 / inv-5"}
+    assert not ReconciliationResult.objects.exists() and not ReconciliationKey.objects.exists()
