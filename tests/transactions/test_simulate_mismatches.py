@@ -25,7 +25,6 @@ from transactions.simulation.catalogue import (
     SILENT_MISMATCH_KINDS,
 )
 from transactions.simulation.estate import BANK_STATEMENT_PROCESS, BILL_RUN_PROCESS, Scenario, generate
-from transactions.simulation.history import history_run
 
 END = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 COMPANY_CODE = {e.code: e.company_code for e in ENTITIES.values()}  # the CRM legal entity -> SAP company code table
