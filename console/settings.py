@@ -290,6 +290,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # A catalogue entry's criticality and a reconciliation rule's severity are the same four levels; one name for the
+    # set (the one published first) instead of a warning.
+    # A reconciliation rule's kind keeps its own name, so that the older `kind` enums keep theirs.
+    "ENUM_NAME_OVERRIDES": {
+        "CriticalityEnum": "transactions.choices.Criticality",
+        "KindEnum": "exceptions.choices.ActivityKind",
+        "ReconciliationKindEnum": "exceptions.choices.ReconciliationKind",
+        "ReconciliationStatusEnum": "exceptions.choices.ReconciliationStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "console.lib.api.schema_common_answers",
@@ -376,6 +385,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "slas.tasks.refresh_dashboard_rollups",
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
+    },
+    "sweep-reconciliation": {
+        "task": "exceptions.tasks.sweep_reconciliation",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 14 * 60},
     },
     "raise-interface-silence": {
         "task": "exceptions.tasks.raise_interface_silence",

@@ -15,6 +15,7 @@ def register_navigation() -> None:
     register_nav_item("Management", "Classification rules", "classification-rule-list", EDIT_RULES, 20)
     register_nav_item("Management", "Routing rules", "routing-rule-list", EDIT_RULES, 30)
     register_nav_item("Management", "Queue settings", "queue-manage-list", EDIT_RULES, 40)
+    register_nav_item("Management", "Reconciliation rules", "reconciliation-rule-list", EDIT_RULES, 45)
     # Replay targets and webhooks are for integration engineers and managers alike. A menu item has one permission,
     # so each role's section gets an entry (the managers' one under a name of its own, as an admin sees both and no
     # two entries may share a label); the targets page links to the webhooks.

@@ -74,3 +74,23 @@ class HttpMethod(models.TextChoices):
     POST = "POST", "POST"
     PUT = "PUT", "PUT"
     PATCH = "PATCH", "PATCH"
+
+
+class ReconciliationKind(models.TextChoices):
+    COMPARE = "compare", "Compare a fact between two steps"
+    UNIQUE = "unique", "At most one event per value"
+
+
+class Comparison(models.TextChoices):
+    EQUAL = "equal", "Equal"
+    NORMALISED = "normalised", "Equal after normalisation (case, whitespace, leading zeros)"
+    ABSOLUTE = "absolute", "Within an absolute tolerance"
+    RELATIVE = "relative", "Within a relative tolerance"
+    CURRENCY = "currency", "Currency-aware (converted with the FX rate table, absolute tolerance)"
+
+
+class ReconciliationStatus(models.TextChoices):
+    MATCHED = "matched", "Matched"
+    MISMATCHED = "mismatched", "Mismatched"
+    INCOMPLETE = "incomplete", "Incomplete (a side is missing yet)"
+    ERROR = "error", "Error (cannot be evaluated)"

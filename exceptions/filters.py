@@ -1,4 +1,5 @@
-"""One FilterSet for case lists: the queue pages and GET /api/v1/cases/ use the same one."""
+"""One FilterSet per list: the queue pages and GET /api/v1/cases/ share the cases' one; the reconciliation page and
+GET /api/v1/reconciliation-results/ share the results' one."""
 
 from datetime import timedelta
 
@@ -8,8 +9,8 @@ from django.utils import timezone
 
 from console.lib.filters import UtcDateTimeFilter
 from console.lib.forms import BootstrapFilterForm
-from exceptions.choices import ACTIVE_STATUSES, PRIORITIES, CaseStatus
-from exceptions.models import Case, Category, Queue
+from exceptions.choices import ACTIVE_STATUSES, PRIORITIES, CaseStatus, ReconciliationStatus
+from exceptions.models import Case, Category, Queue, ReconciliationResult, ReconciliationRule
 from exceptions.selectors import case_overdue_condition
 
 # Relative ranges of "last seen", the way operators ask: what happened today, this week, this month.
@@ -66,3 +67,25 @@ class CaseFilterSet(django_filters.FilterSet):
         if text.lstrip("#").isdigit():
             return queryset.filter(pk=int(text.lstrip("#")))
         return queryset.filter(Q(title__icontains=text) | Q(kind__icontains=text) | Q(system__icontains=text))
+
+
+class ReconciliationResultFilterSet(django_filters.FilterSet):
+    """GET /api/v1/reconciliation-results/ and the reconciliation page's lists."""
+
+    rule = django_filters.ModelChoiceFilter(queryset=ReconciliationRule.objects.all(), empty_label="Any rule")
+    status = django_filters.MultipleChoiceFilter(choices=ReconciliationStatus.choices)
+    transaction = django_filters.NumberFilter(field_name="txn_id", label="Transaction id")
+    left_system = django_filters.CharFilter()
+    right_system = django_filters.CharFilter()
+    system = django_filters.CharFilter(method="filter_system", label="System (either side)")
+    entity = django_filters.CharFilter()
+    occurred_since = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_until = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = ReconciliationResult
+        form = BootstrapFilterForm
+        fields = ["rule", "status", "transaction", "left_system", "right_system", "system", "entity"]
+
+    def filter_system(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(Q(left_system=value.strip()) | Q(right_system=value.strip()))

@@ -5,7 +5,7 @@ from typing import Any
 from django.dispatch import receiver
 
 from exceptions.services import occurrences_follow_transaction_merge
-from exceptions.tasks import classify_failures, resolve_recovered_cases
+from exceptions.tasks import classify_failures, reconcile_transactions, resolve_recovered_cases
 from transactions.signals import transactions_correlated, transactions_merged
 
 CHUNK = 500
@@ -21,6 +21,8 @@ def classify_new_failures(
     txn_ids = list(txn_ids or [])
     for start in range(0, len(txn_ids), CHUNK):
         resolve_recovered_cases.delay(txn_ids[start : start + CHUNK])
+        # New events may make facts agree or disagree across systems (a late invoice, a correction).
+        reconcile_transactions.delay(txn_ids[start : start + CHUNK])
 
 
 @receiver(transactions_merged)

@@ -1,12 +1,16 @@
-"""Default taxonomy, classification and routing rules, and queues, loaded by `load_reference_data`."""
+"""Default taxonomy, classification and routing rules, queues and reconciliation rules, loaded by
+`load_reference_data`."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 from django.db import transaction
 
 from console.lib.audit import audit_record
-from exceptions.choices import UNCLASSIFIED, Severity
-from exceptions.models import Category, ClassificationRule, Queue, RoutingRule
+from exceptions.choices import UNCLASSIFIED, Comparison, ReconciliationKind, Severity
+from exceptions.models import Category, ClassificationRule, Queue, ReconciliationRule, RoutingRule, ValueMapping
+from exceptions.services.reconciliation_rules import reconciliation_rule_apply
+from transactions.selectors import process_definition_list
 
 # (slug, name, severity, retryable, suggested action)
 CATEGORIES = [
@@ -253,6 +257,143 @@ def exceptions_reference_data_load(*, actor: str = "system:reference-data") -> d
         for position, (name, slug, fields) in enumerate(ROUTING_RULES, start=1):
             RoutingRule.objects.create(name=name, queue=queues[slug], position=position * 10, **fields)
             created["routing_rules"] += 1
+    created.update(reconciliation_reference_data_load())
     if any(created.values()):
         audit_record(actor=actor, action="reference_data.exceptions_loaded", after=created)
+    return created
+
+
+# ---- Reconciliation -------------------------------------------------------------------------------------------------
+# Paths list the names real systems give a fact, first present wins: SAP S/4HANA's APIs (CompanyCode, TotalNetAmount,
+# TransactionCurrency, TaxCode, SupplierInvoiceIDByInvcgParty, InvoicingParty) and its table fields (BUKRS, NETWR,
+# WAERK, MWSKZ, XBLNR, LIFNR) inside an Event Mesh event's `data`; Salesforce (Amount, CurrencyIsoCode, CPQ's
+# SBQQ__NetAmount__c); Zuora (amountWithoutTax); AvaTax (taxCode); Coupa (invoice-number, supplier.number); and
+# Closeloop's own conventions (`tax.code`, canonical amount/currency/entity), which the simulator writes.
+SAP_BILLING = "*billingdocument*.created*"
+CONTRACT = "contract.approved|quote.approved|quote.accepted"
+NET_AMOUNT = (
+    'attributes.amountWithoutTax|attributes["Invoice.AmountWithoutTax"]|attributes.data.TotalNetAmount'
+    "|attributes.data.NETWR"
+)
+ENTITY_MAPPING = "crm-legal-entity-to-company-code"
+# Example entries (SAP's best-practice company codes); each installation edits them on the console.
+ENTITY_MAPPING_ENTRIES = {
+    "DE01": "1010",
+    "FR01": "1210",
+    "NL01": "1310",
+    "GB01": "1510",
+    "SG01": "1610",
+    "US01": "1710",
+}
+RECONCILIATION_RULES: list[tuple[str, str, dict]] = [
+    (
+        "order-to-cash",
+        "Contract amount vs invoice net amount",
+        {
+            "kind": ReconciliationKind.COMPARE,
+            "description": "The contract's (or CPQ quote's) net amount and currency against the invoice's net amount, "
+            "converted with the FX rate table when the currencies differ; a cent of rounding is tolerated. Invoice "
+            "totals include tax, so the net amount is compared.",
+            "left_kind": CONTRACT,
+            "left_path": "amount|attributes.SBQQ__NetAmount__c|attributes.Amount",
+            "left_currency_path": "currency|attributes.CurrencyIsoCode",
+            "right_kind": f"invoice.posted|{SAP_BILLING}",
+            "right_path": NET_AMOUNT,
+            "right_currency_path": "attributes.data.TransactionCurrency|attributes.data.WAERK|currency"
+            "|attributes.currency",
+            "comparison": Comparison.CURRENCY,
+            "tolerance": Decimal("0.01"),
+            "severity": Severity.HIGH,
+        },
+    ),
+    (
+        "order-to-cash",
+        "Tax code at quote vs tax code posted",
+        {
+            "kind": ReconciliationKind.COMPARE,
+            "description": "The tax code the quote or contract carries against the one the tax engine or the ERP "
+            "posted (AvaTax taxCode, SAP TaxCode / MWSKZ).",
+            "left_kind": CONTRACT,
+            "left_path": 'attributes["tax.code"]|attributes.taxCode|attributes.TaxCode',
+            "right_kind": f"tax.calculated|tax.committed|invoice.posted|{SAP_BILLING}",
+            "right_path": 'attributes["tax.code"]|attributes.taxCode|attributes.data.TaxCode|attributes.data.MWSKZ',
+            "comparison": Comparison.NORMALISED,
+            "severity": Severity.HIGH,
+        },
+    ),
+    (
+        "order-to-cash",
+        "CRM legal entity vs ERP company code",
+        {
+            "kind": ReconciliationKind.COMPARE,
+            "description": "The legal entity on the CRM contract, translated through the mapping table, against the "
+            "company code (BUKRS) of the ERP billing document or sales order.",
+            "left_kind": CONTRACT,
+            "left_path": "entity|attributes.Legal_Entity__c|attributes.legal_entity",
+            "right_kind": f"{SAP_BILLING}|*salesorder*.created*",
+            "right_path": "attributes.data.CompanyCode|attributes.data.BUKRS",
+            "mapping": ENTITY_MAPPING,
+            "comparison": Comparison.NORMALISED,
+            "severity": Severity.MEDIUM,
+        },
+    ),
+    (
+        "order-to-cash",
+        "One invoice per contract milestone",
+        {
+            "kind": ReconciliationKind.UNIQUE,
+            "description": "At most one invoice from the billing system per contract milestone. Without a milestone "
+            "attribute the contract counts as a single milestone (billed once).",
+            "left_kind": "invoice.posted|invoice.finalized",
+            "left_path": 'attributes.milestone|attributes["billing.milestone"]|txn_keys.contract[0]',
+            "scope_path": "business_keys.contract|txn_keys.contract[0]",
+            "severity": Severity.HIGH,
+        },
+    ),
+    (
+        "procure-to-pay",
+        "Duplicate supplier invoice",
+        {
+            "kind": ReconciliationKind.UNIQUE,
+            "description": "No two supplier invoices with the same reference (XBLNR) from the same supplier (LIFNR), "
+            "across all transactions: the classic duplicate payment.",
+            "left_kind": "*supplierinvoice*.created*|supplier_invoice.posted|supplier_invoice.created",
+            "left_path": "attributes.data.SupplierInvoiceIDByInvcgParty|attributes.data.XBLNR"
+            '|attributes["invoice-number"]|attributes.invoiceNumber',
+            "scope_path": "attributes.data.InvoicingParty|attributes.data.LIFNR|attributes.supplier.number"
+            "|attributes.supplierNumber|txn_keys.supplier[0]",
+            "severity": Severity.HIGH,
+        },
+    ),
+]
+
+
+@transaction.atomic
+def reconciliation_reference_data_load() -> dict[str, int]:
+    """The entity mapping and the default rules for order-to-cash and procure-to-pay; rules are created only when
+    there are none (like classification and routing rules), so edited or deleted ones are never brought back."""
+    created = {"value_mappings": 0, "reconciliation_rules": 0}
+    mapping, new = ValueMapping.objects.get_or_create(
+        slug=ENTITY_MAPPING,
+        defaults={
+            "name": "CRM legal entity -> ERP company code",
+            "description": "Salesforce legal entity codes and the SAP company code (BUKRS) each is booked in.",
+            "entries": ENTITY_MAPPING_ENTRIES,
+        },
+    )
+    created["value_mappings"] += new
+    if ReconciliationRule.objects.exists():
+        return created
+    processes = {p.slug: p for p in process_definition_list()}
+    for position, (process, name, fields) in enumerate(RECONCILIATION_RULES, start=1):
+        rule = ReconciliationRule()
+        reconciliation_rule_apply(
+            rule,
+            name=name,
+            position=position * 10,
+            process=processes.get(process),
+            **{**fields, "mapping": mapping if fields.get("mapping") == ENTITY_MAPPING else None},
+        )
+        rule.save()
+        created["reconciliation_rules"] += 1
     return created

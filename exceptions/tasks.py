@@ -1,7 +1,7 @@
 """Thin Celery tasks of the exceptions app: they take ids and call services; running one twice is harmless."""
 
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celery import Task, shared_task
 from django.utils import timezone
@@ -24,6 +24,19 @@ def classify_failures(event_ids: list[int]) -> dict:
 def resolve_recovered_cases(txn_ids: list[int]) -> int:
     """After correlation: cases whose every transaction has now completed resolve themselves."""
     return len(services.cases_resolve_recovered(txn_ids=txn_ids))
+
+
+@shared_task(acks_late=True)
+def reconcile_transactions(txn_ids: list[int]) -> dict[str, int]:
+    """After correlation: the reconciliation rules on the transactions a batch touched (idempotent)."""
+    return services.reconcile_transactions(txn_ids)
+
+
+@shared_task
+def sweep_reconciliation(hours: int = 1, limit: int = 5000) -> dict[str, int]:
+    """Periodic: transactions active in the last hour are reconciled again, in case their task was lost (the database
+    is the record); what agrees with its stored result costs a read."""
+    return services.reconciliation_sweep(since=timezone.now() - timedelta(hours=hours), limit=limit)
 
 
 @shared_task

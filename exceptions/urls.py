@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, path
 
-from exceptions.views import cases, learning, manage, outbound, triage
+from exceptions.views import cases, learning, manage, outbound, reconciliation, triage
 
 # Fixed paths such as /queues/manage/ come before the triage pages' /queues/<slug>/.
 urlpatterns: list[URLPattern] = [
@@ -28,6 +28,30 @@ urlpatterns: list[URLPattern] = [
     path("routing/reroute/", manage.routing_reroute, name="routing-reroute"),
     path("routing/<int:rule_id>/", manage.routing_rule_edit, name="routing-rule-edit"),
     path("routing/<int:rule_id>/delete/", manage.routing_rule_delete, name="routing-rule-delete"),
+    path("reconciliation/rules/", reconciliation.reconciliation_rule_list, name="reconciliation-rule-list"),
+    path("reconciliation/rules/new/", reconciliation.reconciliation_rule_create, name="reconciliation-rule-create"),
+    path(
+        "reconciliation/rules/<int:rule_id>/", reconciliation.reconciliation_rule_edit, name="reconciliation-rule-edit"
+    ),
+    path(
+        "reconciliation/rules/<int:rule_id>/active/",
+        reconciliation.reconciliation_rule_activate,
+        name="reconciliation-rule-activate",
+    ),
+    path(
+        "reconciliation/rules/<int:rule_id>/delete/",
+        reconciliation.reconciliation_rule_delete,
+        name="reconciliation-rule-delete",
+    ),
+    path("reconciliation/reference/", reconciliation.reconciliation_reference, name="reconciliation-reference"),
+    path("reconciliation/fx-rates/<int:rate_id>/delete/", reconciliation.fx_rate_delete, name="fx-rate-delete"),
+    path("reconciliation/mappings/new/", reconciliation.value_mapping_create, name="value-mapping-create"),
+    path("reconciliation/mappings/<int:mapping_id>/", reconciliation.value_mapping_edit, name="value-mapping-edit"),
+    path(
+        "reconciliation/mappings/<int:mapping_id>/delete/",
+        reconciliation.value_mapping_delete,
+        name="value-mapping-delete",
+    ),
     path("queues/manage/", manage.queue_manage_list, name="queue-manage-list"),
     path("queues/manage/new/", manage.queue_manage_create, name="queue-manage-create"),
     path("queues/manage/<int:queue_id>/", manage.queue_manage_edit, name="queue-manage-edit"),

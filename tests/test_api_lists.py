@@ -30,7 +30,14 @@ LIST_ROUTES = sorted({url: cls for url, cls in _list_routes(get_resolver().url_p
 
 def test_the_walk_finds_the_lists():
     urls = {url for url, _ in LIST_ROUTES}
-    assert {"/api/v1/cases/", "/api/v1/transactions/", "/api/v1/queues/", "/api/v1/classification-rules/"} <= urls
+    assert {
+        "/api/v1/cases/",
+        "/api/v1/transactions/",
+        "/api/v1/queues/",
+        "/api/v1/classification-rules/",
+        "/api/v1/reconciliation-rules/",
+        "/api/v1/reconciliation-results/",
+    } <= urls
 
 
 @pytest.fixture

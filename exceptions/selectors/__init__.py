@@ -1,5 +1,6 @@
-"""Reads of the exceptions app: `cases` (triage console, API), `replays` (replays, webhooks), `rules` (the managers'
-configuration and what classification and routing read). Callers import the names from here."""
+"""Reads of the exceptions app: `cases` (triage console, API), `reconciliation` (its rules, results and figures),
+`replays` (replays, webhooks), `rules` (the managers' configuration and what classification and routing read).
+Callers import the names from here."""
 
 from exceptions.selectors.cases import (
     HistoryEntry,
@@ -36,6 +37,22 @@ from exceptions.selectors.learning import (
     case_rule_proposals,
     cases_with_rule_proposals,
     unclassified_cases_matching,
+)
+from exceptions.selectors.reconciliation import (
+    ReconciliationPreview,
+    fx_rate_get,
+    fx_rate_list,
+    fx_rates,
+    reconciled_transaction_count,
+    reconciliation_match_rates,
+    reconciliation_open_mismatches,
+    reconciliation_result_list,
+    reconciliation_results_for_transaction,
+    reconciliation_rule_get,
+    reconciliation_rule_list,
+    reconciliation_rule_preview,
+    value_mapping_get,
+    value_mapping_list,
 )
 from exceptions.selectors.replays import (
     DELIVERY_LOG_LIMIT,
@@ -103,6 +120,7 @@ __all__ = [
     "PreviewRow",
     "QueueSummary",
     "Reclassification",
+    "ReconciliationPreview",
     "case_activities",
     "case_detail_list",
     "case_get",
@@ -124,6 +142,9 @@ __all__ = [
     "classification_rule_preview",
     "classification_specs",
     "failure_facts",
+    "fx_rate_get",
+    "fx_rate_list",
+    "fx_rates",
     "lineage_case_facts",
     "notification_list",
     "notification_unread_count",
@@ -139,6 +160,14 @@ __all__ = [
     "queue_manage_list",
     "queue_member_list",
     "queue_summaries",
+    "reconciled_transaction_count",
+    "reconciliation_match_rates",
+    "reconciliation_open_mismatches",
+    "reconciliation_result_list",
+    "reconciliation_results_for_transaction",
+    "reconciliation_rule_get",
+    "reconciliation_rule_list",
+    "reconciliation_rule_preview",
     "replay_got_through",
     "replay_in_flight",
     "replay_of_business_key",
@@ -159,6 +188,8 @@ __all__ = [
     "signal_occurrences_on_transactions_in",
     "taxonomy_gap",
     "unclassified_cases_matching",
+    "value_mapping_get",
+    "value_mapping_list",
     "webhook_get",
     "webhook_list",
     "webhook_log",

@@ -1,5 +1,6 @@
 """Writes of the exceptions app, one module per topic: `classify` (failures into cases), `cases` (actions on a case),
-`escalation`, `notify`, `configuration` (managers' taxonomy and rules), `queues`, `recovery` (cases whose
+`escalation`, `notify`, `configuration` (managers' taxonomy and rules), `queues`, `reconciliation` (cross-system
+facts checked after correlation) and `reconciliation_rules` (its rules, mappings and FX rates), `recovery` (cases whose
 transactions completed after all), `replays`, `signals` (occurrences that no event carries), `targets` (replay
 targets and webhooks as configured), `webhooks` (deliveries).
 Callers import the public names from here."""
@@ -57,6 +58,27 @@ from exceptions.services.queues import (
     queue_member_remove,
     queue_snapshot,
     queue_update,
+)
+from exceptions.services.reconciliation import (
+    reconcile_transactions,
+    reconciliation_sweep,
+)
+from exceptions.services.reconciliation_rules import (
+    fx_rate_create,
+    fx_rate_delete,
+    fx_rate_snapshot,
+    mapping_entries_problem,
+    reconciliation_rule_apply,
+    reconciliation_rule_create,
+    reconciliation_rule_delete,
+    reconciliation_rule_problems,
+    reconciliation_rule_set_active,
+    reconciliation_rule_snapshot,
+    reconciliation_rule_update,
+    value_mapping_create,
+    value_mapping_delete,
+    value_mapping_snapshot,
+    value_mapping_update,
 )
 from exceptions.services.recovery import (
     case_resolve_if_recovered,
@@ -141,9 +163,13 @@ __all__ = [
     "classification_rule_update",
     "classification_rules_reorder",
     "failures_classify",
+    "fx_rate_create",
+    "fx_rate_delete",
+    "fx_rate_snapshot",
     "http_send",
     "http_status_problem",
     "interface_silence_raise",
+    "mapping_entries_problem",
     "notifications_mark_read",
     "occurrence_payload",
     "occurrence_split",
@@ -153,6 +179,15 @@ __all__ = [
     "queue_member_remove",
     "queue_snapshot",
     "queue_update",
+    "reconcile_transactions",
+    "reconciliation_rule_apply",
+    "reconciliation_rule_create",
+    "reconciliation_rule_delete",
+    "reconciliation_rule_problems",
+    "reconciliation_rule_set_active",
+    "reconciliation_rule_snapshot",
+    "reconciliation_rule_update",
+    "reconciliation_sweep",
     "replay_outbound_request",
     "replay_request",
     "replay_send",
@@ -175,6 +210,10 @@ __all__ = [
     "signal_resolve",
     "signals_record",
     "signals_record_isolated",
+    "value_mapping_create",
+    "value_mapping_delete",
+    "value_mapping_snapshot",
+    "value_mapping_update",
     "webhook_create",
     "webhook_deliveries_sweep",
     "webhook_delivery_attempt",

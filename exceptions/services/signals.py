@@ -10,6 +10,7 @@ same kind of silence group into one case with many occurrences.
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import transaction
 
@@ -67,6 +68,8 @@ class Signal:
     entity: str = ""
     fingerprint_parts: tuple[str, ...] = ()
     queue_id: int | None = None  # where a new case goes; None: the routing rules decide
+    amount: Decimal | None = None  # at stake in this occurrence (routing by amount, the case's total, priority)
+    currency: str = ""
 
 
 @transaction.atomic
@@ -107,13 +110,14 @@ def signals_record(signals: list[Signal], *, actor: str = "system:slas") -> dict
     }
     arrivals = [
         Arrival(
-            facts=FailureFacts(system=s.system, kind=s.kind, message=s.message, entity=s.entity),
+            facts=FailureFacts(system=s.system, kind=s.kind, message=s.message, entity=s.entity, amount=s.amount),
             category=s.category_slug,
             rule_id=None,
             explanation=f"signalled by {actor}"[:300],
             signature=" / ".join(s.fingerprint_parts)[:300],
             fingerprint=prints[key],
             at=s.occurred_at,
+            currency=s.currency,
             txn_id=s.txn_id,
             signal_key=key,
             title=s.title,

@@ -120,6 +120,48 @@ def transaction_events_detail(*, txn_ids: list[int]) -> dict[int, list[dict]]:
     return found
 
 
+def transaction_events_facts(*, txn_ids: list[int]) -> dict[int, dict]:
+    """What reconciliation compares: each transaction's process, merge target and business keys, and its events
+    oldest first with their canonical fields and attributes ({"id", "occurred_at", "system", "kind", "status",
+    "entity", "amount", "currency", "business_keys", "approval", "attributes"}).
+
+    Transactions that do not exist are absent. Costs the events of these transactions only (timeline index, then the
+    events by id within their partitions), never the store.
+    """
+    if not txn_ids:
+        return {}
+    found: dict[int, dict] = {
+        row["id"]: {**row, "events": []}
+        for row in Transaction.objects.filter(pk__in=txn_ids).values(
+            "id", "process_id", "status", "merged_into_id", "business_keys"
+        )
+    }
+    members = list(
+        TransactionEvent.objects.filter(txn_id__in=list(found)).values_list("txn_id", "event_id", "event_received_at")
+    )
+    if not members:
+        return found
+    owner = {event_id: txn_id for txn_id, event_id, _ in members}
+    events = Event.objects.filter(id__in=list(owner), received_at__in={m[2] for m in members}).values(
+        "id",
+        "occurred_at",
+        "system",
+        "kind",
+        "status",
+        "entity",
+        "amount",
+        "currency",
+        "business_keys",
+        "approval",
+        "attributes",
+    )
+    for event in events:
+        found[owner[event["id"]]]["events"].append(event)
+    for txn in found.values():
+        txn["events"].sort(key=lambda e: (e["occurred_at"], e["id"]))
+    return found
+
+
 # ---- For the SLA clocks (slas app) ----------------------------------------------------------------------------------
 
 
