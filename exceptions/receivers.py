@@ -28,3 +28,5 @@ def classify_new_failures(
 @receiver(transactions_merged)
 def follow_merged_transactions(sender: Any, survivor_id: int, absorbed_ids: list[int], **kwargs: Any) -> None:
     occurrences_follow_transaction_merge(survivor_id=survivor_id, absorbed_ids=absorbed_ids)
+    # The absorbed transactions' reconciliation results give way to the survivor's (their keys move to it).
+    reconcile_transactions.delay([survivor_id, *absorbed_ids])

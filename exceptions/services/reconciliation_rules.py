@@ -15,7 +15,7 @@ from django.db import transaction
 from console.lib.audit import audit_delete, audited_create, audited_set_active, audited_update
 from console.lib.errors import DomainError
 from exceptions.choices import Comparison, ReconciliationKind, Severity
-from exceptions.models import FxRate, ReconciliationRule, ValueMapping
+from exceptions.models import FxRate, ReconciliationKey, ReconciliationRule, ValueMapping
 from exceptions.reconciliation import path_problem
 from exceptions.services.configuration import new_slug
 from transactions.models import ProcessDefinition
@@ -95,7 +95,7 @@ def reconciliation_rule_snapshot(rule: ReconciliationRule) -> dict[str, Any]:
         "right_currency_path": rule.right_currency_path,
         "scope_path": rule.scope_path,
         "comparison": rule.comparison,
-        "tolerance": str(Decimal(rule.tolerance).normalize()) if rule.tolerance is not None else None,
+        "tolerance": format(Decimal(rule.tolerance).normalize(), "f") if rule.tolerance is not None else None,
         "mapping": rule.mapping.slug if rule.mapping_id else None,
         "severity": rule.severity,
         "is_active": rule.is_active,
@@ -177,14 +177,26 @@ def reconciliation_rule_create(*, actor: str, **fields: Any) -> ReconciliationRu
     )
 
 
+# What a unique rule's stored keys were computed from: when one changes, the keys no longer say what the rule reads.
+KEY_FIELDS = ("process", "kind", "left_system", "left_kind", "left_path", "scope_path")
+
+
+@transaction.atomic
 def reconciliation_rule_update(*, rule: ReconciliationRule, actor: str, **fields: Any) -> ReconciliationRule:
-    return audited_update(
+    """Changing what a unique rule reads drops its stored keys (bookkeeping of this audited change): they are built
+    again, under the new paths, as transactions are reconciled, so an old value never counts as a duplicate."""
+    before = reconciliation_rule_snapshot(rule)
+    saved = audited_update(
         rule,
         actor=actor,
         action="reconciliation_rule.updated",
         snapshot=reconciliation_rule_snapshot,
         apply=lambda locked: reconciliation_rule_apply(locked, **fields),
     )
+    after = reconciliation_rule_snapshot(saved)
+    if any(before[name] != after[name] for name in KEY_FIELDS):
+        ReconciliationKey.objects.filter(rule=saved).delete()
+    return saved
 
 
 def _activation_problems(rule: ReconciliationRule) -> list[str]:
@@ -294,7 +306,7 @@ def fx_rate_snapshot(rate: FxRate) -> dict[str, Any]:
     return {
         "base_currency": rate.base_currency,
         "quote_currency": rate.quote_currency,
-        "rate": str(Decimal(rate.rate).normalize()),
+        "rate": format(Decimal(rate.rate).normalize(), "f"),
         "valid_from": rate.valid_from.isoformat(),
     }
 

@@ -223,6 +223,7 @@ MANAGER_ITEMS = (
     "Classification rules",
     "Routing rules",
     "Queue settings",
+    "Reconciliation rules",
     "Replay targets and webhooks",
 )
 

@@ -443,3 +443,22 @@ def test_a_merge_moves_the_verdict_to_the_survivor(o2c, source):
     assert not ReconciliationResult.objects.filter(txn_id=absorbed).exists()
     result = ReconciliationResult.objects.get(txn=survivor)
     assert (result.status, result.amount_at_stake) == ("mismatched", Decimal("100.00"))
+
+
+def test_changing_what_a_unique_rule_reads_drops_its_keys(source, duplicate_rule):
+    from exceptions.services import reconciliation_rule_update
+
+    ingest_and_correlate(source, supplier_invoice("s1", "4500000001", "INV-1"))
+    reconcile_transactions([txn_of("s1").pk])
+    assert ReconciliationKey.objects.filter(rule=duplicate_rule).count() == 1
+    fields = {
+        name: getattr(duplicate_rule, name)
+        for name in ("name", "kind", "left_kind", "left_path", "scope_path", "severity", "position")
+    }
+    reconciliation_rule_update(rule=duplicate_rule, actor=ACTOR, **{**fields, "severity": "low"})
+    assert ReconciliationKey.objects.filter(rule=duplicate_rule).count() == 1  # the severity reads nothing
+    reconciliation_rule_update(rule=duplicate_rule, actor=ACTOR, **{**fields, "scope_path": ""})
+    assert not ReconciliationKey.objects.filter(rule=duplicate_rule).exists()
+    reconcile_transactions([txn_of("s1").pk])
+    assert list(ReconciliationKey.objects.values_list("value", flat=True)) == ["inv-1"]
+    assert list(ReconciliationResult.objects.values_list("subject", flat=True)) == ["inv-1"]  # the old one is gone

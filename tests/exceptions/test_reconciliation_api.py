@@ -13,7 +13,7 @@ from console.lib.audit import AuditEntry
 from exceptions.forms.reconciliation import ReconciliationRuleForm, ValueMappingForm
 from exceptions.models import ReconciliationResult, ReconciliationRule, ValueMapping
 from exceptions.services import reconcile_transactions, value_mapping_update
-from tests.factories import T0, ingest_and_correlate
+from tests.factories import T0, UserFactory, ingest_and_correlate
 from transactions.models import Transaction
 
 RULES = "/api/v1/reconciliation-rules/"
@@ -32,6 +32,11 @@ BODY = {
 }
 
 
+def user(role: str, username: str):
+    # No password: hashing one costs a second on a loaded machine, and force_authenticate needs none.
+    return UserFactory(username=username, roles=[role], password=None)
+
+
 def api(user) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
@@ -40,12 +45,12 @@ def api(user) -> APIClient:
 
 @pytest.fixture
 def manager(role_user, reference) -> APIClient:
-    return api(role_user("manager", username="mia"))
+    return api(user("manager", "mia"))
 
 
 @pytest.fixture
 def ops(role_user, reference) -> APIClient:
-    return api(role_user("finance_ops", username="olga"))
+    return api(user("finance_ops", "olga"))
 
 
 def snapshot() -> tuple:
@@ -120,14 +125,14 @@ def test_the_page_form_refuses_the_same_input():
 def test_roles_read_but_only_managers_write(role_user, ops, manager):
     rule_id = manager.post(RULES, BODY, format="json").json()["id"]
     for role in ("finance_ops", "compliance"):
-        reader = api(role_user(role, username=f"r-{role}"))
+        reader = api(user(role, f"r-{role}"))
         assert reader.get(RULES).status_code == 200
         assert reader.get(RESULTS).status_code == 200
         assert reader.post(RULES, BODY, format="json").status_code == 403
         assert reader.patch(f"{RULES}{rule_id}/", {"tolerance": "5"}, format="json").status_code == 403
         assert reader.delete(f"{RULES}{rule_id}/").status_code == 403
         assert reader.post(f"{RULES}preview/", BODY, format="json").status_code == 403
-    integration = api(role_user("integration", username="ivan"))
+    integration = api(user("integration", "ivan"))
     assert integration.get(RESULTS).status_code == 403
     assert ReconciliationRule.objects.get(pk=rule_id).tolerance == Decimal("0.01")
     assert APIClient().get(RULES).status_code in (401, 403)
