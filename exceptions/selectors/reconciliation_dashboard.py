@@ -12,13 +12,14 @@ from functools import cache
 from typing import Any
 
 from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncWeek
 from django.urls import reverse
 from django.utils.http import urlencode
 
 from exceptions.choices import ACTIVE_STATUSES, ReconciliationStatus
 from exceptions.dashboard_filters import EMPTY
-from exceptions.models import ReconciliationResult
-from exceptions.selectors.reconciliation import reconciliation_match_rates, reconciliation_open_mismatches
+from exceptions.models import ReconciliationResult, ReconciliationRule
+from exceptions.selectors.reconciliation import GROUPINGS, reconciliation_open_mismatches
 
 BY = ("rule", "system_pair", "entity", "week")
 STATUSES = tuple(ReconciliationStatus.values)
@@ -78,12 +79,48 @@ def _label(by: str, row: dict) -> str:
     return row["week"].date().isoformat()
 
 
+def reconciliation_match_rates_all(*, since: datetime, until: datetime) -> dict[str, list[dict]]:
+    """`reconciliation_match_rates` for every grouping at once (the same rows, keys and order), from one scan of the
+    period's results: the database groups them by every dimension together (a few thousand groups at most: rules x
+    system pairs x entities x weeks x statuses), and the four groupings are folded from those, so a page pays for
+    one pass over the period rather than four."""
+    names = dict(ReconciliationRule.objects.values_list("id", "name"))
+    cells = (
+        ReconciliationResult.objects.filter(occurred_at__gte=since, occurred_at__lt=until)
+        .annotate(week=TruncWeek("occurred_at"))
+        .values("rule_id", "left_system", "right_system", "entity", "week", "status")
+        .annotate(n=Count("id"), at_stake=Sum("amount_at_stake"))
+        .order_by()
+    )
+    folded: dict[str, dict[tuple, dict]] = {by: {} for by in GROUPINGS}
+    for cell in cells:
+        cell["rule__name"] = names.get(cell["rule_id"], "")
+        for by, fields in GROUPINGS.items():
+            key = tuple(cell[f] for f in fields)
+            row = folded[by].get(key)
+            if row is None:
+                row = folded[by][key] = {f: cell[f] for f in fields}
+                row |= {status: 0 for status in STATUSES} | {"total": 0, "amount_at_stake": Decimal(0)}
+            row[cell["status"]] += cell["n"]
+            row["total"] += cell["n"]
+            if cell["status"] == ReconciliationStatus.MISMATCHED:
+                row["amount_at_stake"] += cell["at_stake"] or Decimal(0)
+    out = {}
+    for by, rows in folded.items():
+        for row in rows.values():
+            decided = row["matched"] + row["mismatched"]
+            row["match_rate"] = row["matched"] / decided if decided else None
+        out[by] = sorted(rows.values(), key=lambda r, by=by: (-r["total"], str([r[f] for f in GROUPINGS[by]])))
+    return out
+
+
 def reconciliation_dashboard(*, since: datetime, until: datetime) -> ReconciliationDashboard:
     """Match rates per rule, system pair, entity and week of results whose events occurred in [since, until), and
     the open mismatches (of any time: they are still to be worked), the largest amounts first."""
     board = ReconciliationDashboard(since=since, until=until)
+    grouped = reconciliation_match_rates_all(since=since, until=until)
     for by in BY:
-        rows = reconciliation_match_rates(by=by, since=since, until=until)
+        rows = grouped[by]
         if by == "week":
             rows.sort(key=lambda r: r["week"])
         for row in rows:

@@ -166,3 +166,15 @@ def test_the_dashboard_selector_reads_a_period(store):
 
     now = timezone.now()
     assert reconciliation_dashboard(since=now - timezone.timedelta(days=3), until=now).groups["rule"] == []
+
+
+def test_one_scan_folds_the_same_figures_as_the_selector_per_grouping(store):
+    from django.utils import timezone
+
+    from exceptions.selectors import reconciliation_match_rates
+    from exceptions.selectors.reconciliation_dashboard import reconciliation_match_rates_all
+
+    since, until = timezone.now() - timezone.timedelta(days=30), timezone.now()
+    folded = reconciliation_match_rates_all(since=since, until=until)
+    for by in BY:
+        assert folded[by] == reconciliation_match_rates(by=by, since=since, until=until), by
