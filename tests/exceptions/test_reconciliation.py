@@ -462,3 +462,59 @@ def test_changing_what_a_unique_rule_reads_drops_its_keys(source, duplicate_rule
     reconcile_transactions([txn_of("s1").pk])
     assert list(ReconciliationKey.objects.values_list("value", flat=True)) == ["inv-1"]
     assert list(ReconciliationResult.objects.values_list("subject", flat=True)) == ["inv-1"]  # the old one is gone
+
+
+def test_the_preview_of_a_unique_rule_finds_duplicates_among_recent_transactions(source, duplicate_rule):
+    from django.utils import timezone
+
+    from exceptions.selectors import reconciliation_rule_preview
+
+    yesterday = (timezone.now() - timedelta(days=1)).isoformat()
+    for n, po in enumerate(("4500000001", "4500000002", "4500000003")):
+        invoice = supplier_invoice(f"s{n}", po, "INV-5" if n < 2 else "INV-6")
+        ingest_and_correlate(source, {**invoice, "occurred_at": yesterday}, now=timezone.now())
+    preview = reconciliation_rule_preview(rule=duplicate_rule, now=timezone.now())
+    assert (preview.scanned, preview.counts["mismatched"], preview.counts["matched"]) == (3, 2, 1)
+    assert {r.left_value for r in preview.rows if r.status == "mismatched"} == {"100012 / inv-5"}
+    assert not ReconciliationResult.objects.exists() and not ReconciliationKey.objects.exists()
+
+
+def test_the_figures_the_page_and_the_roi_read(o2c, source):
+    from exceptions.selectors import (
+        reconciled_transaction_count,
+        reconciliation_match_rates,
+        reconciliation_open_mismatches,
+    )
+
+    rule = amount_rule()
+    good = o2c(
+        record("c1", "contract.approved", amount="100.00", currency="EUR", entity="DE01"),
+        record("i1", "invoice.posted", 1, system="zuora-billing", amount="100.00", currency="EUR", entity="DE01"),
+    )
+    ingest_and_correlate(
+        source,
+        record("c2", "contract.approved", 2, keys={"contract": "C-2"}, amount="100.00", currency="EUR", entity="US01"),
+        record(
+            "i2",
+            "invoice.posted",
+            3,
+            system="zuora-billing",
+            keys={"contract": "C-2"},
+            amount="75.00",
+            currency="EUR",
+            entity="US01",
+        ),
+    )
+    bad = txn_of("c2")
+    reconcile_transactions([good.pk, bad.pk])
+    (by_rule,) = reconciliation_match_rates(by="rule")
+    assert (by_rule["rule_id"], by_rule["matched"], by_rule["mismatched"]) == (rule.pk, 1, 1)
+    assert (by_rule["match_rate"], by_rule["amount_at_stake"]) == (0.5, Decimal("25.00"))
+    (pair,) = reconciliation_match_rates(by="system_pair")
+    assert (pair["left_system"], pair["right_system"], pair["total"]) == ("salesforce-crm", "zuora-billing", 2)
+    entities = {row["entity"]: row["match_rate"] for row in reconciliation_match_rates(by="entity")}
+    assert entities == {"DE01": 1.0, "US01": 0.0}
+    assert sum(row["total"] for row in reconciliation_match_rates(by="week")) == 2
+    assert [r.txn_id for r in reconciliation_open_mismatches()] == [bad.pk]
+    assert reconciled_transaction_count() == 1
+    assert reconciled_transaction_count(since=T0 + timedelta(hours=2)) == 0
