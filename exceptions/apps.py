@@ -9,6 +9,7 @@ def register_navigation() -> None:
     """Every console menu entry of this app's pages, in one place (see exceptions/urls.py for the pages)."""
     register_nav_item("Operations", "Queues", "queue-list", VIEW_CASES, 10)
     register_nav_item("Operations", "Notifications", "notification-list", VIEW_CASES, 90)
+    register_nav_item("Operations", "Reconciliation", "reconciliation", VIEW_CASES, 25)
     register_nav_item("Management", "Taxonomy", "taxonomy", EDIT_RULES, 10)
     # Compliance reads the gap too (what Closeloop cannot classify is a control question), so its own permission.
     register_nav_item("Management", "Taxonomy gap", "taxonomy-gap", VIEW_DASHBOARDS, 15)

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, path
 
-from exceptions.views import cases, learning, manage, outbound, reconciliation, triage
+from exceptions.views import cases, learning, manage, outbound, reconciliation, reconciliation_page, triage
 
 # Fixed paths such as /queues/manage/ come before the triage pages' /queues/<slug>/.
 urlpatterns: list[URLPattern] = [
@@ -28,6 +28,8 @@ urlpatterns: list[URLPattern] = [
     path("routing/reroute/", manage.routing_reroute, name="routing-reroute"),
     path("routing/<int:rule_id>/", manage.routing_rule_edit, name="routing-rule-edit"),
     path("routing/<int:rule_id>/delete/", manage.routing_rule_delete, name="routing-rule-delete"),
+    path("reconciliation/", reconciliation_page.reconciliation_page, name="reconciliation"),
+    path("reconciliation/results/", reconciliation_page.reconciliation_drill, name="reconciliation-drill"),
     path("reconciliation/rules/", reconciliation.reconciliation_rule_list, name="reconciliation-rule-list"),
     path("reconciliation/rules/new/", reconciliation.reconciliation_rule_create, name="reconciliation-rule-create"),
     path(

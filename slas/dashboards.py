@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from exceptions.choices import ACTIVE_STATUSES
 from exceptions.models import Case
+from exceptions.selectors import reconciled_transaction_count
 from slas import kpis
 from slas.choices import ClockStatus
 from slas.kpis import ROI_DEFAULTS
@@ -321,6 +322,7 @@ class RoiDashboard:
     replays: list[dict] = field(default_factory=list)
     milestones: dict[str, list[dict]] = field(default_factory=dict)
     evidence: list[dict] = field(default_factory=list)
+    reconciliation: dict[str, Any] = field(default_factory=dict)
     totals: dict[str, Any] = field(default_factory=dict)
 
 
@@ -467,6 +469,14 @@ def roi_dashboard(*, first: date, last: date) -> RoiDashboard:
                 "url": _link("roi-drill-transactions", milestone=RollupMetric.EVIDENCE, **period_params(lo, hi)),
             }
         )
+    start, end = kpis.period_bounds(first, last, _tz())
+    reconciled = reconciled_transaction_count(since=start, until=end)
+    per_reconciliation = assumptions["minutes_per_reconciliation"].value
+    board.reconciliation = {
+        "reconciled": reconciled,
+        "hours": kpis.reconciliation_hours_avoided(reconciled, minutes_per_reconciliation=per_reconciliation),
+        "url": _link("reconciliation", days=(last - first).days + 1),
+    }
     board.totals = {
         # From the totals, not a sum of rounded months.
         "hours": kpis.hours_avoided(

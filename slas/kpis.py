@@ -41,6 +41,13 @@ ROI_DEFAULTS: dict[str, tuple[str, Decimal, str, str]] = {
         "minutes",
         "each failure a taxonomy rule classified automatically",
     ),
+    "minutes_per_reconciliation": (
+        "Minutes to reconcile a transaction's facts by hand",
+        Decimal("12"),
+        "minutes",
+        "each transaction whose facts every reconciliation rule found in agreement (amounts, tax codes, entities, "
+        "no duplicate invoice), which nobody had to compare system by system",
+    ),
     "evidence_window_hours": (
         "Evidence window after posting",
         Decimal("24"),
@@ -140,6 +147,11 @@ def hours_avoided(
     """Manual reconciliation hours avoided: items done automatically times the minutes a person would have spent."""
     minutes = auto_correlated * minutes_per_correlation + auto_classified * minutes_per_classification
     return (minutes / Decimal(60)).quantize(Decimal("0.1"))
+
+
+def reconciliation_hours_avoided(reconciled: int, *, minutes_per_reconciliation: Decimal) -> Decimal:
+    """Manual reconciliation avoided: transactions reconciled automatically times the minutes a person would spend."""
+    return (reconciled * minutes_per_reconciliation / Decimal(60)).quantize(Decimal("0.1"))
 
 
 def ratio_bucket(seconds: int, target_seconds: int) -> int:

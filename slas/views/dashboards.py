@@ -229,6 +229,16 @@ def _roi_tables(board: selectors.RoiDashboard) -> Tables:
             ["month", "auto_correlated", "auto_classified", "hours_avoided"],
             lambda: ([h["month"], h["auto_correlated"], h["auto_classified"], h["hours"]] for h in board.hours),
         ),
+        "reconciliation": (
+            ["reconciled_transactions", "minutes_each", "hours_avoided"],
+            lambda: [
+                [
+                    board.reconciliation["reconciled"],
+                    board.assumptions["minutes_per_reconciliation"].value,
+                    board.reconciliation["hours"],
+                ]
+            ],
+        ),
         "touchless": (
             ["process", "month", "completed", "touchless", "with_case", "touchless_pct"],
             lambda: (

@@ -3,10 +3,12 @@
 Pure module (no Django, no ORM); `processes` describes the steps, `estate` decides which transactions happen.
 """
 
+import contextlib
 import math
 import random
 import uuid
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -41,6 +43,7 @@ class SimEvent:
     anomaly: str | None = None  # the delivery anomaly that moved this delivery
     redelivery: bool = False  # a second delivery of a record delivered before
     malformed: bool = False  # a record ingest cannot read: it goes to the dead-letter store
+    mismatch: str | None = None  # the silent mismatch whose diverging fact this event carries (nothing in the record)
 
     @property
     def system(self) -> str:
@@ -60,6 +63,11 @@ class BusinessTransaction:
     stalled: bool = False  # its failed step ended it
     evidence_lost: bool = False  # its control evidence was never captured (Scenario.evidence_loss)
     withheld: int = 0  # deliveries the silent system held back (Scenario.silent_system)
+
+    @property
+    def mismatch(self) -> str | None:
+        """The silent mismatch its delivered facts show, if a step showing one reached Closeloop."""
+        return next((e.mismatch for e in self.events if e.mismatch and not e.malformed), None)
 
 
 def iso(moment: datetime) -> str:
@@ -110,6 +118,9 @@ class TxnBuilder:
         start: datetime,
         failure: FailureKind | None,
         site: tuple[str, str] | None,
+        silent: str | None = None,
+        facts_rng: random.Random | None = None,
+        ledger: list[JsonDict] | None = None,
     ) -> None:
         self.ids = ids
         self.rng = ids.rng
@@ -126,6 +137,12 @@ class TxnBuilder:
         self.retried = False
         self.stalled = False
         self.ctx: dict[str, str] = {}
+        # Silent mismatches: the one drawn for this transaction, the stream its facts and extra steps draw from (so
+        # that the main stream, and with it the rest of the estate, stays as it was), and the estate's supplier
+        # invoices so far (a duplicate repeats one of them).
+        self.silent = silent
+        self.facts_rng = facts_rng or ids.rng
+        self.ledger = ledger if ledger is not None else []
         # A late event in a live run cannot wait hours to be sent: its first step is back-dated instead.
         self.backdate = timedelta(0)
         if self.live and failure is not None and failure.name == "late_event":
@@ -155,6 +172,21 @@ class TxnBuilder:
             **values,
         }
 
+    def salesforce_id(self, prefix: str) -> str:
+        """An 18-character Salesforce record id with the object's key prefix (a0q: an SBQQ__Quote__c record)."""
+        alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+        return prefix + "5J0000" + "".join(self.facts_rng.choice(alphabet) for _ in range(18 - len(prefix) - 6))
+
+    @contextlib.contextmanager
+    def side_stream(self) -> Iterator[None]:
+        """Steps that only a silent mismatch adds draw from the facts stream, not the estate's."""
+        main = self.rng
+        self.rng = self.ids.rng = self.facts_rng
+        try:
+            yield
+        finally:
+            self.rng = self.ids.rng = main
+
     # -- steps --
 
     def step(
@@ -176,12 +208,13 @@ class TxnBuilder:
         attributes: JsonDict | None = None,
         duration: tuple[int, int] = (40, 900),
         reviewers: tuple[str, ...] = (),
+        mismatch: str | None = None,
         **context: str,
     ) -> SimEvent:
         """Emit the step's event after a gap of `after` seconds; a failure planned here is emitted first.
 
         `context` fills the failure message's placeholders; `reviewers` approve instead when a retry follows a
-        segregation-of-duties violation.
+        segregation-of-duties violation; `mismatch` names the silent mismatch whose diverging fact the step carries.
         """
         if after[1] > 0:
             gap = self.rng.uniform(0.2, 1.2) if self.live else self.rng.uniform(*after)
@@ -219,6 +252,7 @@ class TxnBuilder:
             attributes=attributes,
             links=links,
             duration_ms=self.rng.randint(*duration),
+            mismatch=mismatch,
         )
 
     def fail(
@@ -289,6 +323,7 @@ class TxnBuilder:
         duration_ms: int,
         error: dict[str, str] | None = None,
         failure: str | None = None,
+        mismatch: str | None = None,
     ) -> SimEvent:
         occurred = self.clock
         if not self.events:
@@ -353,6 +388,7 @@ class TxnBuilder:
             deliver_at=finished + timedelta(seconds=latency),
             cloudevent=envelope,
             failure=failure,
+            mismatch=mismatch,
         )
         self.events.append(event)
         self.clock = max(self.clock, finished)

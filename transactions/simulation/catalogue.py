@@ -116,17 +116,19 @@ class LegalEntity:
     region: str
     tax_rate: Decimal
     tax_code: str  # Avalara tax code of the subscription product in this entity
+    sap_tax_code: str  # SAP output tax code (MWSKZ) its billing documents post with
 
 
 ENTITIES: dict[str, LegalEntity] = {
     e.code: e
     for e in (
-        LegalEntity("DE01", "1010", "EUR", "EMEA", Decimal("0.19"), "SW054000"),
-        LegalEntity("US01", "1710", "USD", "AMER", Decimal("0.0725"), "SW054003"),
-        LegalEntity("GB01", "1510", "GBP", "EMEA", Decimal("0.20"), "SW054000"),
-        LegalEntity("FR01", "1210", "EUR", "EMEA", Decimal("0.20"), "SW054000"),
-        LegalEntity("NL01", "1310", "EUR", "EMEA", Decimal("0.21"), "SW054000"),
-        LegalEntity("SG01", "1610", "SGD", "APAC", Decimal("0.09"), "SW054100"),
+        # US sales tax runs through SAP's jurisdiction procedure (TAXUSJ, code O1); the others post output VAT (A1).
+        LegalEntity("DE01", "1010", "EUR", "EMEA", Decimal("0.19"), "SW054000", "A1"),
+        LegalEntity("US01", "1710", "USD", "AMER", Decimal("0.0725"), "SW054003", "O1"),
+        LegalEntity("GB01", "1510", "GBP", "EMEA", Decimal("0.20"), "SW054000", "A1"),
+        LegalEntity("FR01", "1210", "EUR", "EMEA", Decimal("0.20"), "SW054000", "A1"),
+        LegalEntity("NL01", "1310", "EUR", "EMEA", Decimal("0.21"), "SW054000", "A1"),
+        LegalEntity("SG01", "1610", "SGD", "APAC", Decimal("0.09"), "SW054100", "A1"),
     )
 }
 # Entities that sales sells from but nobody added to the iPaaS cross-reference: the missing-mapping failure.
@@ -437,6 +439,66 @@ DEFAULT_FAILURE_WEIGHTS: dict[str, float] = {f.name: f.weight for f in FAILURES}
 DEFAULT_FAILURE_RATE = 0.12
 # Each kind is dealt at least once per deck of about this many failures, so even a short run shows every kind.
 DECK_SIZE = 100
+
+
+# ---- Silent mismatches ----------------------------------------------------------------------------------------------
+#
+# Facts that disagree between systems while every system reports success: no error event, nothing for classification
+# to see; only a comparison of the facts each step carries (reconciliation) finds them. Each strikes a share of its
+# process's transactions, drawn from a random stream of its own (so the rest of the estate does not move with it).
+# The rates sit inside what published studies find:
+# - duplicate supplier invoices: SAP Concur's invoice data puts the duplication rate of small and mid-sized companies at
+#   1.29% of invoices; Capgemini ("Duplicate payments recovery") estimates 0.1-0.5% of payments are made twice, i.e.
+#   after the checks that stop most of them. We post 1.0% of supplier invoices twice.
+# - amounts: 2-3% of invoices carry prices that differ from the agreed ones (Outcome Driven Solutions, "Duplicate
+#   Payments: The Hidden Drain on your AP Budget", on price variances against the PO); we bill 1.5% of contracts at
+#   another amount and 0.5% in another currency (a billing account set up in the wrong currency), 2% in all.
+# - tax codes and legal entities: master-data mismatches of the same kind, set lower (1.0% and 0.5%), as they come
+#   from one wrong product or cross-reference entry rather than from each invoice.
+# - a second invoice for a milestone already billed: 0.5%, the low end of the duplicate-invoice band above.
+
+
+@dataclass(frozen=True)
+class SilentMismatch:
+    """A fact that disagrees between two systems of one process while both report success."""
+
+    name: str
+    process: str
+    rate: float  # share of the process's transactions it strikes
+    summary: str
+
+
+SILENT_MISMATCHES: tuple[SilentMismatch, ...] = (
+    SilentMismatch("amount_mismatch", ORDER_TO_CASH, 0.015, "the invoice's net total differs from the contract amount"),
+    SilentMismatch("currency_mismatch", ORDER_TO_CASH, 0.005, "the invoice is in another currency than the contract"),
+    SilentMismatch(
+        "tax_code_changed",
+        ORDER_TO_CASH,
+        0.010,
+        "the tax engine posts another tax code than the quote's (e.g. AvaTax's P0000000 fallback)",
+    ),
+    SilentMismatch(
+        "entity_mismatch",
+        ORDER_TO_CASH,
+        0.005,
+        "a stale iPaaS cross-reference books the order in a sister company's code",
+    ),
+    SilentMismatch(
+        "duplicate_milestone_invoice", ORDER_TO_CASH, 0.005, "a contract milestone already billed is invoiced again"
+    ),
+    SilentMismatch(
+        "duplicate_supplier_invoice",
+        PROCURE_TO_PAY,
+        0.010,
+        "a supplier invoice already posted (same supplier and number) is posted again on another PO",
+    ),
+)
+SILENT_MISMATCH_KINDS: dict[str, SilentMismatch] = {m.name: m for m in SILENT_MISMATCHES}
+# Scaled up for a demo, the mismatches of one process may at most strike every one of its transactions.
+MAX_MISMATCH_SCALE = min(
+    1 / sum(m.rate for m in SILENT_MISMATCHES if m.process == process)
+    for process in {m.process for m in SILENT_MISMATCHES}
+)
 
 
 def parse_failure_weights(text: str) -> dict[str, float]:

@@ -21,7 +21,9 @@ from transactions.simulation.catalogue import (
     DEFAULT_FAILURE_RATE,
     DEFAULT_FAILURE_WEIGHTS,
     FAILURE_KINDS,
+    MAX_MISMATCH_SCALE,
     PROCESS_WEIGHTS,
+    SILENT_MISMATCHES,
     SYSTEMS,
     FailureKind,
 )
@@ -46,6 +48,8 @@ class Scenario:
     silent_system: str = ""
     silence: timedelta = timedelta(0)
     evidence_loss: float = 0.0
+    # Silent mismatches (catalogue.SILENT_MISMATCHES) at their realistic rates times this factor; 0 turns them off.
+    mismatch_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -67,6 +71,8 @@ class Scenario:
             raise ValueError("silence must not be negative")
         if not 0 <= self.evidence_loss <= 1:
             raise ValueError("evidence loss must be between 0 and 1")
+        if not 0 <= self.mismatch_scale <= MAX_MISMATCH_SCALE:
+            raise ValueError(f"mismatch scale must be between 0 and {MAX_MISMATCH_SCALE:g}")
 
     @property
     def silence_start(self) -> datetime | None:
@@ -168,6 +174,10 @@ class _Estate:
         self.scenario = scenario
         self.rng = random.Random(scenario.seed)
         self.evidence_rng = random.Random(f"{scenario.seed}:evidence")
+        # Silent mismatches and the facts they change draw from a stream of their own: the estate is otherwise the
+        # same with or without them.
+        self.mismatch_rng = random.Random(f"{scenario.seed}:mismatch")
+        self.supplier_invoices: list[dict] = []
         self.deck = _Deck(scenario.failure_weights, self.rng)
         self.ids = IdSource(self.rng)
         self.processes = list(PROCESS_WEIGHTS)
@@ -266,6 +276,7 @@ class _Estate:
                 if failure.sites:
                     site = self.rng.choice(failure.sites)
             process = site[0] if site else self.rng.choices(self.processes, self.process_weights)[0]
+            silent = self.silent_mismatch(process)
             txn = TxnBuilder(
                 ids=self.ids,
                 live=s.live,
@@ -276,6 +287,9 @@ class _Estate:
                 start=start.replace(microsecond=start.microsecond // 1000 * 1000),
                 failure=failure,
                 site=site,
+                silent=silent,
+                facts_rng=self.mismatch_rng,
+                ledger=self.supplier_invoices,
             )
             # A failed step that is not retried ends its transaction: the events so far are what happened.
             with contextlib.suppress(Stalled):
@@ -283,6 +297,17 @@ class _Estate:
             result = self.pressure(txn.finish())
             if result.events:
                 yield result
+
+    def silent_mismatch(self, process: str) -> str | None:
+        """The silent mismatch that strikes the next transaction of `process`, if any (one draw per transaction)."""
+        draw = self.mismatch_rng.random()
+        for mismatch in SILENT_MISMATCHES:
+            if mismatch.process != process:
+                continue
+            draw -= mismatch.rate * self.scenario.mismatch_scale
+            if draw < 0:
+                return mismatch.name
+        return None
 
     def pressure(self, txn: BusinessTransaction) -> BusinessTransaction:
         """Hold back the silent system's deliveries, and lose the evidence of some controls."""

@@ -4,6 +4,7 @@ Pure module. Steps of one transaction share business keys (contract, order, invo
 SAP pads document numbers with zeros (0000012345) where the CRM and billing write 12345.
 """
 
+import random
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -37,11 +38,21 @@ from transactions.simulation.catalogue import (
     SUPPLIERS,
     TREASURY,
     UNMAPPED_ENTITIES,
+    LegalEntity,
     Party,
 )
 
 HOUR = 3600.0
 DAY = 86400.0
+# Supplier invoices a duplicate may repeat: the estate's most recent ones (a duplicate arrives weeks, not years, later).
+LEDGER_SIZE = 500
+
+
+def _sister_company(entity: LegalEntity, rng: random.Random) -> LegalEntity:
+    """Another entity of the group, of the same currency where there is one: what a stale cross-reference points to."""
+    others = [e for e in ENTITIES.values() if e.code != entity.code]
+    same_currency = [e for e in others if e.currency == entity.currency]
+    return rng.choice(same_currency or others)
 
 
 def _order_to_cash(t: TxnBuilder) -> None:
@@ -54,13 +65,34 @@ def _order_to_cash(t: TxnBuilder) -> None:
     if unapproved:
         # Only deals above the deal-desk threshold need its approval; the sales manager approved this one alone.
         amount = max(amount, Decimal("150000.00"))
-    tax = (amount * entity.tax_rate).quantize(Decimal("0.01"))
-    gross = amount + tax
     contract = f"C-{ids.next_number('contract', 10_000)}"
     order = ids.next_number("order", 100_000)
     invoice = ids.next_number("invoice", 90_000_000)
     evidence = f"EV-{t.start.year}-{ids.next_number('evidence', 100_000)}"
     payment = ids.token("pi_3")
+    # The facts every system of the chain states, and where a silent mismatch makes one of them disagree. The contract
+    # is billed by milestones (an SAP billing plan, FPLNR/FPLTR): this transaction bills one of them.
+    facts = t.facts_rng
+    quote = t.salesforce_id("a0q")
+    billing_plan = f"{ids.next_number('billing_plan', 300_000):010d}"
+    milestone = facts.randint(1, 4)
+    billed_amount, billed_currency, posted_tax_code, booked = amount, entity.currency, entity.tax_code, entity
+    silent = t.silent
+    if silent == "amount_mismatch":
+        # A price uplift billed that the contract does not carry, or a discount the contract grants that billing lost.
+        change = Decimal(str(round(facts.uniform(0.02, 0.15), 4))) * facts.choice((1, -1))
+        billed_amount = (amount * (1 + change)).quantize(Decimal("0.01"))
+    elif silent == "currency_mismatch":
+        billed_currency = facts.choice(sorted({e.currency for e in ENTITIES.values()} - {entity.currency}))
+    elif silent == "tax_code_changed":
+        # The billing charge lacks the product's tax code, so AvaTax falls back to its default (P0000000, tangible
+        # personal property), or the charge carries an older code of the product.
+        posted_tax_code = facts.choice(("P0000000", "SW050000"))
+    elif silent == "entity_mismatch":
+        booked = _sister_company(entity, facts)
+    amount_mismatch = silent if silent in ("amount_mismatch", "currency_mismatch") else None
+    tax = (billed_amount * entity.tax_rate).quantize(Decimal("0.01"))
+    gross = billed_amount + tax
     t.message_context(
         entity,
         amount,
@@ -84,7 +116,15 @@ def _order_to_cash(t: TxnBuilder) -> None:
         "contract.approved",
         keys={"contract": contract, "customer": party.crm},
         approval={"actor": approved_by, "decision": "approved", "step": "sales-manager" if unapproved else "deal-desk"},
-        attributes={"sf.opportunity_stage": "Closed Won", "region": entity.region},
+        # Salesforce CPQ's quote as the CRM sends it: its net total, currency and the product's tax code.
+        attributes={
+            "sf.opportunity_stage": "Closed Won",
+            "region": entity.region,
+            "SBQQ__Quote__c": quote,
+            "SBQQ__NetAmount__c": f"{amount:.2f}",
+            "CurrencyIsoCode": entity.currency,
+            "SBQQ__TaxCode__c": entity.tax_code,
+        },
         **money,
     )
     t.step(
@@ -121,14 +161,19 @@ def _order_to_cash(t: TxnBuilder) -> None:
         after=(1, 20),
         parent=sync,
         traced=True,
+        # SAP's own field names for the facts (VBAK: billing company code, net value, document currency).
         data={
             "SalesOrder": f"{order:010d}",
             "SalesOrderType": "OR",
-            "SalesOrganization": entity.company_code,
+            "SalesOrganization": booked.company_code,
             "SoldToParty": party.erp,
             "PurchaseOrderByCustomer": contract,
+            "BUKRS_VF": booked.company_code,
+            "NETWR": f"{amount:.2f}",
+            "WAERK": entity.currency,
         },
         document=f"sales order {order:010d} for contract {contract}",
+        mismatch="entity_mismatch" if booked is not entity else None,
         **money,
     )
     t.step(
@@ -137,43 +182,58 @@ def _order_to_cash(t: TxnBuilder) -> None:
         "tax.calculated",
         keys={"order": str(order), "invoice": str(invoice)},
         after=(5 * 60, 3 * HOUR),
+        # AvaTax's committed transaction: company, document code, currency, totals and the line's tax code.
         attributes={
-            "avalara.company": entity.company_code,
-            "tax.code": entity.tax_code,
+            "companyCode": booked.company_code,
+            "code": str(invoice),
+            "currencyCode": billed_currency,
+            "totalAmount": f"{billed_amount:.2f}",
+            "totalTax": f"{tax:.2f}",
+            "taxCode": posted_tax_code,
             "tax.rate": str(entity.tax_rate),
         },
         document=f"order {order}",
+        mismatch="tax_code_changed" if posted_tax_code != entity.tax_code else None,
         entity=entity.code,
         amount=tax,
-        currency=entity.currency,
+        currency=billed_currency,
     )
-    t.step(
-        "invoice.post",
-        "zuora-billing",
-        "invoice.posted",
-        keys={"order": str(order), "invoice": str(invoice), "customer": party.crm},
-        after=(60, 20 * 60),
-        attributes={"zuora.subscription": f"A-S{order:08d}", "zuora.invoice_date": t.clock.date().isoformat()},
-        document=f"invoice {invoice}",
-        entity=entity.code,
-        amount=gross,
-        currency=entity.currency,
+    invoice_fields = {
+        "gross": gross,
+        "net": billed_amount,
+        "tax": tax,
+        "currency": billed_currency,
+        "tax_code": posted_tax_code,
+    }
+    _invoice(
+        t,
+        entity=entity,
+        booked=booked,
+        party=party,
+        order=order,
+        invoice=invoice,
+        billing_plan=billing_plan,
+        milestone=milestone,
+        mismatch=amount_mismatch,
+        **invoice_fields,
     )
-    t.step(
-        "billing_document.post",
-        "sap-s4",
-        SAP_BILLING_DOCUMENT_CREATED,
-        keys={"invoice": f"{invoice:010d}", "order": f"{order:010d}"},
-        after=(60, HOUR),
-        data={
-            "BillingDocument": f"{invoice:010d}",
-            "BillingDocumentType": "F2",
-            "SalesOrder": f"{order:010d}",
-            "CompanyCode": entity.company_code,
-        },
-        document=f"billing document {invoice:010d}",
-        **money,
-    )
+    if silent == "duplicate_milestone_invoice":
+        # Billing runs the milestone again (a retried bill run, a manual invoice on top of the scheduled one): a new
+        # invoice number for a milestone already invoiced, that nobody rejects.
+        with t.side_stream():
+            _invoice(
+                t,
+                entity=entity,
+                booked=booked,
+                party=party,
+                order=order,
+                invoice=ids.next_number("invoice", 90_000_000),
+                billing_plan=billing_plan,
+                milestone=milestone,
+                after=(2 * HOUR, 2 * DAY),
+                mismatch=silent,
+                **invoice_fields,
+            )
     t.step(
         "payment.receive",
         "stripe-payments",
@@ -187,7 +247,7 @@ def _order_to_cash(t: TxnBuilder) -> None:
                 "number": str(invoice),
                 "payment_intent": payment,
                 "amount_paid": int(gross * 100),
-                "currency": entity.currency.lower(),
+                "currency": billed_currency.lower(),
                 "status": "paid",
             }
         },
@@ -204,18 +264,97 @@ def _order_to_cash(t: TxnBuilder) -> None:
     )
 
 
+def _invoice(
+    t: TxnBuilder,
+    *,
+    entity: LegalEntity,
+    booked: LegalEntity,
+    party: Party,
+    order: int,
+    invoice: int,
+    billing_plan: str,
+    milestone: int,
+    gross: Decimal,
+    net: Decimal,
+    tax: Decimal,
+    currency: str,
+    tax_code: str,
+    mismatch: str | None,
+    after: tuple[float, float] = (60, 20 * 60),
+) -> None:
+    """The milestone's invoice in billing (Zuora) and as SAP's billing document, each with its own field names."""
+    t.step(
+        "invoice.post",
+        "zuora-billing",
+        "invoice.posted",
+        keys={"order": str(order), "invoice": str(invoice), "customer": party.crm},
+        after=after,
+        # Zuora's invoice as its REST API names the fields; the milestone is a custom field (Zuora suffixes them __c).
+        attributes={
+            "zuora.subscription": f"A-S{order:08d}",
+            "zuora.invoice_date": t.clock.date().isoformat(),
+            "invoiceNumber": str(invoice),
+            "amountWithoutTax": f"{net:.2f}",
+            "taxAmount": f"{tax:.2f}",
+            "currency": currency,
+            "taxCode": tax_code,
+            "Milestone__c": f"M{milestone}",
+        },
+        document=f"invoice {invoice}",
+        mismatch=mismatch,
+        entity=entity.code,
+        amount=gross,
+        currency=currency,
+    )
+    t.step(
+        "billing_document.post",
+        "sap-s4",
+        SAP_BILLING_DOCUMENT_CREATED,
+        keys={"invoice": f"{invoice:010d}", "order": f"{order:010d}"},
+        after=(60, HOUR),
+        # VBRK/VBRP as SAP names them: company code, net value, currency, output tax code, billing plan and its item.
+        data={
+            "BillingDocument": f"{invoice:010d}",
+            "BillingDocumentType": "F2",
+            "SalesOrder": f"{order:010d}",
+            "BUKRS": booked.company_code,
+            "NETWR": f"{net:.2f}",
+            "WAERK": currency,
+            "MWSKZ": entity.sap_tax_code,
+            "FPLNR": billing_plan,
+            "FPLTR": f"{milestone:06d}",
+        },
+        document=f"billing document {invoice:010d}",
+        mismatch=mismatch,
+        entity=entity.code,
+        amount=net,
+        currency=currency,
+    )
+
+
 def _procure_to_pay(t: TxnBuilder) -> None:
     ids = t.ids
     supplier = t.rng.choice(SUPPLIERS)
-    entity = ENTITIES[supplier.entity]
     amount = t.money(400, 150_000)
     po = ids.next_number("purchase_order", 4_500_000_000)
     receipt = ids.next_number("material_document", 5_000_000_000)
     invoice = ids.next_number("supplier_invoice", 5_105_600_000)
     payment = ids.next_number("payment", 1_500_000_000)
-    reference = f"INV-{t.rng.randint(10_000, 99_999)}"
+    # A supplier numbers its invoices in sequence: a random number per invoice repeated one now and then (a birthday
+    # collision), which reconciliation rightly reported as a duplicate. Still drawn, so that the stream stays as it was.
+    t.rng.randint(10_000, 99_999)
+    reference = f"INV-{ids.next_number(f'supplier_invoice_reference:{supplier.erp}', 10_000)}"
     clerk = t.rng.choice(AP_CLERKS)
     approver = clerk if t.failure is not None and t.failure.name == "sod_violation" else t.rng.choice(TREASURY)
+    duplicate = None
+    if t.silent == "duplicate_supplier_invoice" and t.ledger:
+        # The same supplier invoice entered again against another order (a paper copy of an e-invoice, a reminder
+        # keyed as a new invoice): same supplier, same invoice number, same amount, where SAP's duplicate check is
+        # only a warning or the reference was keyed apart.
+        earlier = t.facts_rng.choice(t.ledger)
+        supplier, reference, amount = earlier["supplier"], earlier["reference"], earlier["amount"]
+        duplicate = "duplicate_supplier_invoice"
+    entity = ENTITIES[supplier.entity]
     t.message_context(
         entity,
         amount,
@@ -232,11 +371,15 @@ def _procure_to_pay(t: TxnBuilder) -> None:
         "sap-s4",
         SAP_PURCHASE_ORDER_CREATED,
         keys={"purchase_order": str(po), "supplier": supplier.erp},
+        # EKKO/EKPO as SAP names them: company code, supplier, currency, net order value.
         data={
             "PurchaseOrder": str(po),
             "PurchaseOrderType": "NB",
             "Supplier": supplier.erp,
-            "CompanyCode": entity.company_code,
+            "BUKRS": entity.company_code,
+            "LIFNR": supplier.erp,
+            "WAERS": entity.currency,
+            "NETWR": f"{amount:.2f}",
         },
     )
     t.step(
@@ -275,14 +418,25 @@ def _procure_to_pay(t: TxnBuilder) -> None:
         after=(1, 30),
         parent=sync,
         traced=True,
+        # RBKP as SAP names it: company code, invoicing party (supplier), its invoice number (reference), gross
+        # amount, currency and the input tax code.
         data={
             "SupplierInvoice": str(invoice),
             "FiscalYear": str(t.clock.year),
             "PurchaseOrder": str(po),
-            "SupplierInvoiceIDByInvcgParty": reference,
+            "BUKRS": entity.company_code,
+            "LIFNR": supplier.erp,
+            "XBLNR": reference,
+            "RMWWR": f"{amount:.2f}",
+            "WAERS": entity.currency,
+            "MWSKZ": "V1",
         },
+        mismatch=duplicate,
         **money,
     )
+    if duplicate is None:
+        t.ledger.append({"supplier": supplier, "reference": reference, "amount": amount})
+        del t.ledger[:-LEDGER_SIZE]
     t.step(
         "payment.release",
         "sap-s4",
@@ -482,16 +636,26 @@ def bill_run_invoice(t: TxnBuilder, *, bill_run: str) -> None:
     entity = ENTITIES["DE01"]
     party = t.rng.choice([c for c in CUSTOMERS if c.entity == entity.code])
     invoice = t.ids.next_number("bill_run_invoice", 70_000_000)
+    gross = t.money(40, 9_000)
+    net = (gross / (1 + entity.tax_rate)).quantize(Decimal("0.01"))
     t.step(
         "invoice.post",
         "zuora-billing",
         "invoice.posted",
         keys={"invoice": str(invoice), "customer": party.crm},
         after=(1, 25),
-        attributes={"zuora.bill_run": bill_run, "zuora.invoice_date": t.clock.date().isoformat()},
+        attributes={
+            "zuora.bill_run": bill_run,
+            "zuora.invoice_date": t.clock.date().isoformat(),
+            "invoiceNumber": str(invoice),
+            "amountWithoutTax": f"{net:.2f}",
+            "taxAmount": f"{gross - net:.2f}",
+            "currency": entity.currency,
+            "taxCode": entity.tax_code,
+        },
         document=f"invoice {invoice}",
         entity=entity.code,
-        amount=t.money(40, 9_000),
+        amount=gross,
         currency=entity.currency,
     )
 

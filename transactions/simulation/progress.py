@@ -10,7 +10,7 @@ from transactions.canonical import normalise_key
 from transactions.choices import BROAD_KEY_TYPES, DEFAULT_CORRELATING_KEY_TYPES
 from transactions.correlation import EventFacts, add_event_facts, group_batch, linking_keys, unrecovered_failures
 from transactions.simulation.builder import BusinessTransaction, JsonDict, SimEvent
-from transactions.simulation.catalogue import FAILURE_KINDS, PROCESS_WEIGHTS, SYSTEMS
+from transactions.simulation.catalogue import FAILURE_KINDS, PROCESS_WEIGHTS, SILENT_MISMATCHES, SYSTEMS
 
 Write = Callable[[str], None]
 
@@ -119,6 +119,7 @@ class RunStats:
     failed: int = 0  # delivered a failure that no later success of the same system made good: the console's "failed"
     evidence_lost: int = 0
     withheld: int = 0
+    mismatches: Counter[str] = field(default_factory=Counter)  # transactions delivering a silent mismatch, by kind
     systems: Counter[str] = field(default_factory=Counter)  # deliveries, by system
     channels: Counter[str] = field(default_factory=Counter)  # deliveries, by channel
     accepted: int = 0
@@ -162,6 +163,8 @@ class RunStats:
                             self._failing[(event.system, event.record["kind"], *key)] = txn
             self.evidence_lost += txn.evidence_lost
             self.withheld += txn.withheld
+            if txn.mismatch is not None:
+                self.mismatches[txn.mismatch] += 1
 
     def count_delivery(self, *, system: str, channel: str, count: int) -> None:
         self.systems[system] += count
@@ -229,6 +232,14 @@ class RunStats:
                 f"  replays: {self.replayed:,} replayed steps redone by their systems (a success event each), "
                 f"{self.replays_made_good:,} of them made a failed transaction good"
             )
+        if self.mismatches:
+            lines.append(
+                f"  silent mismatches (every system reports success; reconciliation finds them): "
+                f"{sum(self.mismatches.values()):,}"
+            )
+            lines += [
+                f"    {m.name:<30} {self.mismatches[m.name]:>6,}" for m in SILENT_MISMATCHES if self.mismatches[m.name]
+            ]
         if self.withheld or self.evidence_lost:
             lines.append(
                 f"  SLA pressure: {self.withheld:,} deliveries held back by a silent system, "

@@ -15,6 +15,8 @@ from transactions.simulation.catalogue import (
     DEFAULT_FAILURE_RATE,
     DEFAULT_FAILURE_WEIGHTS,
     FAILURES,
+    MAX_MISMATCH_SCALE,
+    SILENT_MISMATCHES,
     SYSTEMS,
     parse_failure_weights,
 )
@@ -53,6 +55,9 @@ systems: {systems}
 
 failure kinds (--failures NAME=WEIGHT,...; default weights in brackets):
 {failures}
+
+silent mismatches (no system reports an error; rates per transaction of the process, --mismatch-scale multiplies):
+{mismatches}
 """
 
 
@@ -104,6 +109,16 @@ def _silence(text: str) -> tuple[str, timedelta]:
     return system, timedelta(hours=value)
 
 
+def _scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--mismatch-scale must be a number, got {text!r}") from None
+    if not 0 <= value <= MAX_MISMATCH_SCALE:
+        raise argparse.ArgumentTypeError(f"--mismatch-scale must be between 0 and {MAX_MISMATCH_SCALE:g}, got {text}")
+    return value
+
+
 def _failure_rate(text: str) -> float:
     try:
         value = float(text)
@@ -125,7 +140,8 @@ class Command(BaseCommand):
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         failures = "\n".join(f"  {f.name:<30} [{DEFAULT_FAILURE_WEIGHTS[f.name]:g}] {f.summary}" for f in FAILURES)
-        epilog = EXAMPLES.format(systems=", ".join(SYSTEMS), failures=failures)
+        mismatches = "\n".join(f"  {m.name:<30} [{m.rate:.1%} of {m.process}] {m.summary}" for m in SILENT_MISMATCHES)
+        epilog = EXAMPLES.format(systems=", ".join(SYSTEMS), failures=failures, mismatches=mismatches)
         return super().create_parser(prog_name, subcommand, formatter_class=_HelpFormatter, epilog=epilog, **kwargs)
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -187,6 +203,13 @@ class Command(BaseCommand):
             help="SLA pressure: share of control evidence (evidence.captured and its approval) that never arrives, "
             "0 to 1 (default %(default)s)",
         )
+        parser.add_argument(
+            "--mismatch-scale",
+            type=_scale,
+            default=1.0,
+            help="silent mismatches at their realistic rates (1, the default) times this factor; 0: none "
+            f"(at most {MAX_MISMATCH_SCALE:g}, where every order-to-cash transaction has one)",
+        )
         parser.add_argument("--quiet", action="store_true", help="no progress lines; only the one-line summary")
         parser.add_argument(
             "--if-empty",
@@ -223,6 +246,7 @@ class Command(BaseCommand):
                 silent_system=options["silence"][0],
                 silence=options["silence"][1] / 3600,  # live runs last seconds: an hour of silence is a second
                 evidence_loss=options["evidence_loss"],
+                mismatch_scale=options["mismatch_scale"],
             )
             plan = f"live for {options['duration']:g}s at {rate:g} business transactions/min to {options['url']}"
         else:
@@ -237,6 +261,7 @@ class Command(BaseCommand):
                 silent_system=options["silence"][0],
                 silence=options["silence"][1],
                 evidence_loss=options["evidence_loss"],
+                mismatch_scale=options["mismatch_scale"],
             )
             plan = f"history of {options['days']:g} days at {rate:g} business transactions/hour"
         quiet = options["quiet"]
