@@ -333,6 +333,8 @@ class Transaction(models.Model):
             models.Index(
                 fields=["next_due_at"], name="txn_stall_due_idx", condition=Q(status=TransactionStatus.IN_FLIGHT)
             ),
+            # The interface sweep: WHERE updated_at >= now - 6 min (a seq scan of every transaction without it).
+            models.Index(fields=["updated_at"], name="txn_updated_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=TransactionStatus.values), name="txn_status_valid")

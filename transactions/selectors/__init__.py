@@ -9,6 +9,7 @@ from transactions.selectors.events import (
     transaction_events_detail,
     transaction_facts_list,
     transaction_ids_active_since,
+    transaction_ids_updated_since,
     transaction_step_samples,
     transaction_steps_brief,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "transaction_ids_active_since",
     "transaction_ids_for_search",
     "transaction_ids_in_period",
+    "transaction_ids_updated_since",
     "transaction_list",
     "transaction_resolve",
     "transaction_step_samples",
