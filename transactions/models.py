@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from console.lib.models import TimeStampedModel
 from transactions.choices import (
@@ -450,6 +451,9 @@ class Interface(CatalogueEntry):
     target = models.ForeignKey(System, on_delete=models.CASCADE, related_name="incoming")
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
+    # When discovery first stored the pair (first_seen_at is traffic time): a pair discovered from traffic far older
+    # than its discovery came with history being loaded or rebuilt, not with a new interface going live.
+    discovered_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["source__name", "target__name"]

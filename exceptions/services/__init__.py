@@ -39,7 +39,7 @@ from exceptions.services.configuration import (
     routing_rule_snapshot,
     routing_rule_update,
 )
-from exceptions.services.drift import interface_silence_raise
+from exceptions.services.drift import interface_new_raise, interface_silence_raise
 from exceptions.services.escalation import (
     cases_escalate,
 )
@@ -143,6 +143,7 @@ __all__ = [
     "failures_classify",
     "http_send",
     "http_status_problem",
+    "interface_new_raise",
     "interface_silence_raise",
     "notifications_mark_read",
     "occurrence_payload",

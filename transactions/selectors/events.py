@@ -94,6 +94,11 @@ def ingest_batch_received_at(*, batch_id: int) -> datetime | None:
     return IngestBatch.objects.filter(pk=batch_id).values_list("received_at", flat=True).first()
 
 
+def ingest_first_received_at() -> datetime | None:
+    """When this installation first stored anything (the oldest batch kept; batch received_at index)."""
+    return IngestBatch.objects.order_by("received_at").values_list("received_at", flat=True).first()
+
+
 def transaction_events_detail(*, txn_ids: list[int]) -> dict[int, list[dict]]:
     """Each transaction's events oldest first: id, occurred_at, system, kind, status, entity and approval.
 

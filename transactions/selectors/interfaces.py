@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce
 
 from transactions.durations import duration_label
 from transactions.interfaces import weighted_percentile
-from transactions.models import Interface, InterfaceDaily, System
+from transactions.models import Interface, InterfaceDaily, InterfaceHop, System
 
 
 @dataclass
@@ -179,6 +179,49 @@ def interfaces_silent(*, now: datetime) -> list[dict]:
                 }
             )
     return found
+
+
+def interfaces_discovered_since(*, since: datetime) -> list[dict]:
+    """Interfaces first stored at or after `since`, oldest discovery first (the new-interface notice's input): their
+    traffic times, whether the catalogue describes them, their systems' owner queues, and the transaction whose hop
+    came first."""
+    first_hop = InterfaceHop.objects.filter(interface_id=OuterRef("pk")).order_by("day", "at", "txn_id")
+    rows = (
+        Interface.objects.filter(discovered_at__gte=since)
+        .select_related("source", "target")
+        .annotate(first_txn_id=Subquery(first_hop.values("txn_id")[:1]))
+        .order_by("discovered_at", "id")
+    )
+    return [
+        {
+            "id": i.pk,
+            "source": i.source.name,
+            "target": i.target.name,
+            "first_seen_at": i.first_seen_at,
+            "discovered_at": i.discovered_at,
+            "catalogued": _catalogued(i),
+            "source_queue": i.source.owner_queue,
+            "target_queue": i.target.owner_queue,
+            "first_txn_id": i.first_txn_id,
+        }
+        for i in rows
+    ]
+
+
+def _catalogued(obj: System | Interface) -> bool:
+    """Whether anyone described it in the catalogue (discovery alone never fills a fact)."""
+    return any(
+        (
+            obj.owner_team,
+            obj.owner_queue,
+            obj.criticality,
+            obj.style,
+            obj.environment,
+            obj.data_objects,
+            obj.notes.strip(),
+            getattr(obj, "expected_every", None),
+        )
+    )
 
 
 def _facts(obj: System | Interface) -> list[str]:
