@@ -44,6 +44,9 @@ NOTICE_CATEGORY = "notice"
 # Traffic this much older than the pair's discovery came with history being loaded, not with the interface going live.
 HISTORY_AFTER = timedelta(days=1)
 WAVE_WINDOW = timedelta(days=1)
+# A new interface is news for a month: the job reads only what was discovered since, so its work stays that of the
+# recent discoveries in an estate that grows for years (a job stopped for longer loses those notices, nothing else).
+NEWS_FOR = timedelta(days=30)
 
 
 def interface_silence_raise(*, now: datetime | None = None) -> int:
@@ -101,7 +104,7 @@ def interface_new_raise(*, now: datetime | None = None) -> int:
         return 0
     found = [
         i
-        for i in txn_selectors.interfaces_discovered_since(since=learnt)
+        for i in txn_selectors.interfaces_discovered_since(since=max(learnt, now - NEWS_FOR))
         if i["discovered_at"] - i["first_seen_at"] <= HISTORY_AFTER
     ]
     keys = {i["id"]: _new_key(i["source"], i["target"]) for i in found}

@@ -220,3 +220,10 @@ def test_a_wave_that_trickles_in_over_a_day_joins_its_case_past_the_limit(watche
     _hand_over(watched, "ipaas", "app-9", hours=30, discovered=T0 + timedelta(hours=31))
     assert interface_new_raise(now=T0 + timedelta(hours=32)) == 1
     assert _notices().filter(title="New interface: ipaas -> app-9").exists()
+
+
+@pytest.mark.django_db
+def test_a_new_interface_is_news_for_a_month(watched):
+    _hand_over(watched, "crm", "billing", hours=0, discovered=T0 + timedelta(hours=1))
+    assert interface_new_raise(now=T0 + timedelta(days=31)) == 0  # the job was stopped for a month: stale news
+    assert interface_new_raise(now=T0 + timedelta(days=29)) == 1

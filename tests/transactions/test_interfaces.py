@@ -17,6 +17,7 @@ from transactions.interfaces import (
     event_channel,
     percentile,
     weighted_percentile,
+    weighted_percentiles,
 )
 from transactions.models import Interface, InterfaceDaily, InterfaceDirtyDay, InterfaceHop, System, Transaction
 from transactions.services import batch_correlate, interface_hops_refresh, interface_rollups_refresh
@@ -134,6 +135,9 @@ def test_percentiles_and_bounded_samples():
     assert weighted_percentile([(3, [10]), (1, [1000])], 50) == 10
     assert weighted_percentile([(3, [10]), (1, [1000])], 95) == 1000
     assert weighted_percentile([], 50) is None
+    # Several at once (one sort) give what one at a time gives, on the exact path and on the weighted one.
+    for days in ([(2, [10, 20]), (2, [30, 40])], [(3, [10]), (1, [1000]), (5, [3, 7])], []):
+        assert weighted_percentiles(days, (50, 95)) == [weighted_percentile(days, 50), weighted_percentile(days, 95)]
 
 
 # ---- stored hops and rollups ----------------------------------------------------------------------------------------
