@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Local runs are development runs; production sets DEBUG=0 and a SECRET_KEY (see README).
 export DEBUG ?= 1
 
-.PHONY: install demo test lint bench-correlate bench-exceptions bench-lineage bench-dashboards bench-slas bench-reconcile bench-ingest bench-soak clean
+.PHONY: install demo test lint bench-correlate bench-exceptions bench-lineage bench-dashboards bench-map bench-slas bench-reconcile bench-ingest bench-soak clean
 # Benchmarks run on PostgreSQL, in a database of their own that each run rebuilds.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/closeloop_bench
 
@@ -55,6 +55,10 @@ bench-dashboards: install
 # The default reconciliation rules over 1,000,000 events (BENCH_ARGS="--events 100000" for a quick run).
 bench-reconcile: install
 	DATABASE_URL=$(BENCH_DATABASE_URL)_reconcile $(PY) tests/bench/reconcile.py $(BENCH_ARGS)
+
+# The integration map: /map/ and /api/v1/interfaces/ over 1,000,000 events (BENCH_ARGS="--events 20000" for less).
+bench-map: install
+	DATABASE_URL=$(BENCH_DATABASE_URL)_map $(PY) tests/bench/map.py $(BENCH_ARGS)
 
 bench-slas: install
 	DATABASE_URL=$(BENCH_DATABASE_URL)_slas $(PY) tests/bench/slas.py $(BENCH_ARGS)

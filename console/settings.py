@@ -181,6 +181,13 @@ DASHBOARD_TIME_ZONE = os.environ.get("DASHBOARD_TIME_ZONE", TIME_ZONE)
 # An event received this long after it occurred counts as a late arrival on the integration map (a batch or a
 # retrying queue delivering yesterday's records).
 INTERFACE_LATE_AFTER_SECONDS = env_int("INTERFACE_LATE_AFTER_SECONDS", 15 * 60)
+# A new interface (first traffic between two systems) raises a notice, except while the map is still being learnt:
+# for this many days after the installation first stored traffic every interface is new, so none is news (a weekly
+# batch is seen once within a week).
+INTERFACE_NEW_LEARNING_DAYS = env_int("INTERFACE_NEW_LEARNING_DAYS", 7)
+# More new interfaces than this within a day are a wave (a part of the estate instrumented for the first time, a new
+# iPaaS): one notice for all of them, not one per interface in every owner's queue.
+INTERFACE_NEW_WAVE = env_int("INTERFACE_NEW_WAVE", 10)
 
 STATIC_URL = "static/"
 # Bulk evidence packages (auditors' samples) are built by workers into files here; web and workers must share it.
@@ -401,6 +408,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
     "raise-interface-silence": {
         "task": "exceptions.tasks.raise_interface_silence",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 14 * 60},
+    },
+    "raise-new-interface-notices": {
+        "task": "exceptions.tasks.raise_new_interface_notices",
         "schedule": crontab(minute="*/15"),
         "options": {"expires": 14 * 60},
     },

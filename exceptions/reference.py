@@ -57,6 +57,14 @@ CATEGORIES = [
         "Obtain the missing approval or evidence, or document the exception for the auditors.",
     ),
     (
+        "notice",
+        "Notice",
+        Severity.LOW,
+        False,
+        "Nothing failed: confirm the change is expected (for a new interface, who connected the systems) and record "
+        "it (catalogue the interface: owner, criticality, expected frequency), then resolve.",
+    ),
+    (
         UNCLASSIFIED,
         "Unclassified",
         Severity.MEDIUM,
@@ -220,6 +228,8 @@ ROUTING_RULES = [
         {"categories": ["business_rule"], "kind": "billing_document.*|invoice.*"},
     ),
     ("Other business rules to receivables", "accounts-receivable", {"categories": ["business_rule"]}),
+    # A notice nobody's catalogue claims (a new interface, a wave of them): the integration team keeps the inventory.
+    ("Notices to integration", "integration-platform", {"categories": ["notice"]}),
 ]
 
 

@@ -63,6 +63,12 @@ def raise_interface_silence() -> int:
 
 
 @shared_task
+def raise_new_interface_notices() -> int:
+    """Periodic: interfaces that appeared in traffic and that nobody catalogued become `notice` cases."""
+    return services.interface_new_raise()
+
+
+@shared_task
 def escalate_cases() -> int:
     return len(services.cases_escalate())
 

@@ -171,9 +171,12 @@ def discover_hops(events: Iterable[StepEvent], *, late_after: timedelta) -> list
 
 def percentile(samples: Sequence[float], p: float) -> float | None:
     """The p-th percentile (0-100), linear between closest ranks (numpy's default, as the SLA dashboards use)."""
-    if not samples:
+    return _ranked(sorted(samples), p)
+
+
+def _ranked(ordered: Sequence[float], p: float) -> float | None:
+    if not ordered:
         return None
-    ordered = sorted(samples)
     rank = (len(ordered) - 1) * p / 100.0
     low, high = math.floor(rank), math.ceil(rank)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
@@ -194,22 +197,34 @@ def weighted_percentile(days: Iterable[tuple[int, Sequence[int]]], p: float) -> 
     Exact (the same figure as `percentile` of every hop) while no day had more hops than its sample keeps; past that,
     the nearest weighted rank, within one sample step of the exact figure.
     """
+    return weighted_percentiles(days, (p,))[0]
+
+
+def weighted_percentiles(days: Iterable[tuple[int, Sequence[int]]], ps: Sequence[float]) -> list[float | None]:
+    """`weighted_percentile` for several percentiles at once: the samples are sorted once (a year of an interface's
+    days is hundreds of thousands of them, and the sort is most of a long range's cost)."""
     days = list(days)
     if all(volume == len(samples) for volume, samples in days):
-        return percentile([s for _, samples in days for s in samples], p)
+        ordered = sorted(s for _, samples in days for s in samples)
+        return [_ranked(ordered, p) for p in ps]
     points: list[tuple[float, float]] = []
     for volume, samples in days:
         if samples:
             weight = volume / len(samples)
             points += [(float(s), weight) for s in samples]
     if not points:
-        return None
+        return [None for _ in ps]
     points.sort()
     total = sum(w for _, w in points)
-    target = total * p / 100.0
-    running = 0.0
-    for value, weight in points:
-        running += weight
-        if running >= target:
-            return value
-    return points[-1][0]
+    found: list[float | None] = []
+    for p in ps:
+        target = total * p / 100.0
+        running = 0.0
+        value = points[-1][0]
+        for point, weight in points:
+            running += weight
+            if running >= target:
+                value = point
+                break
+        found.append(value)
+    return found

@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from console.lib.models import TimeStampedModel
 from transactions.choices import (
@@ -333,6 +334,8 @@ class Transaction(models.Model):
             models.Index(
                 fields=["next_due_at"], name="txn_stall_due_idx", condition=Q(status=TransactionStatus.IN_FLIGHT)
             ),
+            # The interface sweep: WHERE updated_at >= now - 6 min (a seq scan of every transaction without it).
+            models.Index(fields=["updated_at"], name="txn_updated_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=TransactionStatus.values), name="txn_status_valid")
@@ -448,6 +451,9 @@ class Interface(CatalogueEntry):
     target = models.ForeignKey(System, on_delete=models.CASCADE, related_name="incoming")
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
+    # When discovery first stored the pair (first_seen_at is traffic time): a pair discovered from traffic far older
+    # than its discovery came with history being loaded or rebuilt, not with a new interface going live.
+    discovered_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["source__name", "target__name"]

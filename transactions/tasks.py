@@ -5,8 +5,8 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from transactions import partitions, services
-from transactions.models import IngestBatch, Transaction
+from transactions import partitions, selectors, services
+from transactions.models import IngestBatch
 
 # A batch still uncorrelated this long after it was stored lost its task (broker restart, worker crash).
 SWEEP_GRACE = timedelta(minutes=2)
@@ -47,8 +47,7 @@ def refresh_interface_rollups() -> int:
 
 def sweep_interface_hops() -> int:
     """Transactions changed since a while ago get their hops derived again: a lost discovery task is made good."""
-    since = timezone.now() - INTERFACE_SWEEP_WINDOW
-    txn_ids = list(Transaction.objects.filter(updated_at__gte=since).order_by("pk").values_list("pk", flat=True)[:5000])
+    txn_ids = list(selectors.transaction_ids_updated_since(since=timezone.now() - INTERFACE_SWEEP_WINDOW))
     for start in range(0, len(txn_ids), 1000):
         services.interface_hops_refresh(txn_ids=txn_ids[start : start + 1000])
     return len(txn_ids)

@@ -40,7 +40,7 @@ from exceptions.services.configuration import (
     routing_rule_snapshot,
     routing_rule_update,
 )
-from exceptions.services.drift import interface_silence_raise
+from exceptions.services.drift import interface_new_raise, interface_silence_raise
 from exceptions.services.escalation import (
     cases_escalate,
 )
@@ -168,6 +168,7 @@ __all__ = [
     "fx_rate_snapshot",
     "http_send",
     "http_status_problem",
+    "interface_new_raise",
     "interface_silence_raise",
     "mapping_entries_problem",
     "notifications_mark_read",

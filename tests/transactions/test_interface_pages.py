@@ -170,3 +170,39 @@ def test_click_through_filters_transactions_by_interface(reader, estate):
     iface = Interface.objects.get(source__name="crm")
     api = _results(reader.get(f"/api/v1/transactions/?interface={iface.pk}"))
     assert {r["id"] for r in api} == {estate["SO-1"].pk, estate["SO-2"].pk}
+
+
+@pytest.mark.django_db
+def test_a_catalogued_interface_silent_in_the_range_stays_in_the_table_with_no_volume(reader, estate, source):
+    from datetime import timedelta
+
+    from transactions.services import CatalogueInput, catalogue_entry_update
+
+    quiet = Interface.objects.get(source__name="crm", target__name="erp")
+    catalogue_entry_update(
+        obj=quiet,
+        entry=CatalogueInput(owner_team="Order desk", owner_queue="accounts-receivable", expected_every=timedelta(1)),
+        actor="system:test",
+        version=None,
+    )
+    # The next day only erp -> billing carries traffic.
+    ingest_and_correlate(
+        source,
+        native("d1", "erp", "order.posted", 24, order="SO-4"),
+        native("d2", "billing", "invoice.created", 25, order="SO-4"),
+    )
+    interface_map_rebuild(first=date(2026, 5, 19), last=date(2026, 5, 19))
+    page = reader.get("/map/?since=2026-05-19&until=2026-05-19")
+    rows = {(r["f"].source, r["f"].target): r for r in page.context["interfaces"]}
+    assert rows[("crm", "erp")]["f"].volume == 0 and rows[("erp", "billing")]["f"].volume == 1
+    assert rows[("crm", "erp")]["f"].error_rate is None and rows[("crm", "erp")]["p95"] == "—"
+    html = page.content.decode()
+    silent_row = html[html.index('data-interface="crm>erp"') :].split("</tr>")[0]
+    assert "Order desk" in silent_row and 'data-col="volume">0<' in silent_row
+    # Busiest first puts it last; quietest first puts it first; a figure it has none of sends it last either way.
+    order = lambda query: [(r["f"].source, r["f"].target) for r in reader.get(query).context["interfaces"]]  # noqa: E731
+    base = "/map/?since=2026-05-19&until=2026-05-19"
+    assert order(base)[-1] == ("crm", "erp")
+    assert order(f"{base}&sort=volume")[0] == ("crm", "erp")
+    assert order(f"{base}&sort=latency_p95_ms&desc=on")[-1] == ("crm", "erp")
+    assert order(f"{base}&sort=latency_p95_ms")[-1] == ("crm", "erp")

@@ -20,6 +20,7 @@ from transactions.api.serializers import (
 from transactions.filters import DayRangeFilterSet, InterfaceFilterSet, SystemFilterSet, TransactionFilterSet
 from transactions.models import Transaction
 from transactions.selectors import (
+    interface_days_attach,
     interface_list,
     system_list,
     transaction_list,
@@ -107,5 +108,17 @@ class InterfaceViewSet(DayRangeMixin, viewsets.ReadOnlyModelViewSet):
     required_capability = VIEW_TRANSACTIONS
 
     def get_queryset(self):
+        return interface_list()
+
+    # The days are read for the interfaces shown only: the page once it is cut, or the one interface asked for.
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
         first, last = self.day_range()
-        return interface_list(first=first, last=last)
+        interface_days_attach(page or [], first=first, last=last)
+        return page
+
+    def get_object(self):
+        interface = super().get_object()
+        first, last = self.day_range()
+        interface_days_attach([interface], first=first, last=last)
+        return interface

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, Subquery
+from django.db.models import Count, Q, QuerySet, Subquery
 
 from transactions.choices import TransactionStatus
 from transactions.models import (
@@ -92,6 +92,11 @@ def stalled_transaction_ids(*, limit: int = 500) -> list[int]:
 
 def ingest_batch_received_at(*, batch_id: int) -> datetime | None:
     return IngestBatch.objects.filter(pk=batch_id).values_list("received_at", flat=True).first()
+
+
+def ingest_first_received_at() -> datetime | None:
+    """When this installation first stored anything (the oldest batch kept; batch received_at index)."""
+    return IngestBatch.objects.order_by("received_at").values_list("received_at", flat=True).first()
 
 
 def transaction_events_detail(*, txn_ids: list[int]) -> dict[int, list[dict]]:
@@ -219,6 +224,12 @@ def transaction_step_samples(*, process_id: int, since: datetime, limit: int = 2
         .order_by("-last_event_at")
         .values_list("started_at", "step_facts")[:limit]
     )
+
+
+def transaction_ids_updated_since(*, since: datetime, limit: int = 5000) -> QuerySet:
+    """Ids of transactions changed (correlated, merged, stalled) since `since`, in id order, at most `limit`: what the
+    interface sweep derives again. Served by txn_updated_idx: without it every run read the whole table."""
+    return Transaction.objects.filter(updated_at__gte=since).order_by("pk").values_list("pk", flat=True)[:limit]
 
 
 def transaction_ids_active_since(*, since: datetime, limit: int = 20000) -> list[int]:

@@ -98,7 +98,7 @@ def _systems(names: set[str], seen: dict[str, tuple[datetime, datetime]]) -> dic
     return found
 
 
-def _interfaces(hops: list[Hop], system_ids: dict[str, int]) -> dict[tuple[str, str], int]:
+def _interfaces(hops: list[Hop], system_ids: dict[str, int], now: datetime) -> dict[tuple[str, str], int]:
     seen: dict[tuple[str, str], tuple[datetime, datetime]] = {}
     for hop in hops:
         pair = (hop.source, hop.target)
@@ -106,7 +106,9 @@ def _interfaces(hops: list[Hop], system_ids: dict[str, int]) -> dict[tuple[str, 
         seen[pair] = (min(first, hop.at), max(last, hop.at))
     Interface.objects.bulk_create(
         [
-            Interface(source_id=system_ids[s], target_id=system_ids[t], first_seen_at=f, last_seen_at=la)
+            Interface(
+                source_id=system_ids[s], target_id=system_ids[t], first_seen_at=f, last_seen_at=la, discovered_at=now
+            )
             for (s, t), (f, la) in sorted(seen.items())
         ],
         ignore_conflicts=True,
@@ -166,7 +168,7 @@ def interface_hops_refresh(*, txn_ids: list[int], now: datetime | None = None) -
         first, last = seen.get(event.system, (event.occurred_at, event.occurred_at))
         seen[event.system] = (min(first, event.occurred_at), max(last, event.occurred_at))
     system_ids = _systems(set(seen), seen) if seen else {}
-    iface_ids = _interfaces(all_hops, system_ids) if all_hops else {}
+    iface_ids = _interfaces(all_hops, system_ids, now or timezone.now()) if all_hops else {}
     rows = [
         InterfaceHop(
             interface_id=iface_ids[(h.source, h.target)],
