@@ -14,9 +14,14 @@ SWEEP_GRACE = timedelta(minutes=2)
 INTERFACE_SWEEP_WINDOW = timedelta(minutes=6)
 
 
+# One correlation pass takes other waiting batches up to this many events (single-event webhooks arrive as batches
+# of one; a native batch of 1,000 runs alone).
+COALESCE_EVENTS = 1000
+
+
 @shared_task(acks_late=True)
 def correlate_batch(batch_id: int) -> dict:
-    return services.batch_correlate(batch_id=batch_id)
+    return services.batch_correlate(batch_id=batch_id, coalesce_up_to=COALESCE_EVENTS)
 
 
 @shared_task

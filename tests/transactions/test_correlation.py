@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connections
+from django.test import TestCase
 
 from tests.factories import T0, event, ingest, ingest_and_correlate
 from transactions.choices import TransactionStatus
@@ -18,6 +19,7 @@ from transactions.correlation import (
 from transactions.models import IngestBatch, Transaction, TransactionEvent, TransactionKey, TransactionMerge
 from transactions.reference import process_reference_data_load
 from transactions.services import batch_correlate, transactions_mark_stalled
+from transactions.signals import transactions_correlated
 
 CORRELATING = frozenset({"contract", "order", "invoice", "payment"})
 
@@ -232,3 +234,81 @@ def test_concurrent_workers_joining_the_same_transactions_do_not_race(source, pr
     assert live.count() == 30
     assert sorted(live.values_list("event_count", flat=True)) == [4] * 30
     assert TransactionKey.objects.filter(key_type="contract").count() == 30
+
+
+@pytest.mark.django_db
+def test_a_pass_takes_waiting_batches_up_to_its_event_budget(source, processes):
+    singles = [
+        ingest(source, event("1", "contract.approved", 0, contract="C-1")),
+        ingest(source, event("2", "order.created", 1, contract="C-1")),
+        ingest(source, event("3", "contract.approved", 0, contract="C-2")),
+    ]
+    too_big = ingest(source, *[event(f"b{i}", "order.created", 1, contract="C-2") for i in range(2)])
+    announced = []
+
+    def listen(sender, **kwargs):
+        announced.append(kwargs)
+
+    transactions_correlated.connect(listen)
+    try:
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            result = batch_correlate(batch_id=singles[0].pk, now=T0, coalesce_up_to=4)
+    finally:
+        transactions_correlated.disconnect(listen)
+    assert result["batches"] == 3 and result["events"] == 3
+    pending = set(IngestBatch.objects.filter(correlated_at__isnull=True).values_list("pk", flat=True))
+    assert pending == {too_big.pk}
+    assert Transaction.objects.get(keys__value="C-1").event_count == 2
+    # One announcement for the pass, judged as of its latest arrival.
+    assert len(announced) == 1 and announced[0]["batch_id"] == singles[2].pk
+    assert len(announced[0]["txn_ids"]) == 2
+    # The batches it took are done: their own tasks find nothing left.
+    assert batch_correlate(batch_id=singles[1].pk, coalesce_up_to=4)["skipped"]
+
+
+@pytest.mark.django_db
+def test_the_correlation_task_coalesces_and_a_plain_call_does_not(source, processes):
+    from transactions.tasks import correlate_batch
+
+    first = ingest(source, event("1", "contract.approved", 0, contract="C-1"))
+    second = ingest(source, event("2", "order.created", 1, contract="C-1"))
+    batch_correlate(batch_id=first.pk, now=T0)
+    assert IngestBatch.objects.get(pk=second.pk).correlated_at is None
+    third = ingest(source, event("3", "contract.approved", 0, contract="C-3"))
+    assert correlate_batch(second.pk)["batches"] == 2
+    assert not IngestBatch.objects.filter(pk__in=[second.pk, third.pk], correlated_at__isnull=True).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_pass_skips_a_batch_another_worker_holds_and_never_waits_for_it(source, processes, monkeypatch):
+    from django.db import transaction
+
+    from transactions.tasks import correlate_batch
+
+    # Stored only: the passes below do the correlating.
+    monkeypatch.setattr(correlate_batch, "delay", lambda *args, **kwargs: None)
+    monkeypatch.setattr(correlate_batch, "apply_async", lambda *args, **kwargs: None)
+    batches = [ingest(source, event(str(i), "contract.approved", 0, contract=f"C-{i}")) for i in range(3)]
+    held, release = threading.Event(), threading.Event()
+
+    def other_worker() -> None:
+        try:
+            with transaction.atomic():
+                IngestBatch.objects.select_for_update().get(pk=batches[1].pk)
+                held.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=other_worker)
+    worker.start()
+    try:
+        assert held.wait(10)
+        assert batch_correlate(batch_id=batches[1].pk, coalesce_up_to=10)["skipped"]
+        assert batch_correlate(batch_id=batches[0].pk, coalesce_up_to=10)["batches"] == 2
+    finally:
+        release.set()
+        worker.join()
+    pending = list(IngestBatch.objects.filter(correlated_at__isnull=True).values_list("pk", flat=True))
+    assert pending == [batches[1].pk]

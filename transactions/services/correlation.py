@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 # Advisory locks are taken per bucket of keys, not per key: a batch of 10,000 keys must not fill the lock table.
 LOCK_NAMESPACE = 0x434C
 LOCK_BUCKETS = 256
+# A pass takes at most this many other waiting batches (the index scan under the claim stays short).
+COALESCE_BATCHES = 500
 
 
 def process_specs() -> list[ProcessSpec]:
@@ -147,18 +149,57 @@ def _merge_into(survivor: Transaction, absorbed: list[Transaction], via: dict[in
     )
 
 
+def _pending_batches(*, lead: IngestBatch, up_to_events: int) -> list[int]:
+    """The lead batch and, while the pass stays under `up_to_events`, the oldest other batches still waiting, each
+    claimed with SKIP LOCKED so that two workers never wait on (or correlate) the same batch."""
+    claimed, events = [lead.pk], lead.accepted
+    if events >= up_to_events:
+        return claimed
+    waiting = (
+        IngestBatch.objects.select_for_update(skip_locked=True)
+        .filter(correlated_at__isnull=True, accepted__gt=0)
+        .exclude(pk=lead.pk)
+        .order_by("id")
+        .values_list("id", "accepted")[:COALESCE_BATCHES]
+    )
+    for batch_id, accepted in waiting:
+        if events + accepted > up_to_events:
+            break
+        claimed.append(batch_id)
+        events += accepted
+    return claimed
+
+
 @transaction.atomic
-def batch_correlate(*, batch_id: int, now: datetime | None = None) -> dict:
-    """Correlate one ingested batch; running it again for the same batch changes nothing."""
+def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_to: int = 0) -> dict:
+    """Correlate one ingested batch; running it again for the same batch changes nothing.
+
+    With `coalesce_up_to`, the same pass also takes other waiting batches up to that many events: a webhook source
+    sends one event per request, and one pass (with its follow-up tasks) per event would cap the pipeline at the
+    fixed cost of a pass. A batch another worker holds is left to it.
+    """
     now = now or timezone.now()
-    batch = IngestBatch.objects.select_for_update().filter(pk=batch_id).first()
+    batch = IngestBatch.objects.select_for_update(skip_locked=bool(coalesce_up_to)).filter(pk=batch_id).first()
     if batch is None or batch.correlated_at is not None:
         return {"batch_id": batch_id, "skipped": True}
+    batch_ids = _pending_batches(lead=batch, up_to_events=coalesce_up_to) if coalesce_up_to else [batch_id]
     rows = list(
-        Event.objects.filter(batch_id=batch_id)
+        Event.objects.filter(batch_id__in=batch_ids)
         .order_by("id")
-        .values("id", "received_at", "occurred_at", "system", "kind", "status", "trace_id", "links", "business_keys")
+        .values(
+            "id",
+            "batch_id",
+            "received_at",
+            "occurred_at",
+            "system",
+            "kind",
+            "status",
+            "trace_id",
+            "links",
+            "business_keys",
+        )
     )
+    batch_of = {r["id"]: r["batch_id"] for r in rows}
     done = set(TransactionEvent.objects.filter(event_id__in=[r["id"] for r in rows]).values_list("event_id", flat=True))
     events = [e for e in _facts(rows) if e.event_id not in done]
     correlating = correlating_key_types()
@@ -185,7 +226,8 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None) -> dict:
             absorbed = [txns[i] for i in sorted(group.existing_txn_ids - {survivor.pk})]
             if absorbed:
                 via = {t.pk: next(k for k, v in existing.items() if v == t.pk and k in group.keys) for t in absorbed}
-                _merge_into(survivor, absorbed, via, batch_id)
+                # The merge is recorded against the batch whose events brought the linking key.
+                _merge_into(survivor, absorbed, via, max(batch_of[e.event_id] for e in members))
                 merges.append((survivor.pk, [t.pk for t in absorbed]))
                 for t in absorbed:
                     changed.pop(t.pk, None)
@@ -268,29 +310,37 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None) -> dict:
     )
     rows_copy(new_keys)
     rows_copy(memberships)
-    IngestBatch.objects.filter(pk=batch_id).update(correlated_at=now)
+    IngestBatch.objects.filter(pk__in=batch_ids).update(correlated_at=now)
     if merges:
-        # One audit link per batch of automatic merges (ARCHITECTURE.md allows batching automatic actions).
+        # One audit link per pass of automatic merges (ARCHITECTURE.md allows batching automatic actions).
         audit_record(
             actor="system:correlation",
             action="transaction.merged",
             object_type="transactions.ingestbatch",
             object_id=batch_id,
-            after={"merges": [{"survivor": s, "absorbed": a} for s, a in merges]},
+            after={"merges": [{"survivor": s, "absorbed": a} for s, a in merges], "batches": batch_ids},
         )
     txn_ids = sorted([*changed, *(t.pk for t in created)])
+    # Listeners judge the pass as of its latest arrival (ids grow with arrival).
+    latest = max(batch_ids)
     transaction.on_commit(
         lambda: transactions_correlated.send(
-            sender=Transaction, batch_id=batch_id, txn_ids=txn_ids, failed_event_ids=failed_event_ids
+            sender=Transaction, batch_id=latest, txn_ids=txn_ids, failed_event_ids=failed_event_ids
         )
     )
     for survivor_id, absorbed_ids in merges:
         transaction.on_commit(
             lambda s=survivor_id, a=absorbed_ids: transactions_merged.send(
-                sender=Transaction, survivor_id=s, absorbed_ids=a, batch_id=batch_id
+                sender=Transaction, survivor_id=s, absorbed_ids=a, batch_id=latest
             )
         )
-    result = {"batch_id": batch_id, "events": len(events), "transactions": len(txn_ids), "merges": len(merges)}
+    result = {
+        "batch_id": batch_id,
+        "batches": len(batch_ids),
+        "events": len(events),
+        "transactions": len(txn_ids),
+        "merges": len(merges),
+    }
     logger.info("correlation.batch_done", extra=result)
     return result
 
