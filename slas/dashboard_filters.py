@@ -10,6 +10,7 @@ from datetime import datetime
 import django_filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from console.lib.filters import UtcDateTimeFilter
 from exceptions.choices import ACTIVE_STATUSES, ReplayStatus
 from exceptions.models import Case, ExceptionRecord, Replay
 from slas import kpis
@@ -27,8 +28,8 @@ def _value(value: str) -> str:
 
 
 class _PeriodFilterSet(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(method="keep", label="From (UTC)")
-    until = django_filters.IsoDateTimeFilter(method="keep", label="Until (UTC, excluded)")
+    since = UtcDateTimeFilter(method="keep", label="From (UTC)")
+    until = UtcDateTimeFilter(method="keep", label="Until (UTC, excluded)")
 
     def keep(self, queryset: QuerySet, name: str, value: datetime | None) -> QuerySet:
         # Applied in `period` once every filter is known: what the bounds apply to depends on the others.

@@ -4,6 +4,7 @@ GET /api/v1/monitors/volume/ and /evidence/) one per kind."""
 import django_filters
 from django.db.models import Q, QuerySet
 
+from console.lib.filters import UtcDateTimeFilter
 from slas.choices import LIVE_CLOCK_STATUSES, ClockStatus, EvidenceDirection, VolumeMode
 from slas.models import BusinessCalendar, EvidenceMonitor, SlaClock, SlaDefinition, VolumeMonitor
 from transactions.models import ProcessDefinition
@@ -20,9 +21,9 @@ class SlaClockFilterSet(django_filters.FilterSet):
     )
     entity = django_filters.CharFilter(label="Legal entity")
     txn = django_filters.NumberFilter(field_name="txn_id", label="Transaction")
-    started_since = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte", label="Started since")
-    started_until = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt", label="Started before")
-    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt", label="Due before")
+    started_since = UtcDateTimeFilter(field_name="started_at", lookup_expr="gte", label="Started since")
+    started_until = UtcDateTimeFilter(field_name="started_at", lookup_expr="lt", label="Started before")
+    due_before = UtcDateTimeFilter(field_name="due_at", lookup_expr="lt", label="Due before")
 
     class Meta:
         model = SlaClock
