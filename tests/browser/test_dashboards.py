@@ -4,6 +4,7 @@ sees the figure it drives change."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import PASSWORD
 
@@ -62,5 +63,6 @@ def test_breach_bar_to_transactions_and_assumption_to_figure(browser_page, live_
     form.locator("button[type=submit]").click()
     page.wait_for_load_state()
     assert page.locator(f"[data-testid=evidence-{month}]").inner_text().strip() == "50.0 %"
-    assert "within 12 h" in page.locator("[data-testid=evidence-chart]").inner_text()
+    # Charts below the first screen are drawn one per frame after load: wait for this one's text.
+    expect(page.locator("[data-testid=evidence-chart]")).to_contain_text("within 12 h")
     assert "now 12" in page.locator(".alert").first.inner_text()
