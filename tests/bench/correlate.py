@@ -2,6 +2,9 @@
 
 Prints events/s, the per-batch correlation time when the store holds 10% of N and when it holds N (the ratio shows
 whether a batch's cost grows with the store: it must stay under 1.5), and p50/p95 of the search and timeline APIs.
+Correlation is timed alone; the tasks it hands on (classification, interface discovery, reconciliation, SLA
+evaluation, stall and evidence checks) run after each batch, timed one by one, and are printed as the pipeline's
+cost per 1,000 events (--no-follow-ups skips them, for a quicker flat-cost check).
 Baselines are measured in the same run. Uses its own database (closeloop_bench), rebuilt on every run.
 """
 
@@ -91,6 +94,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--no-follow-ups", dest="follow_ups", action="store_false", help="correlation only, not the tasks it hands on"
+    )
     args = parser.parse_args()
 
     import django
@@ -107,16 +113,31 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     call_command("load_reference_data", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
 
-    from exceptions import tasks as exception_tasks
-    from transactions import tasks
+    from celery import Task
+
     from transactions.models import Event, Transaction, TransactionKey
     from transactions.records import DecodedRecord
     from transactions.services import batch_correlate, ingest_source_create, records_ingest
 
-    # Correlation is timed on its own below: ingest must not also run it through the eager task, and the
-    # classification it triggers belongs to the exceptions benchmark.
-    tasks.correlate_batch.delay = lambda *args, **kwargs: None
-    exception_tasks.classify_failures.delay = lambda *args, **kwargs: None
+    # Correlation is timed on its own below, so ingest must not also run it through the eager task; the tasks a pass
+    # hands on are queued here instead of running inside it, then run and timed one by one.
+    handed_on: list[tuple[Task, tuple, dict]] = []
+    follow_up_seconds: dict[str, float] = {}
+
+    def enqueue(task: Task, *task_args: object, **task_kwargs: object) -> None:
+        if task.name != "transactions.tasks.correlate_batch" and args.follow_ups:
+            handed_on.append((task, task_args, task_kwargs))
+
+    Task.delay = enqueue
+
+    def run_follow_ups() -> None:
+        while handed_on:
+            task, args, kwargs = handed_on.pop(0)
+            t0 = time.perf_counter()
+            task.run(*args, **kwargs)
+            name = task.name.rsplit(".", 1)[-1]
+            follow_up_seconds[name] = follow_up_seconds.get(name, 0.0) + time.perf_counter() - t0
+
     source = ingest_source_create(name="bench", actor="system:bench")
     rng = random.Random(args.seed)
     start = datetime(2026, 1, 1, tzinfo=UTC)
@@ -137,6 +158,7 @@ def main() -> None:
         t1 = time.perf_counter()
         batch_correlate(batch_id=outcome.batch_id)
         t2 = time.perf_counter()
+        run_follow_ups()
         ingest_seconds += t1 - t0
         correlate_seconds += t2 - t1
         stored += outcome.accepted
@@ -181,6 +203,15 @@ def main() -> None:
         f"per-batch correlation at {probe_points['100%']:,} events: {large * 1000:.1f} ms (median of {PROBE_BATCHES})"
     )
     print(f"ratio (target < 1.5):     {large / small:.2f}")
+    if follow_up_seconds:
+        follow_ups = sum(follow_up_seconds.values())
+        print(
+            f"handed-on tasks:          {follow_ups / stored * 1000 * 1000:,.0f} ms per 1,000 events "
+            f"({correlate_seconds / stored * 1000 * 1000:,.0f} ms for correlation itself)"
+        )
+        for name, seconds in sorted(follow_up_seconds.items(), key=lambda item: -item[1]):
+            print(f"    {name + ':':<34}{seconds / stored * 1000 * 1000:,.0f} ms per 1,000 events")
+        print(f"correlation + handed-on:   {stored / (correlate_seconds + follow_ups):,.0f} events/s")
 
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group

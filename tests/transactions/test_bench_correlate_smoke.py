@@ -16,3 +16,7 @@ def test_the_correlation_benchmark_runs_and_prints_its_figures(db):  # db: the s
     assert int(stored[1].replace(",", "")) >= 3000 and int(stored[2].replace(",", "")) > 0
     for figure in ("ingest + correlate:", "correlation only:", "ratio (target < 1.5):", "search by business key API:"):
         assert figure in output, figure
+    # The tasks correlation hands on ran, each timed: SLA evaluation and reconciliation see every transaction.
+    assert re.search(r"evaluate_transactions:\s+[\d,]+ ms per 1,000 events", output), output
+    assert re.search(r"reconcile_transactions:\s+[\d,]+ ms per 1,000 events", output), output
+    assert "correlation + handed-on:" in output
