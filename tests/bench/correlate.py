@@ -94,6 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--api-requests", type=int, default=300, help="timed requests per API (default 300)")
     parser.add_argument(
         "--no-follow-ups", dest="follow_ups", action="store_false", help="correlation only, not the tasks it hands on"
     )
@@ -222,12 +223,20 @@ def main() -> None:
     client = Client()
     client.force_login(user)
     keys = list(
-        TransactionKey.objects.filter(key_type="contract").values_list("value", flat=True)[:: max(1, txn_no // 300)]
+        TransactionKey.objects.filter(key_type="contract").values_list("value", flat=True)[
+            :: max(1, txn_no // args.api_requests)
+        ]
     )
-    search = _measure(client, [f"/api/v1/transactions/?business_key={k}" for k in keys[:300]])
-    txn_ids = list(Transaction.objects.exclude(status="merged").values_list("id", flat=True)[:: max(1, txn_no // 300)])
-    timeline = _measure(client, [f"/api/v1/transactions/{i}/" for i in txn_ids[:300]])
-    listing = _measure(client, ["/api/v1/transactions/?status=failed", "/api/v1/transactions/"] * 50)
+    search = _measure(client, [f"/api/v1/transactions/?business_key={k}" for k in keys[: args.api_requests]])
+    txn_ids = list(
+        Transaction.objects.exclude(status="merged").values_list("id", flat=True)[
+            :: max(1, txn_no // args.api_requests)
+        ]
+    )
+    timeline = _measure(client, [f"/api/v1/transactions/{i}/" for i in txn_ids[: args.api_requests]])
+    listing = _measure(
+        client, ["/api/v1/transactions/?status=failed", "/api/v1/transactions/"] * (args.api_requests // 6)
+    )
     for label, samples in (("search by business key", search), ("timeline", timeline), ("list (first page)", listing)):
         print(
             f"{label + ' API:':<26}p50 {percentile(samples, 0.5):.1f} ms, p95 {percentile(samples, 0.95):.1f} ms "

@@ -10,7 +10,7 @@ from tests.bench.server import run_bench_script
 @pytest.mark.postgres(reason="the benchmark refuses anything but PostgreSQL")
 @pytest.mark.timeout(300)
 def test_the_correlation_benchmark_runs_and_prints_its_figures(db):  # db: the server settings of the test run
-    output = run_bench_script("correlate.py", "--events", "3000")
+    output = run_bench_script("correlate.py", "--events", "3000", "--api-requests", "30")
     stored = re.search(r"events stored:\s+([\d,]+) in ([\d,]+) transactions", output)
     assert stored, output
     assert int(stored[1].replace(",", "")) >= 3000 and int(stored[2].replace(",", "")) > 0
