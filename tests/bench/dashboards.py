@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/closeloop_bench_dashboards")
 
 TARGET_P95_MS = 300
+SIGN_IN_SAMPLES = 3
 CHUNK = 20_000
 ERROR_SHARE = 0.02
 # Clock outcomes: (status, weight).
@@ -51,6 +53,11 @@ def main() -> None:
     parser.add_argument(
         "--no-browser", dest="browser", action="store_false", help="skip the first sign-in in Chromium via gunicorn"
     )
+    parser.add_argument(
+        "--sign-in-only",
+        action="store_true",
+        help="only the first sign-in, against the store a previous run left (nothing is rebuilt)",
+    )
     args = parser.parse_args()
 
     import django
@@ -66,6 +73,10 @@ def main() -> None:
         sys.exit(f"refusing to rebuild database {db['NAME']!r}: its name must contain 'bench'")
     from django.core.management import call_command
 
+    if args.sign_in_only:
+        for line in first_sign_in(db["NAME"]):
+            print(line)
+        return
     _recreate_database()
     call_command("migrate", verbosity=0)
     call_command("load_reference_data", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
@@ -455,32 +466,46 @@ def first_sign_in(database: str) -> list[str]:
     env = {"DATABASE_URL": os.environ["DATABASE_URL"]}
     with gunicorn_serving(env, threads=4) as (base, _server), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_context().new_page()
-        requests = []
-        page.on("requestfinished", lambda request: requests.append(request))
-        page.goto(f"{base}/accounts/login/?next=/slas/")
-        began = time.perf_counter()
-        page.fill("#id_username", user.username)
-        page.fill("#id_password", password)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/slas/")
-        page.locator("[data-testid=breaches-chart] .main-svg").first.wait_for()
-        first = time.perf_counter() - began
-        # Bytes that crossed the wire (compressed); a response from the browser's cache transfers none.
-        first_bytes = sum(r.sizes()["responseBodySize"] for r in requests)
-        requests.clear()
-        began = time.perf_counter()
-        page.goto(f"{base}/slas/")
-        page.locator("[data-testid=breaches-chart] .main-svg").first.wait_for()
-        second = time.perf_counter() - began
-        second_bytes = sum(r.sizes()["responseBodySize"] for r in requests)
+        # Each sign-in in a new browser context: an empty cache, as a manager's first visit has.
+        firsts = [_sign_in_once(browser, base, user.username, password) for _ in range(SIGN_IN_SAMPLES)]
         browser.close()
+    first = statistics.median(seconds for seconds, _bytes, _again, _again_bytes in firsts)
+    _seconds, first_bytes, second, second_bytes = firsts[-1]
     verdict = "met" if first < FIRST_SIGN_IN_TARGET_S else "MISSED"
+    each = ", ".join(f"{seconds:.2f}" for seconds, *_ in firsts)
     return [
-        f"first sign-in to /slas/ in Chromium (gunicorn, empty cache, charts drawn): {first:.2f} s "
-        f"(target < {FIRST_SIGN_IN_TARGET_S:.0f} s: {verdict}); {first_bytes / 1e6:.2f} MB over the wire (compressed)",
+        f"first sign-in to /slas/ in Chromium (gunicorn, empty cache, charts drawn): median {first:.2f} s of "
+        f"{SIGN_IN_SAMPLES} ({each}) (target < {FIRST_SIGN_IN_TARGET_S:.0f} s: {verdict}); "
+        f"{first_bytes / 1e6:.2f} MB over the wire (compressed)",
         f"the same page again (assets from the browser cache): {second:.2f} s; {second_bytes / 1e6:.2f} MB",
     ]
+
+
+def _sign_in_once(browser: object, base: str, username: str, password: str) -> tuple[float, int, float, int]:
+    """(seconds from submitting the sign-in form to the first chart drawn, bytes over the wire, the same page again
+    from the cache, its bytes), in a fresh browser context."""
+    context = browser.new_context()
+    page = context.new_page()
+    requests = []
+    page.on("requestfinished", lambda request: requests.append(request))
+    page.goto(f"{base}/accounts/login/?next=/slas/")
+    began = time.perf_counter()
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/slas/")
+    page.locator("[data-testid=breaches-chart] .main-svg").first.wait_for()
+    first = time.perf_counter() - began
+    # Bytes that crossed the wire (compressed); a response from the browser's cache transfers none.
+    first_bytes = sum(r.sizes()["responseBodySize"] for r in requests)
+    requests.clear()
+    began = time.perf_counter()
+    page.goto(f"{base}/slas/")
+    page.locator("[data-testid=breaches-chart] .main-svg").first.wait_for()
+    second = time.perf_counter() - began
+    second_bytes = sum(r.sizes()["responseBodySize"] for r in requests)
+    context.close()
+    return first, first_bytes, second, second_bytes
 
 
 def _recreate_database() -> None:
