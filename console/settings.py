@@ -406,6 +406,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(minute="*/15"),
         "options": {"expires": 14 * 60},
     },
+    "refresh-reconciliation-rollups": {
+        "task": "exceptions.tasks.refresh_reconciliation_rollups",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
     "raise-interface-silence": {
         "task": "exceptions.tasks.raise_interface_silence",
         "schedule": crontab(minute="*/15"),

@@ -593,3 +593,52 @@ class ReconciliationKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value} (rule {self.rule_id})"
+
+
+class ReconciliationDaily(models.Model):
+    """One rule's verdicts for one local day (DASHBOARD_TIME_ZONE) of their events, per system pair and entity,
+    rebuilt whole from the day's results (idempotent): what /reconciliation/ sums instead of scanning results."""
+
+    day = models.DateField()
+    rule = models.ForeignKey(ReconciliationRule, on_delete=models.CASCADE, related_name="+", db_index=False)
+    left_system = models.CharField(max_length=100, blank=True)
+    right_system = models.CharField(max_length=100, blank=True)
+    entity = models.CharField(max_length=50, blank=True)
+    matched = models.PositiveIntegerField(default=0)
+    mismatched = models.PositiveIntegerField(default=0)
+    incomplete = models.PositiveIntegerField(default=0)
+    error = models.PositiveIntegerField(default=0)
+    amount_at_stake = models.DecimalField(max_digits=20, decimal_places=2, default=0, help_text="of the mismatches")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "rule", "left_system", "right_system", "entity"], name="recon_daily_unique_cell"
+            )
+        ]
+        # The page's WHERE day BETWEEN ? AND ? and the rebuild's DELETE WHERE day=? use the unique constraint's index.
+
+    def __str__(self) -> str:
+        return f"rule {self.rule_id} on {self.day}"
+
+
+class ReconciliationReconciledDaily(models.Model):
+    """Transactions whose every result is a match, counted on the local day of their latest result: the ROI
+    dashboard's "manual reconciliation avoided", rebuilt whole per day like `ReconciliationDaily`."""
+
+    day = models.DateField(unique=True)
+    transactions = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.transactions} on {self.day}"
+
+
+class ReconciliationDirtyDay(models.Model):
+    """A local day whose results changed since its rollups were built: what the refresh still owes, and the days the
+    page still reads from the results themselves."""
+
+    day = models.DateField(unique=True)
+    marked_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return str(self.day)

@@ -295,6 +295,12 @@ ENTITY_MAPPING_ENTRIES = {
     "SG01": "1610",
     "US01": "1710",
 }
+# The quote's tax code: Salesforce CPQ's quote line field (an AvaTax tax code), or a contract's own.
+QUOTE_TAX_CODE = 'attributes.SBQQ__TaxCode__c|attributes["tax.code"]|attributes.taxCode|attributes.TaxCode'
+TAX_CODE_MAPPING = "avatax-tax-code-to-sap-tax-code"
+# Example entries: AvaTax's SaaS codes and the SAP output tax code each is posted with (A1 output VAT; O1 US sales tax
+# through the jurisdiction procedure TAXUSJ). Tax codes are configuration of each SAP system: installations edit them.
+TAX_CODE_MAPPING_ENTRIES = {"SW054000": "A1", "SW054003": "O1", "SW054100": "A1"}
 RECONCILIATION_RULES: list[tuple[str, str, dict]] = [
     (
         "order-to-cash",
@@ -318,15 +324,33 @@ RECONCILIATION_RULES: list[tuple[str, str, dict]] = [
     ),
     (
         "order-to-cash",
-        "Tax code at quote vs tax code posted",
+        "Tax code at quote vs tax engine",
         {
             "kind": ReconciliationKind.COMPARE,
-            "description": "The tax code the quote or contract carries against the one the tax engine or the ERP "
-            "posted (AvaTax taxCode, SAP TaxCode / MWSKZ).",
+            "description": "The tax code the CPQ quote line carries (SBQQ__TaxCode__c, an AvaTax code such as "
+            "SW054000) against the one the tax engine or the billing system used: a product taxed under AvaTax's "
+            "P0000000 fallback is taxed as goods.",
             "left_kind": CONTRACT,
-            "left_path": 'attributes["tax.code"]|attributes.taxCode|attributes.TaxCode',
-            "right_kind": f"tax.calculated|tax.committed|invoice.posted|{SAP_BILLING}",
-            "right_path": 'attributes["tax.code"]|attributes.taxCode|attributes.data.TaxCode|attributes.data.MWSKZ',
+            "left_path": QUOTE_TAX_CODE,
+            "right_kind": "tax.calculated|tax.committed|invoice.posted",
+            "right_path": 'attributes["tax.code"]|attributes.taxCode|attributes.lines[0].taxCode',
+            "comparison": Comparison.NORMALISED,
+            "severity": Severity.HIGH,
+        },
+    ),
+    (
+        "order-to-cash",
+        "Tax code at quote vs ERP tax code posted",
+        {
+            "kind": ReconciliationKind.COMPARE,
+            "description": "The quote's tax code, translated through the tax code mapping (AvaTax codes and SAP "
+            "output tax codes are different code lists), against the tax code (MWSKZ) the ERP billing document "
+            "posted with. A code the mapping lacks is an error to configure, never a mismatch.",
+            "left_kind": CONTRACT,
+            "left_path": QUOTE_TAX_CODE,
+            "right_kind": SAP_BILLING,
+            "right_path": "attributes.data.TaxCode|attributes.data.MWSKZ",
+            "mapping": TAX_CODE_MAPPING,
             "comparison": Comparison.NORMALISED,
             "severity": Severity.HIGH,
         },
@@ -337,11 +361,12 @@ RECONCILIATION_RULES: list[tuple[str, str, dict]] = [
         {
             "kind": ReconciliationKind.COMPARE,
             "description": "The legal entity on the CRM contract, translated through the mapping table, against the "
-            "company code (BUKRS) of the ERP billing document or sales order.",
+            "company code of the ERP billing document (BUKRS) or sales order (BUKRS_VF, the company code to be "
+            "billed).",
             "left_kind": CONTRACT,
             "left_path": "entity|attributes.Legal_Entity__c|attributes.legal_entity",
             "right_kind": f"{SAP_BILLING}|*salesorder*.created*",
-            "right_path": "attributes.data.CompanyCode|attributes.data.BUKRS",
+            "right_path": "attributes.data.CompanyCode|attributes.data.BUKRS|attributes.data.BUKRS_VF",
             "mapping": ENTITY_MAPPING,
             "comparison": Comparison.NORMALISED,
             "severity": Severity.MEDIUM,
@@ -352,10 +377,12 @@ RECONCILIATION_RULES: list[tuple[str, str, dict]] = [
         "One invoice per contract milestone",
         {
             "kind": ReconciliationKind.UNIQUE,
-            "description": "At most one invoice from the billing system per contract milestone. Without a milestone "
-            "attribute the contract counts as a single milestone (billed once).",
+            "description": "At most one invoice from the billing system per contract milestone (Zuora's custom "
+            "field Milestone__c, or a milestone attribute). Without one the contract counts as a single milestone "
+            "(billed once).",
             "left_kind": "invoice.posted|invoice.finalized",
-            "left_path": 'attributes.milestone|attributes["billing.milestone"]|txn_keys.contract[0]',
+            "left_path": 'attributes.Milestone__c|attributes.milestone|attributes["billing.milestone"]'
+            "|txn_keys.contract[0]",
             "scope_path": "business_keys.contract|txn_keys.contract[0]",
             "severity": Severity.HIGH,
         },
@@ -392,6 +419,16 @@ def reconciliation_reference_data_load() -> dict[str, int]:
         },
     )
     created["value_mappings"] += new
+    tax_mapping, new = ValueMapping.objects.get_or_create(
+        slug=TAX_CODE_MAPPING,
+        defaults={
+            "name": "AvaTax tax code -> SAP tax code",
+            "description": "The tax code on the quote (AvaTax) and the SAP output tax code (MWSKZ) it posts with.",
+            "entries": TAX_CODE_MAPPING_ENTRIES,
+        },
+    )
+    created["value_mappings"] += new
+    mappings = {ENTITY_MAPPING: mapping, TAX_CODE_MAPPING: tax_mapping}
     if ReconciliationRule.objects.exists():
         return created
     processes = {p.slug: p for p in process_definition_list()}
@@ -402,7 +439,7 @@ def reconciliation_reference_data_load() -> dict[str, int]:
             name=name,
             position=position * 10,
             process=processes.get(process),
-            **{**fields, "mapping": mapping if fields.get("mapping") == ENTITY_MAPPING else None},
+            **{**fields, "mapping": mappings.get(fields.get("mapping", ""))},
         )
         rule.save()
         created["reconciliation_rules"] += 1

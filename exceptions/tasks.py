@@ -40,6 +40,13 @@ def sweep_reconciliation(hours: int = 1, limit: int = 5000) -> dict[str, int]:
 
 
 @shared_task
+def refresh_reconciliation_rollups() -> int:
+    """Periodic: rebuild the reconciliation rollups of the days whose results changed (the page reads those days from
+    the results until then)."""
+    return services.reconciliation_rollups_refresh()
+
+
+@shared_task
 def sweep_recovered_cases(limit: int = 500) -> int:
     """Periodic: the same, for completed transactions whose task was lost (the database is the record)."""
     return len(services.cases_sweep_recovered(limit=limit))

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from exceptions.choices import ACTIVE_STATUSES
 from exceptions.models import Case
-from exceptions.selectors import reconciled_transaction_count
+from exceptions.selectors import reconciled_transactions_in
 from slas import kpis
 from slas.choices import ClockStatus
 from slas.kpis import ROI_DEFAULTS
@@ -469,8 +469,7 @@ def roi_dashboard(*, first: date, last: date) -> RoiDashboard:
                 "url": _link("roi-drill-transactions", milestone=RollupMetric.EVIDENCE, **period_params(lo, hi)),
             }
         )
-    start, end = kpis.period_bounds(first, last, _tz())
-    reconciled = reconciled_transaction_count(since=start, until=end)
+    reconciled = reconciled_transactions_in(first=first, last=last)
     per_reconciliation = assumptions["minutes_per_reconciliation"].value
     board.reconciliation = {
         "reconciled": reconciled,

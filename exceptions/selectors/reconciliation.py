@@ -1,20 +1,33 @@
-"""Reads of reconciliation: rules, results and their figures (match rates, open mismatches, reconciled transactions),
-the FX rate table, and the preview of a rule as edited over the last 7 days' transactions."""
+"""Reads of reconciliation: rules, results and their figures (match rates, open mismatches, reconciled transactions,
+the cells of the daily rollups), the FX rate table, and the preview of a rule as edited over the last 7 days'
+transactions."""
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
-from django.db.models.functions import TruncWeek
+from django.db.models.functions import TruncDate, TruncWeek
 
 from exceptions.choices import ACTIVE_STATUSES, ReconciliationKind, ReconciliationStatus
-from exceptions.models import FxRate, ReconciliationKey, ReconciliationResult, ReconciliationRule, ValueMapping
+from exceptions.models import (
+    FxRate,
+    ReconciliationDirtyDay,
+    ReconciliationKey,
+    ReconciliationReconciledDaily,
+    ReconciliationResult,
+    ReconciliationRule,
+    ValueMapping,
+)
 from exceptions.reconciliation import RateLookup, evaluate_compare, rate_lookup, rule_spec, shown, unique_keys
 from exceptions.selectors.rules import PREVIEW_DAYS  # the same week as classification's preview
 from transactions import selectors as txn_selectors
+from transactions.services.interfaces import day_bounds
 
 PREVIEW_TRANSACTIONS = 2000
 PREVIEW_ROWS = 20
@@ -103,7 +116,17 @@ def reconciliation_open_mismatches(*, limit: int = 100) -> QuerySet[Reconciliati
 def reconciled_transaction_count(*, since: datetime | None = None, until: datetime | None = None) -> int:
     """Transactions with at least one result and every result matched, by their latest result's time: what the ROI
     dashboard counts as manual reconciliation avoided."""
-    rows = ReconciliationResult.objects.values("txn_id").annotate(
+    rows = ReconciliationResult.objects.all()
+    if since is not None or until is not None:
+        # A transaction whose latest result falls in the period has a result in it: only those are grouped (the
+        # period's results by index, then each candidate's results by recon_result_unique), not the whole store.
+        period = ReconciliationResult.objects.all()
+        if since is not None:
+            period = period.filter(occurred_at__gte=since)
+        if until is not None:
+            period = period.filter(occurred_at__lt=until)
+        rows = rows.filter(txn_id__in=period.values("txn_id"))
+    rows = rows.values("txn_id").annotate(
         last=Max("occurred_at"), other=Count("id", filter=~Q(status=ReconciliationStatus.MATCHED))
     )
     rows = rows.filter(other=0)
@@ -112,6 +135,60 @@ def reconciled_transaction_count(*, since: datetime | None = None, until: dateti
     if until is not None:
         rows = rows.filter(last__lt=until)
     return rows.order_by().count()
+
+
+STATUSES = tuple(ReconciliationStatus.values)
+Cell = tuple[date, int, str, str, str]  # (local day, rule, left system, right system, entity)
+COUNTED = (*STATUSES, "amount_at_stake")
+
+
+def reconciliation_cells(*, days: Iterable[date]) -> dict[Cell, dict[str, Any]]:
+    """The results of these local days (DASHBOARD_TIME_ZONE) counted per day, rule, system pair and entity, straight
+    from `ReconciliationResult` ({status: count, ..., amount_at_stake: of the mismatches}): what a day's rollup row
+    holds, and what the page reads for a day whose rollup is not rebuilt yet."""
+    ranges = [day_bounds(d, d) for d in sorted(set(days))]
+    if not ranges:
+        return {}
+    period = Q()
+    for start, end in ranges:
+        period |= Q(occurred_at__gte=start, occurred_at__lt=end)
+    rows = (
+        ReconciliationResult.objects.filter(period)
+        .annotate(day=TruncDate("occurred_at", tzinfo=ZoneInfo(settings.DASHBOARD_TIME_ZONE)))
+        .values("day", "rule_id", "left_system", "right_system", "entity", "status")
+        .annotate(n=Count("id"), at_stake=Sum("amount_at_stake"))
+        .order_by()
+    )
+    cells: dict[Cell, dict[str, Any]] = {}
+    for row in rows:
+        key = (row["day"], row["rule_id"], row["left_system"], row["right_system"], row["entity"])
+        cell = cells.setdefault(key, {status: 0 for status in STATUSES} | {"amount_at_stake": Decimal(0)})
+        cell[row["status"]] += row["n"]
+        if row["status"] == ReconciliationStatus.MISMATCHED:
+            cell["amount_at_stake"] += row["at_stake"] or Decimal(0)
+    return cells
+
+
+def reconciliation_dirty_days(*, first: date, last: date) -> set[date]:
+    """The local days first..last whose results changed since their rollups were built."""
+    return set(ReconciliationDirtyDay.objects.filter(day__gte=first, day__lte=last).values_list("day", flat=True))
+
+
+def reconciled_transactions_in(*, first: date, last: date) -> int:
+    """Transactions whose every result is a match, counted on the local day of their latest result, over the days
+    first..last: the ROI dashboard's manual reconciliation avoided, from `ReconciliationReconciledDaily`, the days not
+    rebuilt yet counted from the results."""
+    dirty = reconciliation_dirty_days(first=first, last=last)
+    rolled = (
+        ReconciliationReconciledDaily.objects.filter(day__gte=first, day__lte=last)
+        .exclude(day__in=dirty)
+        .aggregate(n=Sum("transactions"))["n"]
+    )
+    live = 0
+    for day in dirty:
+        since, until = day_bounds(day, day)
+        live += reconciled_transaction_count(since=since, until=until)
+    return (rolled or 0) + live
 
 
 def reconciliation_results_for_transaction(*, txn_id: int) -> QuerySet[ReconciliationResult]:

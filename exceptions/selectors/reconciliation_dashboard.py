@@ -1,28 +1,40 @@
 """Reads behind the reconciliation page (/reconciliation/): match rates by rule, system pair, entity and week, the open
 mismatches with the amounts at stake, each figure with the drill-down link that selects exactly the rows it counts.
 
-Figures read `ReconciliationResult` through its indexes (a period of results, grouped by the database); the open
+Figures read the daily rollup (`ReconciliationDaily`, kept by exceptions.services.reconciliation_rollups), so a page
+costs days x rules x system pairs x entities whatever the history; the days whose results changed since their rollup
+was built are read from the results, so a figure always counts exactly the rows its drill-down lists. The open
 mismatches read the partial index of mismatched results, never the whole history.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncWeek
 from django.urls import reverse
 from django.utils.http import urlencode
 
 from exceptions.choices import ACTIVE_STATUSES, ReconciliationStatus
 from exceptions.dashboard_filters import EMPTY
-from exceptions.models import ReconciliationResult, ReconciliationRule
-from exceptions.selectors.reconciliation import GROUPINGS, reconciliation_open_mismatches
+from exceptions.models import ReconciliationDaily, ReconciliationResult, ReconciliationRule
+from exceptions.selectors.reconciliation import (
+    COUNTED,
+    GROUPINGS,
+    STATUSES,
+    Cell,
+    reconciliation_cells,
+    reconciliation_dirty_days,
+    reconciliation_open_mismatches,
+)
+from transactions.services.interfaces import day_bounds
 
 BY = ("rule", "system_pair", "entity", "week")
-STATUSES = tuple(ReconciliationStatus.values)
 OPEN_MISMATCHES_SHOWN = 50
 
 
@@ -79,34 +91,51 @@ def _label(by: str, row: dict) -> str:
     return row["week"].date().isoformat()
 
 
-def reconciliation_match_rates_all(*, since: datetime, until: datetime) -> dict[str, list[dict]]:
-    """`reconciliation_match_rates` for every grouping at once (the same rows, keys and order), from one scan of the
-    period's results: the database groups them by every dimension together (a few thousand groups at most: rules x
-    system pairs x entities x weeks x statuses), and the four groupings are folded from those, so a page pays for
-    one pass over the period rather than four."""
-    names = dict(ReconciliationRule.objects.values_list("id", "name"))
-    cells = (
-        ReconciliationResult.objects.filter(occurred_at__gte=since, occurred_at__lt=until)
-        .annotate(week=TruncWeek("occurred_at"))
-        .values("rule_id", "left_system", "right_system", "entity", "week", "status")
-        .annotate(n=Count("id"), at_stake=Sum("amount_at_stake"))
-        .order_by()
+def _period_cells(first: date, last: date) -> Iterable[tuple[Cell, dict[str, Any]]]:
+    """Every cell of the local days first..last: the rollup's rows, and the results themselves for the days marked
+    dirty (changed since their rollup was built), so that each figure counts exactly the rows its drill-down lists
+    while paying only for the days not rebuilt yet."""
+    dirty = reconciliation_dirty_days(first=first, last=last)
+    clean = (
+        ReconciliationDaily.objects.filter(day__gte=first, day__lte=last)
+        .exclude(day__in=dirty)
+        .values_list("day", "rule_id", "left_system", "right_system", "entity", *COUNTED)
     )
+    for row in clean.iterator(chunk_size=5000):
+        yield row[:5], dict(zip(COUNTED, row[5:], strict=True))
+    yield from reconciliation_cells(days=dirty).items()
+
+
+def reconciliation_match_rates_all(*, first: date, last: date) -> dict[str, list[dict]]:
+    """`reconciliation_match_rates` for every grouping at once (the same rows, keys and order) over the local days
+    first..last, folded from the daily rollup (`ReconciliationDaily`: rules x system pairs x entities x days, never
+    the results' history), the days not rebuilt yet read from the results."""
+    names = dict(ReconciliationRule.objects.values_list("id", "name"))
+    zone = ZoneInfo(settings.DASHBOARD_TIME_ZONE)
     folded: dict[str, dict[tuple, dict]] = {by: {} for by in GROUPINGS}
-    for cell in cells:
-        cell["rule__name"] = names.get(cell["rule_id"], "")
+    for (day, rule_id, left_system, right_system, entity), counts in _period_cells(first, last):
+        monday = day - timedelta(days=day.weekday())
+        cell = {
+            "rule_id": rule_id,
+            "rule__name": names.get(rule_id, ""),
+            "left_system": left_system,
+            "right_system": right_system,
+            "entity": entity,
+            "week": datetime.combine(monday, time.min, tzinfo=zone),
+        }
         for by, fields in GROUPINGS.items():
             key = tuple(cell[f] for f in fields)
             row = folded[by].get(key)
             if row is None:
                 row = folded[by][key] = {f: cell[f] for f in fields}
                 row |= {status: 0 for status in STATUSES} | {"total": 0, "amount_at_stake": Decimal(0)}
-            row[cell["status"]] += cell["n"]
-            row["total"] += cell["n"]
-            if cell["status"] == ReconciliationStatus.MISMATCHED:
-                row["amount_at_stake"] += cell["at_stake"] or Decimal(0)
+            for status in STATUSES:
+                row[status] += counts[status]
+                row["total"] += counts[status]
+            row["amount_at_stake"] += counts["amount_at_stake"] or Decimal(0)
     out = {}
     for by, rows in folded.items():
+        rows = {key: row for key, row in rows.items() if row["total"]}
         for row in rows.values():
             decided = row["matched"] + row["mismatched"]
             row["match_rate"] = row["matched"] / decided if decided else None
@@ -114,11 +143,13 @@ def reconciliation_match_rates_all(*, since: datetime, until: datetime) -> dict[
     return out
 
 
-def reconciliation_dashboard(*, since: datetime, until: datetime) -> ReconciliationDashboard:
-    """Match rates per rule, system pair, entity and week of results whose events occurred in [since, until), and
-    the open mismatches (of any time: they are still to be worked), the largest amounts first."""
+def reconciliation_dashboard(*, first: date, last: date) -> ReconciliationDashboard:
+    """Match rates per rule, system pair, entity and week of results whose events occurred in the local days
+    first..last (DASHBOARD_TIME_ZONE), and the open mismatches (of any time: they are still to be worked), the
+    largest amounts first."""
+    since, until = day_bounds(first, last)
     board = ReconciliationDashboard(since=since, until=until)
-    grouped = reconciliation_match_rates_all(since=since, until=until)
+    grouped = reconciliation_match_rates_all(first=first, last=last)
     for by in BY:
         rows = grouped[by]
         if by == "week":

@@ -1,6 +1,7 @@
 """Writes of the exceptions app, one module per topic: `classify` (failures into cases), `cases` (actions on a case),
 `escalation`, `notify`, `configuration` (managers' taxonomy and rules), `queues`, `reconciliation` (cross-system
-facts checked after correlation) and `reconciliation_rules` (its rules, mappings and FX rates), `recovery` (cases whose
+facts checked after correlation), `reconciliation_rollups` (its daily figures) and `reconciliation_rules` (its rules,
+mappings and FX rates), `recovery` (cases whose
 transactions completed after all), `replays`, `signals` (occurrences that no event carries), `targets` (replay
 targets and webhooks as configured), `webhooks` (deliveries).
 Callers import the public names from here."""
@@ -62,6 +63,11 @@ from exceptions.services.queues import (
 from exceptions.services.reconciliation import (
     reconcile_transactions,
     reconciliation_sweep,
+)
+from exceptions.services.reconciliation_rollups import (
+    reconciliation_earliest_day,
+    reconciliation_rollups_rebuild,
+    reconciliation_rollups_refresh,
 )
 from exceptions.services.reconciliation_rules import (
     fx_rate_create,
@@ -181,6 +187,9 @@ __all__ = [
     "queue_snapshot",
     "queue_update",
     "reconcile_transactions",
+    "reconciliation_earliest_day",
+    "reconciliation_rollups_rebuild",
+    "reconciliation_rollups_refresh",
     "reconciliation_rule_apply",
     "reconciliation_rule_create",
     "reconciliation_rule_delete",

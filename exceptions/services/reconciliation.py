@@ -37,6 +37,11 @@ from exceptions.reconciliation import (
 )
 from exceptions.selectors.reconciliation import fx_rates
 from exceptions.services.cases import case_resolve_automatically
+from exceptions.services.reconciliation_rollups import (
+    reconciliation_days_mark_dirty,
+    result_days,
+    transaction_result_days,
+)
 from exceptions.services.signals import Signal, signals_record_isolated
 from transactions import selectors as txn_selectors
 
@@ -257,6 +262,7 @@ def _absorbed_clear(survivor_of: dict[int, int]) -> int:
                 f"transaction {result.txn_id} merged into {survivor_of[result.txn_id]}, which is reconciled instead",
             )
     ReconciliationResult.objects.filter(pk__in=[r.pk for r in gone]).delete()
+    reconciliation_days_mark_dirty(result_days(r.occurred_at for r in gone))
     for absorbed, survivor in survivor_of.items():
         ReconciliationKey.objects.filter(txn_id=absorbed).update(txn_id=survivor)
     return resolved
@@ -368,6 +374,7 @@ def _store(rules: list[ReconciliationRule], live: dict[int, dict], wanted: list[
     updates: list[ReconciliationResult] = []
     changed_ids: list[int] = []
     signals: dict[tuple[int, int, str], Signal] = {}
+    prior_times: set[datetime] = set()  # when the rows changed or removed here stood before
     for w in wanted:
         key = (w.txn_id, w.rule.pk, w.subject)
         if key in seen:
@@ -391,6 +398,7 @@ def _store(rules: list[ReconciliationRule], live: dict[int, dict], wanted: list[
                 f"{w.fields['reason']})",
             )
         if any(getattr(row, name) != value for name, value in w.fields.items()):
+            prior_times.add(row.occurred_at)
             for name, value in w.fields.items():
                 setattr(row, name, value)
             row.evaluated_at = now
@@ -440,6 +448,12 @@ def _store(rules: list[ReconciliationRule], live: dict[int, dict], wanted: list[
     if stale:
         ReconciliationResult.objects.filter(pk__in=[r.pk for r in stale]).delete()
     counts["changed"] = len(creates) + len(updates) + len(stale)
+    recounted = {r.txn_id for r in creates.values()} | {r.txn_id for r in updates} | {r.txn_id for r in stale}
+    if recounted:
+        # Updates that only link a case change no figure, but marking their days costs as little as telling them
+        # apart; the stale rows' days are gone from the table, so they come from the rows held here.
+        prior_times.update(r.occurred_at for r in stale)
+        reconciliation_days_mark_dirty(result_days(prior_times) | transaction_result_days(recounted), now=now)
     if counts["changed"]:
         # One entry per batch, like classification's: the results are the record, the entry says who changed them.
         audit_record(

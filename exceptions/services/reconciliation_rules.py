@@ -18,6 +18,7 @@ from exceptions.choices import Comparison, ReconciliationKind, Severity
 from exceptions.models import FxRate, ReconciliationKey, ReconciliationRule, ValueMapping
 from exceptions.reconciliation import path_problem
 from exceptions.services.configuration import new_slug
+from exceptions.services.reconciliation_rollups import reconciliation_days_mark_dirty, rule_result_days
 from transactions.models import ProcessDefinition
 
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -235,6 +236,8 @@ def reconciliation_rule_set_active(*, rule: ReconciliationRule, actor: str, is_a
 def reconciliation_rule_delete(*, rule: ReconciliationRule, actor: str) -> None:
     """Its results go with it; the cases its mismatches opened stay, as the record of what was found."""
     rule = ReconciliationRule.objects.select_for_update().get(pk=rule.pk)
+    # Its results' cells go with it, and its transactions may count as reconciled now: their days are rebuilt.
+    reconciliation_days_mark_dirty(rule_result_days(rule.pk))
     audit_delete(obj=rule, actor=actor, action="reconciliation_rule.deleted", before=reconciliation_rule_snapshot(rule))
 
 

@@ -19,11 +19,16 @@ from console.lib.views import active_write, confirmed_write, form_write, get_or_
 from exceptions import selectors, services
 from exceptions.forms.reconciliation import FxRateForm, ReconciliationRuleForm, ValueMappingForm
 from exceptions.models import ReconciliationRule, ValueMapping
+from exceptions.selectors.reconciliation_dashboard import reconciliation_match_rates_all
+from transactions.services.interfaces import local_day
 
 
 def _rule_rows(rules: list[ReconciliationRule]) -> list[tuple[ReconciliationRule, dict | None]]:
-    since = timezone.now() - timedelta(days=selectors.PREVIEW_DAYS)
-    figures = {row["rule_id"]: row for row in selectors.reconciliation_match_rates(by="rule", since=since)}
+    # The last days' figures from the daily rollup, as /reconciliation/ reads them (not a scan of a week of results).
+    today = local_day(timezone.now())
+    first = today - timedelta(days=selectors.PREVIEW_DAYS - 1)
+    rows = reconciliation_match_rates_all(first=first, last=today)["rule"]
+    figures = {row["rule_id"]: row for row in rows}
     return [(rule, figures.get(rule.pk)) for rule in rules]
 
 

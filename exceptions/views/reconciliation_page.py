@@ -7,7 +7,7 @@ the rows a figure counted. Every CSV download is audited and formula-safe (conso
 """
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import date, timedelta
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -23,6 +23,7 @@ from exceptions.dashboard_filters import ReconciliationDrillFilterSet
 from exceptions.models import ReconciliationResult
 from exceptions.selectors import reconciliation_result_list
 from exceptions.selectors.reconciliation_dashboard import BY, ReconciliationDashboard, reconciliation_dashboard
+from transactions.services.interfaces import local_day
 
 DEFAULT_DAYS = 84
 PERIODS = (7, 28, 84, 182, 365)
@@ -30,14 +31,15 @@ DRILL_PAGE = 500
 Tables = dict[str, tuple[list[str], Callable[[], Iterable]]]
 
 
-def _period(request: HttpRequest) -> tuple[datetime, datetime, int]:
-    """The last `?days=` days (7 to 365, default 12 weeks) up to the end of today, in the console's time zone."""
+def _period(request: HttpRequest) -> tuple[date, date, int]:
+    """The last `?days=` local days (7 to 365, default 12 weeks) up to today, in the dashboards' time zone (the
+    rollup's days)."""
     try:
         days = min(max(int(request.GET.get("days", DEFAULT_DAYS)), 7), 365)
     except ValueError:
         days = DEFAULT_DAYS
-    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - timedelta(days=days - 1), today + timedelta(days=1), days
+    today = local_day(timezone.now())
+    return today - timedelta(days=days - 1), today, days
 
 
 def _pct(rate: float | None) -> str:
@@ -105,8 +107,8 @@ def _tables(board: ReconciliationDashboard) -> Tables:
 @login_required
 @permission_required(VIEW_CASES, raise_exception=True)
 def reconciliation_page(request: HttpRequest) -> HttpResponse:
-    since, until, days = _period(request)
-    board = reconciliation_dashboard(since=since, until=until)
+    first, last, days = _period(request)
+    board = reconciliation_dashboard(first=first, last=last)
     if request.GET.get("format") == "csv":
         tables = _tables(board)
         name = request.GET.get("table", "")

@@ -12,12 +12,14 @@ shared). Uses its own database (closeloop_bench_reconcile), rebuilt on every run
 import argparse
 import os
 import random
+import re
 import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -318,6 +320,7 @@ def main() -> None:
     reconciled_events = 0
     probes: dict[str, list[float]] = {}
     probe_points = {"10%": args.events // 10, "100%": args.events}
+    query_time: dict[str, dict[str, list[float]]] = {label: {} for label in probe_points}
     began = last_print = time.perf_counter()
 
     while stored < args.events:
@@ -342,7 +345,11 @@ def main() -> None:
         batch_correlate(batch_id=outcome.batch_id)
         t2 = time.perf_counter()
         ids = sorted(set(touched))
-        reconcile_transactions(ids)
+        if probing:
+            with connection.execute_wrapper(QueryClock([query_time[label] for label in probing])):
+                reconcile_transactions(ids)
+        else:
+            reconcile_transactions(ids)
         t3 = time.perf_counter()
         seconds["ingest"] += t1 - t0
         seconds["correlate"] += t2 - t1
@@ -391,6 +398,20 @@ def main() -> None:
             f"(median of {len(probes[label])} batches of {BATCH:,} events)"
         )
     print(f"ratio (target <= 1.5):    {large / small:.2f}")
+    _print_query_growth(query_time, PROBE_BATCHES)
+
+    # The periodic refresh (every 5 minutes in production) has the run's days to rebuild; the page reads the days
+    # still marked from the results, so it is measured both ways: every day rebuilt, and the latest day dirty (the
+    # steady state while a day fills).
+    from exceptions.models import ReconciliationDirtyDay
+    from exceptions.services import reconciliation_rollups_refresh
+    from exceptions.services.reconciliation_rollups import reconciliation_days_mark_dirty
+
+    dirty_days = sorted(ReconciliationDirtyDay.objects.values_list("day", flat=True))
+    t0 = time.perf_counter()
+    while ReconciliationDirtyDay.objects.exists():
+        reconciliation_rollups_refresh()
+    print(f"rollup refresh:           {len(dirty_days)} dirty days rebuilt in {time.perf_counter() - t0:.1f} s")
 
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
@@ -403,13 +424,46 @@ def main() -> None:
     page = _measure(client, ["/reconciliation/"] * args.page_requests)
     drill = _measure(client, ["/reconciliation/results/?status=mismatched"] * args.page_requests)
     roi = _measure(client, ["/roi/"] * max(1, args.page_requests // 2))
-    for label, samples in (("reconciliation page", page), ("mismatch drill-down", drill), ("ROI dashboard", roi)):
+    if dirty_days:
+        reconciliation_days_mark_dirty([dirty_days[-1]])
+    page_dirty = _measure(client, ["/reconciliation/"] * args.page_requests)
+    for label, samples in (
+        ("reconciliation page", page),
+        ("page, latest day dirty", page_dirty),
+        ("mismatch drill-down", drill),
+        ("ROI dashboard", roi),
+    ):
         print(
             f"{label + ':':<26}p50 {percentile(samples, 0.5):.0f} ms, p95 {percentile(samples, 0.95):.0f} ms "
             f"({len(samples)} requests)"
         )
     load = os.getloadavg()
     print(f"load average (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
+
+
+class QueryClock:
+    """Time per SQL statement shape (IN lists and VALUES rows folded) during the probe batches: which query grows."""
+
+    def __init__(self, into: list[dict[str, list[float]]]) -> None:
+        self.into = into
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            shape = re.sub(r"\(%s(::\w+)?(, %s(::\w+)?)*\)", "(...)", sql)
+            shape = re.sub(r"(, \(\.\.\.\))+", ", ...", shape)
+            for times in self.into:
+                times.setdefault(shape, []).append(time.perf_counter() - t0)
+
+
+def _print_query_growth(query_time: dict[str, dict[str, list[float]]], batches: int) -> None:
+    small, large = query_time["10%"], query_time["100%"]
+    print("per-batch time by query (10% -> 100%, ms per batch), the largest at 100%:")
+    for shape in sorted(large, key=lambda q: -sum(large[q]))[:8]:
+        before, after = sum(small.get(shape, [])) * 1000 / batches, sum(large[shape]) * 1000 / batches
+        print(f"  {before:7.1f} -> {after:7.1f}  {len(large[shape]) / batches:5.1f}/batch  {shape[:110]}")
 
 
 def _measure(client: object, urls: list[str]) -> list[float]:

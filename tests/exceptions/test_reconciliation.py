@@ -280,9 +280,13 @@ def results_by_rule(txn: Transaction) -> dict[str, ReconciliationResult]:
     return {r.rule.name: r for r in ReconciliationResult.objects.filter(txn=txn).select_related("rule")}
 
 
-def o2c_events(prefix: str, *, sap_tables: bool, net="1000.00", company="1010", tax="SW054000", entity="DE01"):
-    """An order-to-cash transaction: a Salesforce contract (canonical fields, or CPQ's own names) and an SAP billing
-    document (the S/4HANA API's names, or the table fields VBRK-NETWR/WAERK, BUKRS, MWSKZ)."""
+def o2c_events(
+    prefix: str, *, sap_tables: bool, net="1000.00", company="1010", tax="SW054000", posted_tax="A1", entity="DE01"
+):
+    """An order-to-cash transaction: a Salesforce contract (canonical fields and CPQ's quote-line tax code
+    SBQQ__TaxCode__c, or CPQ's own names), AvaTax's tax calculation (its response's `lines[0].taxCode`, or a flat
+    `taxCode`) and an SAP billing document (the S/4HANA API's names, or the table fields VBRK-NETWR/WAERK, BUKRS and
+    the item's MWSKZ). `tax` is an AvaTax code, `posted_tax` the SAP output tax code."""
     if sap_tables:
         contract = record(
             f"{prefix}c",
@@ -295,20 +299,36 @@ def o2c_events(prefix: str, *, sap_tables: bool, net="1000.00", company="1010", 
                 "TaxCode": tax,
             },
         )
-        data = {"BillingDocument": "0090000001", "NETWR": net, "WAERK": "EUR", "BUKRS": company, "MWSKZ": tax}
+        data = {"BillingDocument": "0090000001", "NETWR": net, "WAERK": "EUR", "BUKRS": company, "MWSKZ": posted_tax}
+        calculated = {"taxCode": tax}
     else:
         contract = record(
-            f"{prefix}c", "contract.approved", amount=net, currency="EUR", entity=entity, attributes={"tax.code": tax}
+            f"{prefix}c",
+            "contract.approved",
+            amount=net,
+            currency="EUR",
+            entity=entity,
+            attributes={"SBQQ__TaxCode__c": tax},
         )
         data = {
             "BillingDocument": "0090000001",
             "TotalNetAmount": net,
             "TransactionCurrency": "EUR",
             "CompanyCode": company,
+            "TaxCode": posted_tax,
         }
+        calculated = {"code": "90000001", "lines": [{"lineNumber": "1", "taxCode": tax}]}
     billing = record(f"{prefix}b", SAP_BILLING, 2, system="sap-s4", attributes={"data": data})
-    tax_event = record(f"{prefix}t", "tax.calculated", 1, system="avalara-tax", attributes={"taxCode": tax})
+    tax_event = record(f"{prefix}t", "tax.calculated", 1, system="avalara-tax", attributes=calculated)
     return [contract, tax_event, billing]
+
+
+O2C_COMPARE_DEFAULTS = (
+    "Contract amount vs invoice net amount",
+    "Tax code at quote vs tax engine",
+    "Tax code at quote vs ERP tax code posted",
+    "CRM legal entity vs ERP company code",
+)
 
 
 @pytest.mark.parametrize("sap_tables", [False, True], ids=["api-names", "table-names"])
@@ -318,44 +338,77 @@ def test_the_order_to_cash_defaults_agree_on_a_clean_transaction(source, referen
     assert txn.process.slug == "order-to-cash"
     reconcile_transactions([txn.pk])
     found = results_by_rule(txn)
-    assert {name: r.status for name, r in found.items()} == {
-        "Contract amount vs invoice net amount": "matched",
-        "Tax code at quote vs tax code posted": "matched",
-        "CRM legal entity vs ERP company code": "matched",
-    }
+    assert {name: r.status for name, r in found.items()} == dict.fromkeys(O2C_COMPARE_DEFAULTS, "matched")
     assert found["CRM legal entity vs ERP company code"].left_value == "DE01 -> 1010"
+    # AvaTax's SaaS code and SAP's output VAT code are different lists: the mapping translates.
+    assert found["Tax code at quote vs ERP tax code posted"].left_value == "SW054000 -> A1"
     assert not Case.objects.filter(category__slug="data_quality").exists()
 
 
 @pytest.mark.parametrize("sap_tables", [False, True], ids=["api-names", "table-names"])
 def test_the_order_to_cash_defaults_find_silent_mismatches(source, reference, sap_tables):
-    # Net 1000.00 vs 1100.00, company code 1710 (US) for a German contract, tax code changed after the quote.
-    events = o2c_events("m", sap_tables=sap_tables, company="1710", tax="SW054000")
+    # Net 1000.00 vs 1100.00, company code 1710 (US) for a German contract, AvaTax fell back to P0000000 and SAP
+    # posted US sales tax (O1) where the quote's code maps to output VAT (A1).
+    events = o2c_events("m", sap_tables=sap_tables, company="1710", tax="SW054000", posted_tax="O1")
     events[2]["attributes"]["data"]["NETWR" if sap_tables else "TotalNetAmount"] = "1100.00"
-    events[2]["attributes"]["data"]["MWSKZ" if sap_tables else "TaxCode"] = "P0000000"
-    events[1]["attributes"]["taxCode"] = "P0000000"
+    if sap_tables:
+        events[1]["attributes"]["taxCode"] = "P0000000"
+    else:
+        events[1]["attributes"]["lines"][0]["taxCode"] = "P0000000"
     ingest_and_correlate(source, *events)
     txn = txn_of("mc")
     reconcile_transactions([txn.pk])
     found = results_by_rule(txn)
+    assert {name: r.status for name, r in found.items()} == dict.fromkeys(O2C_COMPARE_DEFAULTS, "mismatched")
     amount = found["Contract amount vs invoice net amount"]
     assert (amount.status, amount.amount_at_stake, amount.currency) == ("mismatched", Decimal("100.00"), "EUR")
-    assert found["Tax code at quote vs tax code posted"].status == "mismatched"
-    assert found["Tax code at quote vs tax code posted"].right_value == "P0000000"
+    engine = found["Tax code at quote vs tax engine"]
+    assert (engine.left_value, engine.right_value) == ("SW054000", "P0000000")
+    posted = found["Tax code at quote vs ERP tax code posted"]
+    assert (posted.left_value, posted.right_value) == ("SW054000 -> A1", "O1")
     entity = found["CRM legal entity vs ERP company code"]
     assert (entity.status, entity.left_value, entity.right_value) == ("mismatched", "DE01 -> 1010", "1710")
-    assert Case.objects.filter(category__slug="data_quality", status=CaseStatus.OPEN).count() == 3
+    assert Case.objects.filter(category__slug="data_quality", status=CaseStatus.OPEN).count() == 4
 
 
-def test_an_unmapped_legal_entity_is_an_error_to_configure_not_a_case(source, reference):
-    ingest_and_correlate(source, *o2c_events("u", sap_tables=False, entity="AT01"))
+def test_an_unmapped_legal_entity_or_tax_code_is_an_error_to_configure_not_a_case(source, reference):
+    ingest_and_correlate(source, *o2c_events("u", sap_tables=False, entity="AT01", tax="SW999999"))
     txn = txn_of("uc")
     reconcile_transactions([txn.pk])
-    entity = results_by_rule(txn)["CRM legal entity vs ERP company code"]
+    found = results_by_rule(txn)
+    entity = found["CRM legal entity vs ERP company code"]
     assert (entity.status, entity.reason) == (
         "error",
         "'AT01' has no entry in the mapping 'CRM legal entity -> ERP company code'",
     )
+    posted = found["Tax code at quote vs ERP tax code posted"]
+    assert (posted.status, posted.reason) == (
+        "error",
+        "'SW999999' has no entry in the mapping 'AvaTax tax code -> SAP tax code'",
+    )
+    assert not Case.objects.filter(category__slug="data_quality").exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "booked", "status"),
+    [("BUKRS_VF", "1010", "matched"), ("BUKRS_VF", "1710", "mismatched"), ("CompanyCode", "1710", "mismatched")],
+)
+def test_the_entity_default_reads_the_sales_orders_company_code_to_be_billed(source, reference, field, booked, status):
+    # Before any billing document: the S/4HANA sales order's business event carries VBAK-BUKRS_VF.
+    contract = record("sc", "contract.approved", amount="10.00", currency="EUR", entity="DE01")
+    order = record(
+        "so",
+        "sap.s4.beh.salesorder.v1.SalesOrder.Created.v1",
+        1,
+        system="sap-s4",
+        keys={"contract": "C-1", "order": "0000000001"},
+        attributes={"data": {"SalesOrder": "0000000001", field: booked}},
+    )
+    ingest_and_correlate(source, contract, order)
+    txn = txn_of("sc")
+    reconcile_transactions([txn.pk])
+    entity = results_by_rule(txn)["CRM legal entity vs ERP company code"]
+    assert (entity.status, entity.right_value) == (status, booked)
 
 
 @pytest.mark.parametrize(
@@ -393,7 +446,11 @@ def test_the_duplicate_supplier_invoice_default(source, reference, attributes):
     assert {r.subject for r in results} == {"100012 / inv-2026-0042"}
 
 
-@pytest.mark.parametrize("milestone", [{"milestone": "M2"}, {"billing.milestone": "M2"}], ids=["milestone", "dotted"])
+@pytest.mark.parametrize(
+    "milestone",
+    [{"Milestone__c": "M2"}, {"Milestone__c": "M2", "milestone": "M9"}, {"billing.milestone": "M2"}],
+    ids=["zuora-custom-field", "custom-field-first", "dotted"],
+)
 def test_one_invoice_per_contract_milestone_default(source, reference, milestone):
     contract = record("k1", "contract.approved", amount="1000.00", currency="EUR")
     invoices = [
@@ -418,10 +475,10 @@ def test_one_invoice_per_contract_milestone_default(source, reference, milestone
 def test_defaults_load_once_and_are_not_brought_back(reference):
     from exceptions.reference import reconciliation_reference_data_load
 
-    assert ReconciliationRule.objects.count() == 5
-    ReconciliationRule.objects.filter(name="Tax code at quote vs tax code posted").delete()
+    assert ReconciliationRule.objects.count() == 6
+    ReconciliationRule.objects.filter(name="Tax code at quote vs tax engine").delete()
     assert reconciliation_reference_data_load() == {"value_mappings": 0, "reconciliation_rules": 0}
-    assert ReconciliationRule.objects.count() == 4
+    assert ReconciliationRule.objects.count() == 5
 
 
 def test_a_merge_moves_the_verdict_to_the_survivor(o2c, source):

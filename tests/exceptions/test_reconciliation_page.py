@@ -4,16 +4,24 @@ rows it counts, formula-safe CSV downloads, and the ROI dashboard's manual recon
 import csv
 import io
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from console.lib.audit import AuditEntry
-from exceptions.models import ReconciliationResult
-from exceptions.selectors.reconciliation_dashboard import BY, reconciliation_dashboard
+from exceptions.models import ReconciliationDaily, ReconciliationDirtyDay, ReconciliationResult
+from exceptions.selectors import reconciled_transaction_count, reconciled_transactions_in, reconciliation_match_rates
+from exceptions.selectors.reconciliation_dashboard import BY, reconciliation_dashboard, reconciliation_match_rates_all
+from exceptions.services import reconcile_transactions, reconciliation_rollups_refresh
 from slas.services.assumptions import roi_assumption_set
 from tests.exceptions.reconciliation_data import build_store
+from tests.factories import ingest_and_correlate
+from transactions.services import ingest_source_create
+from transactions.services.interfaces import day_bounds, local_day
 
 pytestmark = pytest.mark.django_db
 PAGE = "/reconciliation/"
@@ -84,6 +92,9 @@ def test_figures_as_counted_by_hand(ops, store):
 
 
 def test_every_figure_drills_down_to_exactly_the_rows_it_counts(ops, store):
+    # From the rollup (the other tests read the store's days before their refresh, from the results).
+    reconciliation_rollups_refresh()
+    assert not ReconciliationDirtyDay.objects.exists()
     board = ops.get(PAGE).context["board"]
     checked = 0
     for by in BY:
@@ -162,19 +173,67 @@ def test_roi_counts_manual_reconciliation_avoided_with_its_editable_assumption(c
 
 
 def test_the_dashboard_selector_reads_a_period(store):
-    from django.utils import timezone
-
-    now = timezone.now()
-    assert reconciliation_dashboard(since=now - timezone.timedelta(days=3), until=now).groups["rule"] == []
+    today = local_day(timezone.now())
+    assert reconciliation_dashboard(first=today - timedelta(days=2), last=today).groups["rule"] == []
 
 
-def test_one_scan_folds_the_same_figures_as_the_selector_per_grouping(store):
-    from django.utils import timezone
-
-    from exceptions.selectors import reconciliation_match_rates
-    from exceptions.selectors.reconciliation_dashboard import reconciliation_match_rates_all
-
-    since, until = timezone.now() - timezone.timedelta(days=30), timezone.now()
-    folded = reconciliation_match_rates_all(since=since, until=until)
+def _folds_as_the_results(first, last) -> None:
+    since, until = day_bounds(first, last)
+    folded = reconciliation_match_rates_all(first=first, last=last)
     for by in BY:
         assert folded[by] == reconciliation_match_rates(by=by, since=since, until=until), by
+    assert reconciled_transactions_in(first=first, last=last) == reconciled_transaction_count(since=since, until=until)
+
+
+def test_the_rollup_counts_as_the_results_do_before_and_after_its_refresh_and_a_late_event(store):
+    today = local_day(timezone.now())
+    first, last = today - timedelta(days=30), today
+    # Reconciling marked the store's days dirty: until the refresh the page reads them from the results.
+    store_days = set(ReconciliationDirtyDay.objects.values_list("day", flat=True))
+    assert store_days and not ReconciliationDaily.objects.exists()
+    _folds_as_the_results(first, last)
+    assert reconciled_transactions_in(first=first, last=last) == 1
+
+    assert reconciliation_rollups_refresh() > 0
+    assert not ReconciliationDirtyDay.objects.exists() and ReconciliationDaily.objects.exists()
+    _folds_as_the_results(first, last)
+
+    # b's corrected invoice, two days later: its amount agrees now and b counts as reconciled on the later day. The
+    # days of the old and the new result are marked; the rest stays read from the rollup.
+    b = store.txns["b"]
+    later = ReconciliationResult.objects.get(txn_id=b, rule=store.amount_rule).occurred_at + timedelta(days=2)
+    source = ingest_source_create(name="late-correction", actor="u:test")
+    correction = {
+        "event_id": "b-i-corrected",
+        "occurred_at": later.isoformat(),
+        "system": "zuora-billing",
+        "kind": "invoice.posted",
+        "status": "ok",
+        "business_keys": {"contract": "C-PAGE-b"},
+        "amount": "2000.00",
+        "currency": "EUR",
+        "entity": "DE01",
+    }
+    ingest_and_correlate(source, correction, now=later)
+    reconcile_transactions([b])
+    marked = set(ReconciliationDirtyDay.objects.values_list("day", flat=True))
+    # b's days only (its events span six minutes, which may straddle a midnight).
+    assert {local_day(later), local_day(later - timedelta(days=2))} <= marked and len(marked) <= 3
+    _folds_as_the_results(first, last)
+    assert reconciled_transactions_in(first=first, last=last) == 2
+    reconciliation_rollups_refresh()
+    _folds_as_the_results(first, last)
+
+    # The figures come from the rollup: a change that bypasses the services is not seen until the rebuild command.
+    ReconciliationResult.objects.filter(rule=store.amount_rule).update(status="error")
+    stale = reconciliation_match_rates_all(first=first, last=last)["rule"]
+    assert next(r for r in stale if r["rule_id"] == store.amount_rule.pk)["error"] == 0
+    out = io.StringIO()
+    call_command("rebuild_reconciliation_rollups", "--since", first.isoformat(), stdout=out)
+    assert out.getvalue().startswith("rebuilt 31 days")
+    _folds_as_the_results(first, last)
+    rows = list(ReconciliationDaily.objects.order_by("day", "rule_id", "left_system", "entity").values())
+    call_command("rebuild_reconciliation_rollups", "--since", first.isoformat(), stdout=io.StringIO())
+    assert [{**r, "id": 0} for r in rows] == [
+        {**r, "id": 0} for r in ReconciliationDaily.objects.order_by("day", "rule_id", "left_system", "entity").values()
+    ]
