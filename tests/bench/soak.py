@@ -252,9 +252,12 @@ def _backlog(source_id: int) -> tuple[int, int]:
 
 
 def measure(source_id: int, load_end: datetime) -> dict:
-    from django.db import connection
+    from django.db import connection, transaction
 
-    with connection.cursor() as cursor:
+    # One snapshot for every count: when the drain ends with a backlog the workers are still correlating, and counts
+    # read moments apart disagreed (2,006 events correlated between two statements failed the count check).
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cursor.execute(
             "SELECT EXTRACT(EPOCH FROM b.correlated_at - e.received_at)::float, count(*),"
             " count(*) FILTER (WHERE b.correlated_at <= %s)"
