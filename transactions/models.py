@@ -513,7 +513,11 @@ class InterfaceDaily(models.Model):
     late = models.PositiveIntegerField(default=0)
     latency_p50_ms = models.BigIntegerField(null=True, blank=True)
     latency_p95_ms = models.BigIntegerField(null=True, blank=True)
-    samples = models.JSONField(default=list, blank=True, help_text="bounded hop latency sample (ms), for ranges")
+    latency_histogram = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="hop latencies as [first bucket, hops, hops in the next, ...] (transactions.interfaces)",
+    )
     kinds = models.JSONField(default=dict, blank=True, help_text="{kind: hops}")
     channels = models.JSONField(default=dict, blank=True, help_text="{channel: hops}")
 
@@ -526,6 +530,31 @@ class InterfaceDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.interface_id} {self.day}"
+
+
+class InterfaceMonthly(models.Model):
+    """One interface's figures for one calendar month of local days: the sum of its daily rows, rebuilt whole from them
+    whenever one of its days is, so that a long range reads a dozen rows per interface instead of hundreds."""
+
+    interface = models.ForeignKey(Interface, on_delete=models.CASCADE, related_name="+", db_index=False)
+    month = models.DateField(help_text="first local day of the month")
+    volume = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    late = models.PositiveIntegerField(default=0)
+    latency_histogram = models.JSONField(default=list, blank=True, help_text="the days' histograms added up")
+    kinds = models.JSONField(default=dict, blank=True, help_text="{kind: hops}")
+    channels = models.JSONField(default=dict, blank=True, help_text="{channel: hops}")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["interface", "month"], name="interface_monthly_unique_month")]
+        indexes = [
+            # A range's whole months: WHERE month IN (...); the month's rebuild: DELETE WHERE month = ?.
+            models.Index(fields=["month"], name="interface_monthly_month_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.interface_id} {self.month:%Y-%m}"
 
 
 class InterfaceDirtyDay(models.Model):
