@@ -322,6 +322,11 @@ class Transaction(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1)
+    hops_stale_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="when correlation first changed the events since interface discovery last derived its hops",
+    )
 
     class Meta:
         indexes = [
@@ -334,8 +339,13 @@ class Transaction(models.Model):
             models.Index(
                 fields=["next_due_at"], name="txn_stall_due_idx", condition=Q(status=TransactionStatus.IN_FLIGHT)
             ),
-            # The interface sweep: WHERE updated_at >= now - 6 min (a seq scan of every transaction without it).
-            models.Index(fields=["updated_at"], name="txn_updated_idx"),
+            # The interface sweep: WHERE hops_stale_since < ? ORDER BY hops_stale_since, holding only the transactions
+            # discovery still owes (a handful), not the store.
+            models.Index(
+                fields=["hops_stale_since", "id"],
+                name="txn_hops_stale_idx",
+                condition=Q(hops_stale_since__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=TransactionStatus.values), name="txn_status_valid")

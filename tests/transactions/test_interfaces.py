@@ -350,22 +350,66 @@ def test_sweep_rederives_hops_a_lost_task_never_wrote(crm):
     assert _figures() == {("crm", "erp", date(2026, 5, 18)): (1, 0, 0, 0, 1_800_000, 1_800_000)}
 
 
+def test_sweep_derives_only_what_discovery_left_longest_owed_first(crm, django_capture_on_commit_callbacks):
+    from transactions import tasks
+
+    with django_capture_on_commit_callbacks(execute=True):  # discovery ran: nothing owed
+        ingest_and_correlate(crm, native("a", "crm", "order.created", 0, order="SO-7"))
+    done = Transaction.objects.get()
+    assert done.hops_stale_since is None
+    # Two lost discovery tasks, their transactions changed at different times; then the derived one changes again.
+    for n, hours in ((8, 2), (9, 1)):
+        ingest_and_correlate(
+            crm, native(f"o{n}", "crm", "order.created", 0, order=f"SO-{n}"), now=T0 + timedelta(hours=hours)
+        )
+    owed = list(Transaction.objects.exclude(pk=done.pk).order_by("pk"))
+    assert [t.hops_stale_since for t in owed] == [T0 + timedelta(hours=2), T0 + timedelta(hours=1)]
+    # The longest owed first, whatever the ids: a cap never leaves the oldest behind.
+    tasks.INTERFACE_SWEEP_LIMIT, limit = 1, tasks.INTERFACE_SWEEP_LIMIT
+    try:
+        assert tasks.sweep_interface_hops() == 1
+        assert list(Transaction.objects.filter(hops_stale_since__isnull=False)) == [owed[0]]
+        assert tasks.sweep_interface_hops() == 1
+        assert tasks.sweep_interface_hops() == 0  # nothing owed: the sweep derives nothing again
+    finally:
+        tasks.INTERFACE_SWEEP_LIMIT = limit
+    # A change keeps the first mark while it is owed; a mark newer than the grace is left to its discovery task.
+    from django.utils import timezone
+
+    ingest_and_correlate(crm, native("b", "erp", "order.posted", 0.5, order="SO-7"), now=timezone.now())
+    assert tasks.sweep_interface_hops() == 0
+    Transaction.objects.filter(pk=done.pk).update(hops_stale_since=T0 + timedelta(hours=3))
+    ingest_and_correlate(crm, native("c", "erp", "order.checked", 0.6, order="SO-7"), now=timezone.now())
+    assert Transaction.objects.get(pk=done.pk).hops_stale_since == T0 + timedelta(hours=3)
+    assert tasks.sweep_interface_hops() == 1
+    assert InterfaceHop.objects.filter(txn_id=done.pk).count() == 1
+
+
+def test_merge_leaves_the_absorbed_transaction_unowed(crm):
+    ingest_and_correlate(crm, native("o", "crm", "order.created", 0, order="SO-3"))
+    ingest_and_correlate(crm, native("i", "billing", "invoice.created", 2, invoice="INV-3"))
+    ingest_and_correlate(crm, native("e", "erp", "order.posted", 1, order="SO-3", invoice="INV-3"))
+    survivor, absorbed = Transaction.objects.order_by("pk")
+    assert absorbed.merged_into_id == survivor.pk
+    assert (survivor.hops_stale_since is not None, absorbed.hops_stale_since) == (True, None)
+
+
 @pytest.mark.django_db
-def test_sweep_reads_recent_transactions_through_an_index(crm):
-    """The sweep runs every five minutes: on a store of millions of transactions it must not read them all."""
+def test_sweep_reads_owed_transactions_through_a_partial_index(crm):
+    """The sweep runs every five minutes: on a store of millions of transactions it must read only the owed ones."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.skip("the query plan is PostgreSQL's")
-    from transactions.selectors import transaction_ids_updated_since
+    from transactions.selectors import transaction_ids_hops_owed
 
-    sql, params = transaction_ids_updated_since(since=T0).query.sql_with_params()
+    sql, params = transaction_ids_hops_owed(before=T0).query.sql_with_params()
     with connection.cursor() as cursor:
         # On a tiny test table a sequential scan is cheaper; disabling it shows whether an index can serve the filter.
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "txn_updated_idx" in plan, plan
+    assert "txn_hops_stale_idx" in plan, plan
 
 
 @pytest.mark.django_db

@@ -205,6 +205,8 @@ def interface_hops_refresh(*, txn_ids: list[int], now: datetime | None = None) -
         for h in hops
     ]
     InterfaceHop.objects.bulk_create(rows, batch_size=CHUNK)
+    # Derived: the sweep owes these nothing until correlation changes them again (it waits on our row locks to).
+    Transaction.objects.filter(pk__in=txn_ids, hops_stale_since__isnull=False).update(hops_stale_since=None)
     days |= {r.day for r in rows}
     days_mark_dirty(days, now=now)
     result = {"transactions": len(live), "hops": len(rows), "days": len(days)}
