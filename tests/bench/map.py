@@ -434,7 +434,7 @@ def measure(requests: int, *, today: object) -> dict:
         "map, 30 days": f"/map/?{month}",
         "map, a year (366 days)": f"/map/?{year}",
         "map, a year, table by p95 latency": f"/map/?{year}&sort=latency_p95_ms&desc=on",
-        "interfaces API, 7 days GET /api/v1/interfaces/": "/api/v1/interfaces/",
+        "interfaces API, default range (30 days) GET /api/v1/interfaces/": "/api/v1/interfaces/",
         "interfaces API, 30 days": f"/api/v1/interfaces/?{month}",
         "interfaces API, a year": f"/api/v1/interfaces/?{year}",
         "systems API, a year GET /api/v1/systems/": f"/api/v1/systems/?{year}",
