@@ -322,6 +322,11 @@ class Transaction(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1)
+    hops_stale_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="when correlation first changed the events since interface discovery last derived its hops",
+    )
 
     class Meta:
         indexes = [
@@ -334,8 +339,13 @@ class Transaction(models.Model):
             models.Index(
                 fields=["next_due_at"], name="txn_stall_due_idx", condition=Q(status=TransactionStatus.IN_FLIGHT)
             ),
-            # The interface sweep: WHERE updated_at >= now - 6 min (a seq scan of every transaction without it).
-            models.Index(fields=["updated_at"], name="txn_updated_idx"),
+            # The interface sweep: WHERE hops_stale_since < ? ORDER BY hops_stale_since, holding only the transactions
+            # discovery still owes (a handful), not the store.
+            models.Index(
+                fields=["hops_stale_since", "id"],
+                name="txn_hops_stale_idx",
+                condition=Q(hops_stale_since__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=TransactionStatus.values), name="txn_status_valid")
@@ -513,7 +523,11 @@ class InterfaceDaily(models.Model):
     late = models.PositiveIntegerField(default=0)
     latency_p50_ms = models.BigIntegerField(null=True, blank=True)
     latency_p95_ms = models.BigIntegerField(null=True, blank=True)
-    samples = models.JSONField(default=list, blank=True, help_text="bounded hop latency sample (ms), for ranges")
+    latency_histogram = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="hop latencies as [first bucket, hops, hops in the next, ...] (transactions.interfaces)",
+    )
     kinds = models.JSONField(default=dict, blank=True, help_text="{kind: hops}")
     channels = models.JSONField(default=dict, blank=True, help_text="{channel: hops}")
 
@@ -526,6 +540,31 @@ class InterfaceDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.interface_id} {self.day}"
+
+
+class InterfaceMonthly(models.Model):
+    """One interface's figures for one calendar month of local days: the sum of its daily rows, rebuilt whole from them
+    whenever one of its days is, so that a long range reads a dozen rows per interface instead of hundreds."""
+
+    interface = models.ForeignKey(Interface, on_delete=models.CASCADE, related_name="+", db_index=False)
+    month = models.DateField(help_text="first local day of the month")
+    volume = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    late = models.PositiveIntegerField(default=0)
+    latency_histogram = models.JSONField(default=list, blank=True, help_text="the days' histograms added up")
+    kinds = models.JSONField(default=dict, blank=True, help_text="{kind: hops}")
+    channels = models.JSONField(default=dict, blank=True, help_text="{channel: hops}")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["interface", "month"], name="interface_monthly_unique_month")]
+        indexes = [
+            # A range's whole months: WHERE month IN (...); the month's rebuild: DELETE WHERE month = ?.
+            models.Index(fields=["month"], name="interface_monthly_month_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.interface_id} {self.month:%Y-%m}"
 
 
 class InterfaceDirtyDay(models.Model):

@@ -10,8 +10,10 @@ from transactions.models import IngestBatch
 
 # A batch still uncorrelated this long after it was stored lost its task (broker restart, worker crash).
 SWEEP_GRACE = timedelta(minutes=2)
-# The interface sweep re-derives transactions changed this recently (it runs every five minutes, so windows overlap).
-INTERFACE_SWEEP_WINDOW = timedelta(minutes=6)
+# The interface sweep leaves a transaction this long to the discovery task its correlation enqueued, then derives its
+# hops itself; at most this many a run (it runs every five minutes), longest owed first.
+INTERFACE_SWEEP_GRACE = timedelta(minutes=2)
+INTERFACE_SWEEP_LIMIT = 5000
 
 
 # One correlation pass takes other waiting batches up to this many events (single-event webhooks arrive as batches
@@ -51,8 +53,10 @@ def refresh_interface_rollups() -> int:
 
 
 def sweep_interface_hops() -> int:
-    """Transactions changed since a while ago get their hops derived again: a lost discovery task is made good."""
-    txn_ids = list(selectors.transaction_ids_updated_since(since=timezone.now() - INTERFACE_SWEEP_WINDOW))
+    """Transactions whose hops discovery still owes a while after correlation changed them get them derived here: a
+    lost discovery task is made good, and one that ran is not repeated (it cleared the mark)."""
+    before = timezone.now() - INTERFACE_SWEEP_GRACE
+    txn_ids = list(selectors.transaction_ids_hops_owed(before=before, limit=INTERFACE_SWEEP_LIMIT))
     for start in range(0, len(txn_ids), 1000):
         services.interface_hops_refresh(txn_ids=txn_ids[start : start + 1000])
     return len(txn_ids)

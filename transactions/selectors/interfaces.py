@@ -5,17 +5,17 @@ month of a busy estate reads a few thousand rows at most.
 """
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import orjson
-from django.db.models import OuterRef, QuerySet, Subquery, Sum, TextField
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum, TextField
 from django.db.models.functions import Cast, Coalesce
 
 from transactions.durations import duration_label
-from transactions.interfaces import weighted_percentiles
-from transactions.models import Interface, InterfaceDaily, InterfaceHop, System
+from transactions.interfaces import histogram_add, histogram_percentiles, month_last_day, whole_months
+from transactions.models import Interface, InterfaceDaily, InterfaceHop, InterfaceMonthly, System
 
 
 @dataclass
@@ -65,29 +65,44 @@ def interface_daily_list(*, first: date | None = None, last: date | None = None)
     return rows.order_by("day", "interface_id")
 
 
+def _range_rollups(first: date, last: date, columns: list[str], *, interface_ids: list[int] | None = None) -> Iterator:
+    """Rows of `columns` (fields both rollups have; JSON ones as text) covering [first, last] once: the monthly rows
+    of the whole months inside it, then the daily rows of the days before and after them. A year is ~12 monthly rows
+    and ~30 daily ones per interface, not 366."""
+    months = whole_months(first, last)
+    if months:
+        edges = Q(day__gte=first, day__lt=months[0]) | Q(day__gt=month_last_day(months[-1]), day__lte=last)
+    else:
+        edges = Q(day__gte=first, day__lte=last)
+    parts: list[QuerySet] = [InterfaceDaily.objects.filter(edges)]
+    if months:
+        parts.append(InterfaceMonthly.objects.filter(month__in=months))
+    # Over a year, json.loads of every row's histogram, kinds and channels was most of the page: the JSON columns
+    # come as text and orjson decodes them.
+    json_columns = {"latency_histogram", "kinds", "channels"}
+    for rows in parts:
+        if interface_ids is not None:
+            rows = rows.filter(interface_id__in=interface_ids)
+        rows = rows.annotate(**{f"{c}_text": Cast(c, TextField()) for c in columns if c in json_columns})
+        yield from rows.values_list(*(f"{c}_text" if c in json_columns else c for c in columns))
+
+
 def interface_figures_list(*, first: date, last: date) -> list[InterfaceFigures]:
-    """Every known interface with its figures in [first, last] (zero volume when it was silent), busiest first."""
+    """Every known interface with its figures in [first, last] (zero volume when it was silent), busiest first.
+
+    Counts are exact; the latency percentiles come from the summed histograms (within LATENCY_ERROR of the exact
+    figure, transactions.interfaces)."""
     figures = {
         i.pk: InterfaceFigures(i.pk, i.source.name, i.target.name, i.first_seen_at, i.last_seen_at)
         for i in Interface.objects.select_related("source", "target")
     }
-    samples: dict[int, list[tuple[int, list[int]]]] = defaultdict(list)
+    histograms: dict[int, list[int]] = defaultdict(list)
     kinds: dict[int, Counter] = defaultdict(Counter)
     channels: dict[int, Counter] = defaultdict(Counter)
-    # The JSON columns come as text and are decoded by orjson: over a year, json.loads of every day's samples, kinds
-    # and channels (three values for each of ~12,000 rows at 1,000,000 events) was half of the page's time.
-    rows = (
-        InterfaceDaily.objects.filter(day__gte=first, day__lte=last)
-        .annotate(
-            samples_text=Cast("samples", TextField()),
-            kinds_text=Cast("kinds", TextField()),
-            channels_text=Cast("channels", TextField()),
-        )
-        .values_list(
-            "interface_id", "volume", "errors", "duplicates", "late", "samples_text", "kinds_text", "channels_text"
-        )
-    )
-    for interface_id, volume, errors, duplicates, late, day_samples, day_kinds, day_channels in rows:
+    columns = ["interface_id", "volume", "errors", "duplicates", "late", "latency_histogram", "kinds", "channels"]
+    for interface_id, volume, errors, duplicates, late, histogram, row_kinds, row_channels in _range_rollups(
+        first, last, columns
+    ):
         f = figures.get(interface_id)
         if f is None:
             continue
@@ -95,11 +110,11 @@ def interface_figures_list(*, first: date, last: date) -> list[InterfaceFigures]
         f.errors += errors
         f.duplicates += duplicates
         f.late += late
-        samples[interface_id].append((volume, _json(day_samples) or []))
-        kinds[interface_id].update(_json(day_kinds) or {})
-        channels[interface_id].update(_json(day_channels) or {})
+        histogram_add(histograms[interface_id], _json(histogram))
+        kinds[interface_id].update(_json(row_kinds) or {})
+        channels[interface_id].update(_json(row_channels) or {})
     for interface_id, f in figures.items():
-        f.latency_p50_ms, f.latency_p95_ms = weighted_percentiles(samples[interface_id], (50, 95))
+        f.latency_p50_ms, f.latency_p95_ms = histogram_percentiles(histograms[interface_id], (50, 95))
         f.kinds = dict(kinds[interface_id].most_common())
         f.channels = dict(channels[interface_id].most_common())
     return sorted(figures.values(), key=lambda f: (-f.volume, f.source, f.target))
@@ -154,34 +169,20 @@ def interface_list() -> QuerySet:
     return Interface.objects.select_related("source", "target").order_by("id")
 
 
-@dataclass
-class InterfaceDay:
-    """One interface's figures for one local day, as the API shows them (a plain row, not a model instance)."""
-
-    day: date
-    volume: int
-    errors: int
-    duplicates: int
-    late: int
-    latency_p50_ms: int | None
-    latency_p95_ms: int | None
-    samples: list[int]
-    kinds: dict[str, int]
-    channels: dict[str, int]
-
-
 def interface_days_attach(interfaces: Iterable[Interface], *, first: date, last: date) -> None:
-    """Set `days_in_range` on each interface: its daily rows in [first, last], oldest first.
+    """Set `days_in_range` on each interface (its daily rows in [first, last], oldest first, as the API shows them)
+    and `latency_in_range` (p50 and p95 over the range, from the months' and edge days' histograms, as on the map).
 
-    One query of plain rows with the JSON columns decoded by orjson: a year of a 40-interface estate is ~15,000
-    rows, and as prefetched model instances they cost the API a second and a half before a byte was written.
+    One query of plain rows, the JSON columns decoded by orjson, each row made the API's dict at once: a year of a
+    40-interface estate is ~15,000 rows, and as prefetched model instances they cost the API a second and a half
+    before a byte was written.
     """
     interfaces = list(interfaces)
-    found: dict[int, list[InterfaceDay]] = defaultdict(list)
+    ids = [i.pk for i in interfaces]
+    found: dict[int, list[dict]] = defaultdict(list)
     rows = (
-        InterfaceDaily.objects.filter(interface_id__in=[i.pk for i in interfaces], day__gte=first, day__lte=last)
+        InterfaceDaily.objects.filter(interface_id__in=ids, day__gte=first, day__lte=last)
         .annotate(
-            samples_text=Cast("samples", TextField()),
             kinds_text=Cast("kinds", TextField()),
             channels_text=Cast("channels", TextField()),
         )
@@ -195,19 +196,32 @@ def interface_days_attach(interfaces: Iterable[Interface], *, first: date, last:
             "late",
             "latency_p50_ms",
             "latency_p95_ms",
-            "samples_text",
             "kinds_text",
             "channels_text",
         )
     )
-    for interface_id, *figures, samples, kinds, channels in rows:
+    for interface_id, day, volume, errors, duplicates, late, p50, p95, kinds, channels in rows:
         found[interface_id].append(
-            InterfaceDay(
-                *figures, samples=_json(samples) or [], kinds=_json(kinds) or {}, channels=_json(channels) or {}
-            )
+            {
+                "day": day.isoformat(),
+                "volume": volume,
+                "errors": errors,
+                "duplicates": duplicates,
+                "late": late,
+                "latency_p50_ms": p50,
+                "latency_p95_ms": p95,
+                "kinds": _json(kinds) or {},
+                "channels": _json(channels) or {},
+            }
         )
+    histograms: dict[int, list[int]] = defaultdict(list)
+    for interface_id, histogram in _range_rollups(
+        first, last, ["interface_id", "latency_histogram"], interface_ids=ids
+    ):
+        histogram_add(histograms[interface_id], _json(histogram))
     for interface in interfaces:
         interface.days_in_range = found.get(interface.pk, [])
+        interface.latency_in_range = histogram_percentiles(histograms[interface.pk], (50, 95))
 
 
 def catalogue_entries() -> dict[tuple[str, int], System | Interface]:

@@ -138,7 +138,9 @@ def _merge_into(survivor: Transaction, absorbed: list[Transaction], via: dict[in
         other.merged_into = survivor
         other.next_step, other.next_due_at = None, None
         other.version += 1
-    rows_update(absorbed, ["status", "merged_into", "next_step", "next_due_at", "version"])
+        # Its hops go when the survivor's are derived (the survivor is marked below): the sweep owes it nothing.
+        other.hops_stale_since = None
+    rows_update(absorbed, ["status", "merged_into", "next_step", "next_due_at", "version", "hops_stale_since"])
     TransactionMerge.objects.bulk_create(
         [
             TransactionMerge(
@@ -289,6 +291,9 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
     for txn in (*changed.values(), *created):
         _refresh_state(txn, processes, now)
         txn.version += 1
+        # Interface discovery owes this transaction its hops from now on (kept if it already owed them: the sweep
+        # takes the longest owed first, so a transaction that keeps changing is never passed over).
+        txn.hops_stale_since = txn.hops_stale_since or now
     Transaction.objects.bulk_create(created, batch_size=1000)
     rows_update(
         list(changed.values()),
@@ -306,6 +311,7 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
             "next_due_at",
             "version",
             "updated_at",
+            "hops_stale_since",
         ],
     )
     rows_copy(new_keys)

@@ -2,8 +2,12 @@
 
 After each correlated batch the touched transactions' hops are derived again and replaced (work proportional to the
 batch), and the local days whose hops changed are marked dirty. The periodic refresh rebuilds each dirty day whole
-from its hops, so running it twice, or while a day is still filling, never double counts. `rebuild_interface_map`
-re-derives everything in a range (a new installation, or after the discovery rules change).
+from its hops, so running it twice, or while a day is still filling, never double counts, and then the day's month
+from the month's daily rows (long ranges read months: a year is a dozen rows per interface, not 366).
+`rebuild_interface_map` re-derives everything in a range (a new installation, or after the discovery rules change).
+
+Correlation marks each transaction it changes (`hops_stale_since`); deriving its hops clears the mark, so the
+periodic sweep derives only what a lost discovery task left, longest owed first.
 """
 
 import logging
@@ -12,19 +16,32 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Min, Q
+from django.db.models import Max, Min, Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
+from console.lib.locks import advisory_lock_keys
 from transactions.choices import TransactionStatus
-from transactions.interfaces import Hop, StepEvent, bounded_samples, discover_hops, percentile
+from transactions.interfaces import (
+    Hop,
+    StepEvent,
+    discover_hops,
+    histogram_add,
+    histogram_stored,
+    latency_histogram,
+    month_last_day,
+    percentile,
+)
 from transactions.models import (
     Event,
     Interface,
     InterfaceDaily,
     InterfaceDirtyDay,
     InterfaceHop,
+    InterfaceMonthly,
     System,
     Transaction,
     TransactionEvent,
@@ -32,8 +49,9 @@ from transactions.models import (
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_LIMIT = 500
 CHUNK = 1000
+# Namespace of the advisory locks that serialise the rebuilds of one month's rows (console.lib.locks).
+MONTH_LOCK_NAMESPACE = 16_002
 
 
 def local_day(instant: datetime) -> date:
@@ -187,6 +205,8 @@ def interface_hops_refresh(*, txn_ids: list[int], now: datetime | None = None) -
         for h in hops
     ]
     InterfaceHop.objects.bulk_create(rows, batch_size=CHUNK)
+    # Derived: the sweep owes these nothing until correlation changes them again (it waits on our row locks to).
+    Transaction.objects.filter(pk__in=txn_ids, hops_stale_since__isnull=False).update(hops_stale_since=None)
     days |= {r.day for r in rows}
     days_mark_dirty(days, now=now)
     result = {"transactions": len(live), "hops": len(rows), "days": len(days)}
@@ -224,7 +244,7 @@ def _day_rows(day: date) -> list[InterfaceDaily]:
                 late=row["late"],
                 latency_p50_ms=round(p50) if p50 is not None else None,
                 latency_p95_ms=round(p95) if p95 is not None else None,
-                samples=bounded_samples(row["latencies"], SAMPLE_LIMIT),
+                latency_histogram=latency_histogram(row["latencies"]),
                 kinds=dict(row["kinds"].most_common()),
                 channels=dict(row["channels"].most_common()),
             )
@@ -233,13 +253,72 @@ def _day_rows(day: date) -> list[InterfaceDaily]:
 
 
 def interface_days_rebuild(*, days: Iterable[date]) -> int:
-    """Recompute the rollups of these local days from their hops and replace their rows; returns rows written."""
+    """Recompute the rollups of these local days from their hops and replace their rows, then their months' rows from
+    the days; returns the daily rows written."""
     written = 0
-    for day in sorted(set(days)):
+    days = sorted(set(days))
+    for day in days:
         rows = _day_rows(day)
         with transaction.atomic():
             InterfaceDaily.objects.filter(day=day).delete()
             InterfaceDaily.objects.bulk_create(rows, batch_size=CHUNK)
+        written += len(rows)
+    interface_months_rebuild(months={d.replace(day=1) for d in days})
+    return written
+
+
+def _month_rows(month: date) -> list[InterfaceMonthly]:
+    acc: dict[int, dict] = {}
+    days = (
+        InterfaceDaily.objects.filter(day__gte=month, day__lte=month_last_day(month))
+        .annotate(
+            histogram_text=Cast("latency_histogram", TextField()),
+            kinds_text=Cast("kinds", TextField()),
+            channels_text=Cast("channels", TextField()),
+        )
+        .values_list(
+            "interface_id", "volume", "errors", "duplicates", "late", "histogram_text", "kinds_text", "channels_text"
+        )
+    )
+    for interface_id, volume, errors, duplicates, late, histogram, kinds, channels in days:
+        row = acc.get(interface_id)
+        if row is None:
+            row = acc[interface_id] = {"volume": 0, "errors": 0, "duplicates": 0, "late": 0, "histogram": []}
+            row.update(kinds=Counter(), channels=Counter())
+        row["volume"] += volume
+        row["errors"] += errors
+        row["duplicates"] += duplicates
+        row["late"] += late
+        histogram_add(row["histogram"], orjson.loads(histogram) if histogram else None)
+        row["kinds"].update(orjson.loads(kinds) if kinds else {})
+        row["channels"].update(orjson.loads(channels) if channels else {})
+    return [
+        InterfaceMonthly(
+            interface_id=interface_id,
+            month=month,
+            volume=row["volume"],
+            errors=row["errors"],
+            duplicates=row["duplicates"],
+            late=row["late"],
+            latency_histogram=histogram_stored(row["histogram"]),
+            kinds=dict(row["kinds"].most_common()),
+            channels=dict(row["channels"].most_common()),
+        )
+        for interface_id, row in sorted(acc.items())
+    ]
+
+
+def interface_months_rebuild(*, months: Iterable[date]) -> int:
+    """Replace the monthly rows of these months (first days) by the sums of their daily rows; returns rows written."""
+    written = 0
+    for month in sorted({m.replace(day=1) for m in months}):
+        with transaction.atomic():
+            # Two refreshes that rebuilt different days of one month take turns here, and each reads the days after
+            # the other's commit: the last one to write the month has read every day committed before it.
+            advisory_lock_keys(MONTH_LOCK_NAMESPACE, [month.year * 12 + month.month])
+            rows = _month_rows(month)
+            InterfaceMonthly.objects.filter(month=month).delete()
+            InterfaceMonthly.objects.bulk_create(rows, batch_size=CHUNK)
         written += len(rows)
     return written
 
