@@ -17,13 +17,16 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
-from django.db import connection
+from django.db import IntegrityError, connection
+from psycopg.pq import TransactionStatus
 from psycopg_pool import PoolTimeout
 
 from tests.factories import canonical
 from tests.transactions.test_ingest_otlp import PROTOBUF, span, trace_request
-from transactions.models import Event, IngestBatch
-from transactions.services import ingest_source_create, ingest_token_create
+from transactions.choices import Channel
+from transactions.models import Event, IdempotencyKey, IngestBatch, IngestSource
+from transactions.native import decode_native
+from transactions.services import ingest_source_create, ingest_token_create, records_ingest
 from transactions.services.ingest import correlation_hints_wait
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,6 +200,27 @@ def test_backend_terminated_mid_copy_answers_503_and_stores_nothing(send, monkey
     assert not Event.objects.exists() and not IngestBatch.objects.exists()  # nothing half-written
     again = send(URL, batch)
     assert again.status_code == 200 and again.json()["accepted"] == 3000
+
+
+@pytest.mark.postgres(reason="the single-event commit in the statement's round trip is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_single_event_is_committed_before_its_answer_and_a_failed_commit_stores_nothing(send, source):
+    response = send(URL, [canonical(event_id="one-1")])
+    assert response.status_code == 200 and response.json()["accepted"] == 1
+    with psycopg.connect(_database_url()) as other:  # committed by the time it was answered
+        assert other.execute("SELECT count(*) FROM transactions_event WHERE event_id = 'one-1'").fetchone() == (1,)
+    # A failure at COMMIT itself (a deferred foreign key: a source deleted meanwhile) raises, stores nothing and
+    # leaves the connection outside any transaction for the next request.
+    gone = IngestSource(pk=source.pk + 10_000, name="deleted-meanwhile")
+    records = decode_native(json.dumps([canonical(event_id="one-2")]).encode(), content_type="application/json")
+    with pytest.raises(IntegrityError):
+        records_ingest(source=gone, channel=Channel.NATIVE, records=records)
+    assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+    assert (
+        not IdempotencyKey.objects.filter(source_id=gone.pk).exists()
+        and not Event.objects.filter(event_id="one-2").exists()
+    )
+    assert send(URL, [canonical(event_id="one-2")]).json()["accepted"] == 1
 
 
 # ---- 3. broker unreachable -------------------------------------------------------------------------------------------
