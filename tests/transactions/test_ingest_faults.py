@@ -436,3 +436,37 @@ def test_a_worker_killed_mid_correlation_loses_nothing_and_correlates_once(send,
             worker.wait(timeout=30)
     assert TransactionEvent.objects.count() == 500  # every event in exactly one transaction (event_id is unique)
     assert Transaction.objects.filter(memberships__isnull=False).distinct().count() == 50
+
+
+# ---- correlation hints, coalesced ------------------------------------------------------------------------------------
+
+
+def test_hint_leads_are_the_newest_batch_of_each_task_budget():
+    from transactions.services.ingest import hint_leads
+
+    assert hint_leads([(7, 1)], budget=1000) == [7]
+    assert hint_leads([(1, 1), (3, 1), (2, 1)], budget=1000) == [3]
+    assert hint_leads([(1, 600), (2, 300), (3, 200), (4, 5000), (5, 1)], budget=1000) == [2, 3, 4, 5]
+
+
+def test_batches_stored_while_a_hint_is_published_share_one_hint(monkeypatch):
+    from transactions.services import ingest as ingest_service
+
+    published: list[int] = []
+    first_sent = threading.Event()
+    release = threading.Event()
+
+    def publish(batch_id: int) -> None:
+        published.append(batch_id)
+        first_sent.set()
+        release.wait(5)  # the broker is slow: the batches below arrive meanwhile
+
+    monkeypatch.setattr(ingest_service, "_correlation_publish", publish)
+    hints = ingest_service._HintPublisher()
+    hints.submit(10, 1)
+    assert first_sent.wait(5)
+    for batch_id in (11, 12, 13):
+        hints.submit(batch_id, 1)
+    release.set()
+    assert hints.wait_idle(5)
+    assert published == [10, 13]  # the first at once, the three stored meanwhile as one

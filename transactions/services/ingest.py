@@ -6,6 +6,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -504,20 +505,31 @@ def _correlation_publish(batch_id: int) -> None:
         logger.warning("ingest.enqueue_failed", extra={"batch_id": batch_id, "error": str(exc)})
 
 
+# A publisher thread sends at most one round of hints per interval: a correlate task takes every batch still waiting
+# (oldest first, up to its event budget), so one hint stands for all the batches this process stored meanwhile. A
+# publish cost more CPU than the rest of a single-event request (about 1.5 ms against 1.4 ms, in the same process).
+HINT_INTERVAL_SECONDS = 0.05
+
+
 class _HintPublisher:
-    """Publishes correlation hints from one background thread per process, so that no request waits for the broker
-    (a publish round trip was about a fifth of a single-event request). The batch is committed before its hint is
-    queued; a hint still queued when the process ends is lost, and the sweep finds its batch."""
+    """Publishes correlation hints from one background thread per process, so that no request waits for the broker,
+    coalesced: the first batch after a quiet spell is hinted at once, the batches stored while that publish and the
+    interval after it pass are hinted together, one hint per correlate task's worth of events (`hint_leads`).
+
+    Nothing is lost by the coalescing, as nothing is lost by a broker that is down: every batch is committed before
+    it is queued here, and the database, not the broker, records what is still to correlate. A batch that a
+    coalesced hint's pass did not reach (a backlog of over a task's budget) or whose hint was lost (the process
+    ended first, the broker was down) is taken by a later pass or by the sweep (`sweep_uncorrelated_batches`)."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._pending = 0
         self._idle = threading.Condition(self._lock)
 
-    def submit(self, batch_id: int) -> None:
+    def submit(self, batch_id: int, events: int) -> None:
         with self._lock:
             # After a fork the parent's thread is gone: start one in this process.
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
@@ -525,17 +537,26 @@ class _HintPublisher:
                 self._thread = threading.Thread(target=self._run, name="correlation-hints", daemon=True)
                 self._thread.start()
             self._pending += 1
-        self._queue.put(batch_id)
+        self._queue.put((batch_id, events))
 
     def _run(self) -> None:
+        from transactions.tasks import COALESCE_EVENTS
+
         while True:
-            batch_id = self._queue.get()
+            taken = [self._queue.get()]
+            while True:
+                try:
+                    taken.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                _correlation_publish(batch_id)
+                for lead in hint_leads(taken, budget=COALESCE_EVENTS):
+                    _correlation_publish(lead)
             finally:
                 with self._lock:
-                    self._pending -= 1
+                    self._pending -= len(taken)
                     self._idle.notify_all()
+            time.sleep(HINT_INTERVAL_SECONDS)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every queued hint was published or given up (tests, orderly shutdown)."""
@@ -543,10 +564,28 @@ class _HintPublisher:
             return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
 
 
+def hint_leads(batches: list[tuple[int, int]], *, budget: int) -> list[int]:
+    """The batches to hint for `batches` ((id, events) in the order stored): one per run of consecutive batches of up
+    to `budget` events (a larger batch is a run of its own), the newest of each run. Its pass takes the waiting
+    batches oldest first, the run's older ones among them unless a backlog older still fills the pass first (a later
+    pass or the sweep takes them then); and a pass that took the newest as one of its others took the older ones
+    waiting before it too."""
+    leads: list[int] = []
+    run_events = 0
+    for batch_id, events in batches:
+        if leads and run_events + events <= budget:
+            leads[-1] = max(leads[-1], batch_id)
+            run_events += events
+        else:
+            leads.append(batch_id)
+            run_events = events
+    return leads
+
+
 _hints = _HintPublisher()
 
 
-def _correlation_enqueue(batch_id: int) -> None:
+def _correlation_enqueue(batch_id: int, events: int) -> None:
     """After the batch's commit: correlate it in-process (no broker: the quick start and tests), or queue its hint
     for the publisher thread and return at once."""
     from transactions.tasks import correlate_batch
@@ -554,7 +593,7 @@ def _correlation_enqueue(batch_id: int) -> None:
     if correlate_batch.app.conf.task_always_eager:
         correlate_batch.delay(batch_id)  # in-process (no broker): nothing to wait for, and errors are the task's own
         return
-    _hints.submit(batch_id)
+    _hints.submit(batch_id, events)
 
 
 def correlation_hints_wait(timeout: float = 10.0) -> bool:
@@ -616,7 +655,7 @@ def records_ingest(
         connection.ensure_connection()
         _batch_store_in_one_statement(source, channel, received_at, accepted, outcome, commit=True)
         if outcome.accepted:
-            _correlation_enqueue(outcome.batch_id)  # committed: the same moment an on_commit hook would run
+            _correlation_enqueue(outcome.batch_id, outcome.accepted)  # committed, as an on_commit hook
         _log_stored(source, channel, outcome)
         return outcome
     with transaction.atomic():
@@ -635,8 +674,8 @@ def records_ingest(
             )
         dead_letters_store(dead)
         if outcome.accepted:
-            batch_id = outcome.batch_id
-            transaction.on_commit(lambda: _correlation_enqueue(batch_id))
+            batch_id, events = outcome.batch_id, outcome.accepted
+            transaction.on_commit(lambda: _correlation_enqueue(batch_id, events))
     _log_stored(source, channel, outcome)
     return outcome
 
