@@ -12,3 +12,9 @@ if os.environ.get("BEHIND_TLS_PROXY", "").strip().lower() in {"1", "true", "yes"
 else:
     forwarded_allow_ips = ""
     secure_scheme_headers: dict[str, str] = {}
+
+# Worker layout: threaded workers (gthread), WEB_CONCURRENCY processes (gunicorn's own variable) of GUNICORN_THREADS
+# request threads each. `make bench-ingest` serves with these settings.
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
+threads = int(os.environ.get("GUNICORN_THREADS") or 2)

@@ -1,7 +1,9 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
 from console.lib.capabilities import EDIT_RULES, MANAGE_INGEST, MANAGE_USERS, VIEW_AUDIT
+from console.lib.dbpool import recent_check_install
 
 
 class ConsoleConfig(AppConfig):
@@ -13,6 +15,7 @@ class ConsoleConfig(AppConfig):
         from console.lib.navigation import register_nav_item
 
         post_migrate.connect(_sync_roles_after_migrate, sender=self)
+        connection_created.connect(recent_check_install, dispatch_uid="console.dbpool")
         register_nav_item("Overview", "Home", "home", permission=None, order=0)
         # Compliance (and admin) find the lineage under Compliance; managers reach it from their section, through the
         # segregation-of-duties rules they keep, so that their navigation stays the three sections they work in.

@@ -1,7 +1,7 @@
 """Ingest benchmark (make bench-ingest): the ingest API through gunicorn on PostgreSQL, against the database's own
 speed measured in the same run.
 
-Starts gunicorn as production runs it (gthread, 2 workers x 2 threads, DEBUG off) with a Redis broker and no Celery
+Starts gunicorn as production runs it (gunicorn.conf.py's worker layout, DEBUG off) with a Redis broker and no Celery
 worker (only ingest is timed), then sends:
   (a) single-event POSTs from 4 clients (how webhooks deliver), rate and p50/p95 latency;
   (b) native batches of 1,000 events;
@@ -408,9 +408,12 @@ def main() -> None:
         "INGEST_THROTTLE_RATE": "1000000/second",
         "LOG_LEVEL": "WARNING",
     }
-    with gunicorn_serving(env, threads=2) as (base, server):
+    layout: dict = {}
+    exec(compile((ROOT / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), layout)  # noqa: S102
+    with gunicorn_serving(env) as (base, server):  # production's worker layout, from gunicorn.conf.py
         print(
-            f"bench-ingest: gunicorn gthread 2 workers x 2 threads, PostgreSQL, broker {broker} (no worker); "
+            f"bench-ingest: gunicorn {layout['worker_class']} {layout['workers']} workers x {layout['threads']} "
+            f"threads, PostgreSQL, broker {broker} (no worker); "
             f"{args.singles:,} single events, {args.batches} x 1,000 native, {args.otlp} x 500 OTLP spans, "
             f"{args.cloudevents} x 500 CloudEvents"
         )

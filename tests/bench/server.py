@@ -18,8 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def gunicorn_serving(env: dict[str, str], *, threads: int, workers: int = 2) -> Iterator[tuple[str, subprocess.Popen]]:
-    """(base URL, server process) once /healthz answers on a free loopback port; the server stops on exit.
+def gunicorn_serving(
+    env: dict[str, str], *, threads: int | None = None, workers: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """(base URL, server process) once /healthz answers on a free loopback port; the server stops on exit. Workers
+    and threads not given are gunicorn.conf.py's (production's).
 
     Plain HTTP on loopback: production's TLS redirect and TLS-only cookies are off for the measurement only."""
     with socket.socket() as probe:
@@ -36,7 +39,9 @@ def gunicorn_serving(env: dict[str, str], *, threads: int, workers: int = 2) -> 
         **env,
     }
     command = [str(Path(sys.executable).parent / "gunicorn"), "console.wsgi", "--bind", f"127.0.0.1:{port}"]
-    command += ["--worker-class", "gthread", "--workers", str(workers), "--threads", str(threads)]
+    command += ["--worker-class", "gthread"]
+    command += ["--workers", str(workers)] if workers is not None else []
+    command += ["--threads", str(threads)] if threads is not None else []
     server = subprocess.Popen(command, cwd=ROOT, env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -17,13 +17,16 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
-from django.db import connection
+from django.db import IntegrityError, connection
+from psycopg.pq import TransactionStatus
 from psycopg_pool import PoolTimeout
 
 from tests.factories import canonical
 from tests.transactions.test_ingest_otlp import PROTOBUF, span, trace_request
-from transactions.models import Event, IngestBatch
-from transactions.services import ingest_source_create, ingest_token_create
+from transactions.choices import Channel
+from transactions.models import Event, IdempotencyKey, IngestBatch, IngestSource
+from transactions.native import decode_native
+from transactions.services import ingest_source_create, ingest_token_create, records_ingest
 from transactions.services.ingest import correlation_hints_wait
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,6 +200,27 @@ def test_backend_terminated_mid_copy_answers_503_and_stores_nothing(send, monkey
     assert not Event.objects.exists() and not IngestBatch.objects.exists()  # nothing half-written
     again = send(URL, batch)
     assert again.status_code == 200 and again.json()["accepted"] == 3000
+
+
+@pytest.mark.postgres(reason="the single-event commit in the statement's round trip is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_single_event_is_committed_before_its_answer_and_a_failed_commit_stores_nothing(send, source):
+    response = send(URL, [canonical(event_id="one-1")])
+    assert response.status_code == 200 and response.json()["accepted"] == 1
+    with psycopg.connect(_database_url()) as other:  # committed by the time it was answered
+        assert other.execute("SELECT count(*) FROM transactions_event WHERE event_id = 'one-1'").fetchone() == (1,)
+    # A failure at COMMIT itself (a deferred foreign key: a source deleted meanwhile) raises, stores nothing and
+    # leaves the connection outside any transaction for the next request.
+    gone = IngestSource(pk=source.pk + 10_000, name="deleted-meanwhile")
+    records = decode_native(json.dumps([canonical(event_id="one-2")]).encode(), content_type="application/json")
+    with pytest.raises(IntegrityError):
+        records_ingest(source=gone, channel=Channel.NATIVE, records=records)
+    assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+    assert (
+        not IdempotencyKey.objects.filter(source_id=gone.pk).exists()
+        and not Event.objects.filter(event_id="one-2").exists()
+    )
+    assert send(URL, [canonical(event_id="one-2")]).json()["accepted"] == 1
 
 
 # ---- 3. broker unreachable -------------------------------------------------------------------------------------------
@@ -412,3 +436,37 @@ def test_a_worker_killed_mid_correlation_loses_nothing_and_correlates_once(send,
             worker.wait(timeout=30)
     assert TransactionEvent.objects.count() == 500  # every event in exactly one transaction (event_id is unique)
     assert Transaction.objects.filter(memberships__isnull=False).distinct().count() == 50
+
+
+# ---- correlation hints, coalesced ------------------------------------------------------------------------------------
+
+
+def test_hint_leads_are_the_newest_batch_of_each_task_budget():
+    from transactions.services.ingest import hint_leads
+
+    assert hint_leads([(7, 1)], budget=1000) == [7]
+    assert hint_leads([(1, 1), (3, 1), (2, 1)], budget=1000) == [3]
+    assert hint_leads([(1, 600), (2, 300), (3, 200), (4, 5000), (5, 1)], budget=1000) == [2, 3, 4, 5]
+
+
+def test_batches_stored_while_a_hint_is_published_share_one_hint(monkeypatch):
+    from transactions.services import ingest as ingest_service
+
+    published: list[int] = []
+    first_sent = threading.Event()
+    release = threading.Event()
+
+    def publish(batch_id: int) -> None:
+        published.append(batch_id)
+        first_sent.set()
+        release.wait(5)  # the broker is slow: the batches below arrive meanwhile
+
+    monkeypatch.setattr(ingest_service, "_correlation_publish", publish)
+    hints = ingest_service._HintPublisher()
+    hints.submit(10, 1)
+    assert first_sent.wait(5)
+    for batch_id in (11, 12, 13):
+        hints.submit(batch_id, 1)
+    release.set()
+    assert hints.wait_idle(5)
+    assert published == [10, 13]  # the first at once, the three stored meanwhile as one

@@ -1,4 +1,5 @@
 import gzip
+import io
 import json
 import threading
 from decimal import Decimal
@@ -351,3 +352,42 @@ def test_rules_and_token_are_read_once_per_process_until_they_change(send, sourc
     ingest_token_revoke(token=IngestToken.objects.get(source=source), actor="system:test")
     response = send(URL, [canonical(event_id="after-revocation")])
     assert response.status_code == 401
+
+
+def _through_wsgi(path: str, *, method: str = "GET", body: bytes = b"", token: str = "") -> tuple[str, dict, bytes]:
+    """A request as gunicorn hands it to the application: (status, headers, body)."""
+    from console.wsgi import application
+
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json",
+        "HTTP_AUTHORIZATION": f"Bearer {token}",
+    }
+    started: list = []
+    chunks = application(environ, lambda status, headers: started.append((status, dict(headers))))
+    try:
+        content = b"".join(chunks)
+    finally:
+        chunks.close()
+    return *started[0], content
+
+
+@pytest.mark.django_db(transaction=True)  # served as in production: the handler ends the request's connection use
+def test_ingest_is_served_through_its_own_short_middleware_chain(token):
+    status, headers, content = _through_wsgi(
+        URL, method="POST", body=json.dumps([canonical(event_id="wsgi-1")]).encode(), token=token
+    )
+    assert status.startswith("200") and json.loads(content)["accepted"] == 1, content
+    assert headers["X-Content-Type-Options"] == "nosniff"  # transport security still applies
+    assert "Content-Security-Policy" not in headers and "Set-Cookie" not in headers  # the pages' middleware does not
+    status, headers, _ = _through_wsgi("/accounts/login/")
+    assert status.startswith("200") and "Content-Security-Policy" in headers
+    assert Event.objects.filter(event_id="wsgi-1").count() == 1
