@@ -4,7 +4,6 @@ Pure module. Steps of one transaction share business keys (contract, order, invo
 SAP pads document numbers with zeros (0000012345) where the CRM and billing write 12345.
 """
 
-import random
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -41,18 +40,12 @@ from transactions.simulation.catalogue import (
     LegalEntity,
     Party,
 )
+from transactions.simulation.mismatches import billed_facts, duplicate_supplier_invoice
 
 HOUR = 3600.0
 DAY = 86400.0
 # Supplier invoices a duplicate may repeat: the estate's most recent ones (a duplicate arrives weeks, not years, later).
 LEDGER_SIZE = 500
-
-
-def _sister_company(entity: LegalEntity, rng: random.Random) -> LegalEntity:
-    """Another entity of the group, of the same currency where there is one: what a stale cross-reference points to."""
-    others = [e for e in ENTITIES.values() if e.code != entity.code]
-    same_currency = [e for e in others if e.currency == entity.currency]
-    return rng.choice(same_currency or others)
 
 
 def _order_to_cash(t: TxnBuilder) -> None:
@@ -76,21 +69,10 @@ def _order_to_cash(t: TxnBuilder) -> None:
     quote = t.salesforce_id("a0q")
     billing_plan = f"{ids.next_number('billing_plan', 300_000):010d}"
     milestone = facts.randint(1, 4)
-    billed_amount, billed_currency, posted_tax_code, booked = amount, entity.currency, entity.tax_code, entity
     silent = t.silent
-    if silent == "amount_mismatch":
-        # A price uplift billed that the contract does not carry, or a discount the contract grants that billing lost.
-        change = Decimal(str(round(facts.uniform(0.02, 0.15), 4))) * facts.choice((1, -1))
-        billed_amount = (amount * (1 + change)).quantize(Decimal("0.01"))
-    elif silent == "currency_mismatch":
-        billed_currency = facts.choice(sorted({e.currency for e in ENTITIES.values()} - {entity.currency}))
-    elif silent == "tax_code_changed":
-        # The billing charge lacks the product's tax code, so AvaTax falls back to its default (P0000000, tangible
-        # personal property), or the charge carries an older code of the product.
-        posted_tax_code = facts.choice(("P0000000", "SW050000"))
-    elif silent == "entity_mismatch":
-        booked = _sister_company(entity, facts)
-    amount_mismatch = silent if silent in ("amount_mismatch", "currency_mismatch") else None
+    billed = billed_facts(silent, amount=amount, entity=entity, rng=facts)
+    billed_amount, billed_currency, posted_tax_code = billed.amount, billed.currency, billed.tax_code
+    booked, amount_mismatch = billed.booked, billed.amount_mismatch
     tax = (billed_amount * entity.tax_rate).quantize(Decimal("0.01"))
     gross = billed_amount + tax
     t.message_context(
@@ -347,12 +329,9 @@ def _procure_to_pay(t: TxnBuilder) -> None:
     clerk = t.rng.choice(AP_CLERKS)
     approver = clerk if t.failure is not None and t.failure.name == "sod_violation" else t.rng.choice(TREASURY)
     duplicate = None
-    if t.silent == "duplicate_supplier_invoice" and t.ledger:
-        # The same supplier invoice entered again against another order (a paper copy of an e-invoice, a reminder
-        # keyed as a new invoice): same supplier, same invoice number, same amount, where SAP's duplicate check is
-        # only a warning or the reference was keyed apart.
-        earlier = t.facts_rng.choice(t.ledger)
-        supplier, reference, amount = earlier["supplier"], earlier["reference"], earlier["amount"]
+    earlier = duplicate_supplier_invoice(t.silent, t.ledger, t.facts_rng)
+    if earlier is not None:
+        supplier, reference, amount = earlier
         duplicate = "duplicate_supplier_invoice"
     entity = ENTITIES[supplier.entity]
     t.message_context(
