@@ -27,7 +27,7 @@ from transactions.choices import Channel
 from transactions.models import Event, IdempotencyKey, IngestBatch, IngestSource
 from transactions.native import decode_native
 from transactions.services import ingest_source_create, ingest_token_create, records_ingest
-from transactions.services.ingest import correlation_hints_wait
+from transactions.services.correlation_hints import correlation_hints_wait
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "/api/v1/events"
@@ -442,7 +442,7 @@ def test_a_worker_killed_mid_correlation_loses_nothing_and_correlates_once(send,
 
 
 def test_hint_leads_are_the_newest_batch_of_each_task_budget():
-    from transactions.services.ingest import hint_leads
+    from transactions.services.correlation_hints import hint_leads
 
     assert hint_leads([(7, 1)], budget=1000) == [7]
     assert hint_leads([(1, 1), (3, 1), (2, 1)], budget=1000) == [3]
@@ -450,7 +450,7 @@ def test_hint_leads_are_the_newest_batch_of_each_task_budget():
 
 
 def test_batches_stored_while_a_hint_is_published_share_one_hint(monkeypatch):
-    from transactions.services import ingest as ingest_service
+    from transactions.services import correlation_hints
 
     published: list[int] = []
     first_sent = threading.Event()
@@ -461,8 +461,8 @@ def test_batches_stored_while_a_hint_is_published_share_one_hint(monkeypatch):
         first_sent.set()
         release.wait(5)  # the broker is slow: the batches below arrive meanwhile
 
-    monkeypatch.setattr(ingest_service, "_correlation_publish", publish)
-    hints = ingest_service._HintPublisher()
+    monkeypatch.setattr(correlation_hints, "_correlation_publish", publish)
+    hints = correlation_hints._HintPublisher()
     hints.submit(10, 1)
     assert first_sent.wait(5)
     for batch_id in (11, 12, 13):
