@@ -29,6 +29,10 @@ from transactions.simulation.catalogue import (
 
 JsonDict = dict[str, Any]
 
+# Seconds, for the delays between steps.
+HOUR = 3600.0
+DAY = 86400.0
+
 
 @dataclass(frozen=True)
 class SimEvent:
