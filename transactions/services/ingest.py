@@ -1,8 +1,10 @@
 """The ingest pipeline: validate, apply the source's rules, store and enqueue; and the dead-letter store it feeds."""
 
+import functools
 import hashlib
 import json
 import logging
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,6 +14,7 @@ import orjson
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.adapt import Transformer
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
@@ -310,55 +313,85 @@ def _batch_store_in_one_statement(
 ) -> None:
     """A small batch (a webhook's single event) in one statement: data-modifying CTEs claim the idempotency keys,
     write the batch row with its final counts and insert the events whose keys were claimed, sent together with the
-    lock bound in one round trip. Its text depends only on the number of rows, so that PostgreSQL prepares it once.
+    lock bound in one round trip. Its text depends only on the number of rows, so that PostgreSQL prepares it once
+    per connection and a request sends only `EXECUTE` with its values.
 
     With `commit` (outside any transaction: see `_commits_in_one_round_trip`), the transaction's BEGIN and COMMIT
-    travel in the same round trip, and this returns only once the commit is done; on any failure the transaction is
+    travel in the same message, and this returns only once the commit is done; on any failure the transaction is
     rolled back and the error raised, so nothing is stored and the sender is told to retry. Otherwise the caller's
-    transaction commits it, a second round trip."""
+    transaction commits it, a second round trip.
+
+    The statements go as one simple-protocol message with the values quoted by psycopg's own adapters: psycopg's
+    pipeline mode, which the four statements took before, cost 2.4x the client CPU for the same round trip."""
     keys = sorted(accepted)  # sorted, so that racing batches lock the same keys in one order
-    types = dict(zip(("id", *_EVENT_COLUMNS), _event_types(), strict=True))
     value_columns = [c for c in _EVENT_COLUMNS if c != "batch_id"]
-    row = "(" + ", ".join(f"%s::{types[c]}" for c in value_columns) + ")"
-    select = ", ".join("(SELECT id FROM batch)" if c == "batch_id" else f"v.{c}" for c in _EVENT_COLUMNS)
-    sql = (
-        f"WITH claimed AS (INSERT INTO {IdempotencyKey._meta.db_table} (source_id, key, received_at) "
-        "SELECT %s, unnest(%s::text[]), %s ON CONFLICT (source_id, key) DO NOTHING RETURNING key), "
-        f"batch AS (INSERT INTO {IngestBatch._meta.db_table} "
-        "(source_id, channel, received_at, accepted, duplicates, rejected) "
-        "SELECT %s, %s, %s, count(*), %s - count(*), %s FROM claimed RETURNING id), "
-        f"stored AS (INSERT INTO {Event._meta.db_table} ({', '.join(_EVENT_COLUMNS)}) SELECT {select} "
-        f"FROM (VALUES {', '.join([row] * len(keys))}) AS v({', '.join(value_columns)}) "
-        "WHERE v.dedup_key IN (SELECT key FROM claimed) RETURNING id) "
-        "SELECT (SELECT id FROM batch), (SELECT count(*) FROM claimed), ARRAY(SELECT id FROM stored)"
-    )
     params: list[Any] = [source.pk, keys, received_at]
     params += [source.pk, channel, received_at, outcome.duplicates + len(keys), len(outcome.rejected)]
     for key in keys:
         values = _event_values(0, source.pk, received_at, channel, key, accepted[key])
         params += [_copy_value(values, c) for c in value_columns]
     raw = connection.connection
+    quote = Transformer.from_context(raw).as_literal
+    literals = [quote(value) for value in params]
+    pieces = _small_batch_sql(len(keys))
+    if _may_prepare():
+        name = f"closeloop_small_batch_{len(keys)}"
+        prepared = _prepared_sizes.setdefault(raw, set())
+        if len(keys) not in prepared:
+            with connection.wrap_database_errors:  # once per connection and size, outside any transaction's fate
+                raw.execute(f"PREPARE {name} AS ".encode() + _numbered(pieces))
+            prepared.add(len(keys))
+        statement = f"EXECUTE {name}(".encode() + b", ".join(literals) + b")"
+    else:  # behind PgBouncer in transaction mode a prepared statement would belong to another client's session
+        statement = b"".join(piece + literal for piece, literal in zip(pieces, literals, strict=False)) + pieces[-1]
+    message = f"SET LOCAL lock_timeout = '{INGEST_LOCK_TIMEOUT_MS}ms'; ".encode() + statement
+    if commit:
+        message = b"BEGIN; " + message + b"; COMMIT"
     with connection.wrap_database_errors:
-        # Parameters bound by the server, not into the text as Django's cursors do: PostgreSQL then plans the
-        # statement once per connection (prepared) instead of parsing and planning ~2 KB of SQL on every request.
-        cursor = psycopg.Cursor(raw)
         try:
-            with raw.pipeline():
-                if commit:
-                    raw.execute("BEGIN")
-                raw.execute(f"SET LOCAL lock_timeout = '{INGEST_LOCK_TIMEOUT_MS}ms'")
-                cursor.execute(sql, params, prepare=_may_prepare())
-                if commit:
-                    raw.execute("COMMIT")
+            cursor = raw.execute(message)
         except BaseException:
             if commit:
                 _rollback_quietly(raw)
             raise
+        while cursor.description is None and cursor.nextset():
+            pass  # past BEGIN and SET to the statement's row
         batch_id, claimed, event_ids = cursor.fetchone()
     outcome.batch_id = batch_id
     outcome.accepted = claimed
     outcome.duplicates += len(keys) - claimed
     outcome.event_ids = list(event_ids)
+
+
+# Connection -> the batch sizes prepared on it (a connection the pool discards takes its entry with it).
+_prepared_sizes: weakref.WeakKeyDictionary[psycopg.Connection, set[int]] = weakref.WeakKeyDictionary()
+
+
+@functools.cache
+def _small_batch_sql(rows: int) -> list[bytes]:
+    """The one-statement store of `rows` events as the text between its parameters (in `params` order above)."""
+    types = dict(zip(("id", *_EVENT_COLUMNS), _event_types(), strict=True))
+    value_columns = [c for c in _EVENT_COLUMNS if c != "batch_id"]
+    row = "(" + ", ".join(f"\x00::{types[c]}" for c in value_columns) + ")"
+    select = ", ".join("(SELECT id FROM batch)" if c == "batch_id" else f"v.{c}" for c in _EVENT_COLUMNS)
+    source, at, channel = f"\x00::{types['source_id']}", f"\x00::{types['received_at']}", f"\x00::{types['channel']}"
+    sql = (
+        f"WITH claimed AS (INSERT INTO {IdempotencyKey._meta.db_table} (source_id, key, received_at) "
+        f"SELECT {source}, unnest(\x00::text[]), {at} ON CONFLICT (source_id, key) DO NOTHING RETURNING key), "
+        f"batch AS (INSERT INTO {IngestBatch._meta.db_table} "
+        "(source_id, channel, received_at, accepted, duplicates, rejected) "
+        f"SELECT {source}, {channel}, {at}, count(*), \x00::integer - count(*), \x00::integer FROM claimed "
+        "RETURNING id), "
+        f"stored AS (INSERT INTO {Event._meta.db_table} ({', '.join(_EVENT_COLUMNS)}) SELECT {select} "
+        f"FROM (VALUES {', '.join([row] * rows)}) AS v({', '.join(value_columns)}) "
+        "WHERE v.dedup_key IN (SELECT key FROM claimed) RETURNING id) "
+        "SELECT (SELECT id FROM batch), (SELECT count(*) FROM claimed), ARRAY(SELECT id FROM stored)"
+    )
+    return [piece.encode() for piece in sql.split("\x00")]
+
+
+def _numbered(pieces: list[bytes]) -> bytes:
+    return b"".join(piece + f"${n}".encode() for n, piece in enumerate(pieces[:-1], start=1)) + pieces[-1]
 
 
 def _commits_in_one_round_trip(accepted: dict[str, CanonicalEvent], dead: list[DeadLetter]) -> bool:
