@@ -11,6 +11,7 @@ from django.test import Client
 
 from console.lib.audit import AuditEntry
 from tests.factories import canonical
+from transactions.canonical import CANONICAL_FIELDS
 from transactions.models import DeadLetter, Event, IdempotencyKey, IngestBatch, RedactionRule
 from transactions.services import ingest_token_create, ingest_token_revoke
 
@@ -193,6 +194,36 @@ def test_what_json_can_hold_is_stored_whatever_the_write_path(send, batch_size):
     body = send(URL, records).json()
     assert body["accepted"] == batch_size, body
     assert Event.objects.get(event_id="odd-0").attributes == {**odd}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("big_integer", [False, True], ids=["orjson", "json fallback"])
+def test_one_statement_and_copy_paths_store_the_same_values(send, big_integer):
+    # A single event travels as JSON inside one statement (jsonb_to_recordset), a large batch by binary COPY: every
+    # column must come out the same, whatever a sender's values hold (an integer past 64 bits takes json.dumps).
+    edge = {
+        "occurred_at": "2026-05-18T10:15:02.123456+05:30",
+        "amount": "1E+3",
+        "kind": "invoice.posted 100% 'quoted' \\ back\\slash \"dq\"",
+        "entity": None,
+        "duration_ms": 86_400_000,
+        "links": [{"trace_id": "4bf92f3577b34da6a3ce929d0e0e4737", "span_id": "00f067aa0ba902b8"}],
+        "error": {"code": "VF 004", "message": "Zahlung f\u00e4llig \u20ac; $1 {x}"},
+        "status": "error",
+        "attributes": {
+            "nested": {"list": [1, 2.5, None, True]},
+            "%s": "%(x)s",
+            **({"big": 2**70} if big_integer else {}),
+        },
+    }
+    assert send(URL, [canonical(event_id="single", **edge)]).json()["accepted"] == 1
+    send(URL, [canonical(event_id=f"copy-{i}", **edge) for i in range(100)])
+    columns = [name for name in CANONICAL_FIELDS if name != "event_id"]
+    single = Event.objects.filter(event_id="single").values(*columns).get()
+    copied = Event.objects.filter(event_id="copy-0").values(*columns).get()
+    assert single == copied
+    assert single["amount"] == Decimal("1000") and single["occurred_at"].microsecond == 123456
+    assert single["kind"] == edge["kind"] and single["attributes"] == edge["attributes"]
 
 
 @pytest.mark.django_db

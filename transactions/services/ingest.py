@@ -4,17 +4,16 @@ import functools
 import hashlib
 import json
 import logging
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
-from psycopg.adapt import Transformer
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
@@ -312,50 +311,29 @@ def _batch_store_in_one_statement(
     commit: bool = False,
 ) -> None:
     """A small batch (a webhook's single event) in one statement: data-modifying CTEs claim the idempotency keys,
-    write the batch row with its final counts and insert the events whose keys were claimed, sent together with the
-    lock bound in one round trip. Its text depends only on the number of rows, so that PostgreSQL prepares it once
-    per connection and a request sends only `EXECUTE` with its values.
+    write the batch row with its final counts and insert the events whose keys were claimed. The events travel as
+    one JSON parameter (`jsonb_to_recordset`), so the statement's text is the same for every batch and PostgreSQL
+    prepares it once per connection.
 
-    With `commit` (outside any transaction: see `_commits_in_one_round_trip`), the transaction's BEGIN and COMMIT
-    travel in the same message, and this returns only once the commit is done; on any failure the transaction is
-    rolled back and the error raised, so nothing is stored and the sender is told to retry. Otherwise the caller's
-    transaction commits it, a second round trip.
+    With `commit` (outside any transaction: see `_commits_in_one_round_trip`) the statement is its own transaction:
+    one round trip, answered only once committed; on failure nothing is stored and the error is raised, so the
+    sender is told to retry. Otherwise the caller's transaction commits it.
 
-    The statements go as one simple-protocol message with the values quoted by psycopg's own adapters: psycopg's
-    pipeline mode, which the four statements took before, cost 2.4x the client CPU for the same round trip."""
+    The lock bound is set by the statement itself, before its first key claim: a separate SET LOCAL needed BEGIN and
+    COMMIT around it, which psycopg sent either as a pipeline or as quoted text, each costing more client CPU than
+    the whole statement. Relation locks are taken before it applies; only DDL on the event table (partitions are
+    attached days ahead) conflicts with them."""
     keys = sorted(accepted)  # sorted, so that racing batches lock the same keys in one order
-    value_columns = [c for c in _EVENT_COLUMNS if c != "batch_id"]
-    params: list[Any] = [source.pk, keys, received_at]
-    params += [source.pk, channel, received_at, outcome.duplicates + len(keys), len(outcome.rejected)]
-    for key in keys:
-        values = _event_values(0, source.pk, received_at, channel, key, accepted[key])
-        params += [_copy_value(values, c) for c in value_columns]
-    raw = connection.connection
-    quote = Transformer.from_context(raw).as_literal
-    literals = [quote(value) for value in params]
-    pieces = _small_batch_sql(len(keys))
-    if _may_prepare():
-        name = f"closeloop_small_batch_{len(keys)}"
-        prepared = _prepared_sizes.setdefault(raw, set())
-        if len(keys) not in prepared:
-            with connection.wrap_database_errors:  # once per connection and size, outside any transaction's fate
-                raw.execute(f"PREPARE {name} AS ".encode() + _numbered(pieces))
-            prepared.add(len(keys))
-        statement = f"EXECUTE {name}(".encode() + b", ".join(literals) + b")"
-    else:  # behind PgBouncer in transaction mode a prepared statement would belong to another client's session
-        statement = b"".join(piece + literal for piece, literal in zip(pieces, literals, strict=False)) + pieces[-1]
-    message = f"SET LOCAL lock_timeout = '{INGEST_LOCK_TIMEOUT_MS}ms'; ".encode() + statement
-    if commit:
-        message = b"BEGIN; " + message + b"; COMMIT"
+    rows = [{"dedup_key": key, **{name: getattr(accepted[key], name) for name in CANONICAL_FIELDS}} for key in keys]
+    params = [
+        *(source.pk, received_at, keys),
+        *(source.pk, channel, received_at, outcome.duplicates + len(keys), len(outcome.rejected)),
+        *(received_at, source.pk, channel, _rows_json(rows)),
+    ]
     with connection.wrap_database_errors:
-        try:
-            cursor = raw.execute(message)
-        except BaseException:
-            if commit:
-                _rollback_quietly(raw)
-            raise
-        while cursor.description is None and cursor.nextset():
-            pass  # past BEGIN and SET to the statement's row
+        # Server-side binding (not Django's client-side cursor), so that the statement can be prepared.
+        cursor = psycopg.Cursor(connection.connection)
+        cursor.execute(_small_batch_sql(), params, prepare=_may_prepare())
         batch_id, claimed, event_ids = cursor.fetchone()
     outcome.batch_id = batch_id
     outcome.accepted = claimed
@@ -363,35 +341,47 @@ def _batch_store_in_one_statement(
     outcome.event_ids = list(event_ids)
 
 
-# Connection -> the batch sizes prepared on it (a connection the pool discards takes its entry with it).
-_prepared_sizes: weakref.WeakKeyDictionary[psycopg.Connection, set[int]] = weakref.WeakKeyDictionary()
-
-
 @functools.cache
-def _small_batch_sql(rows: int) -> list[bytes]:
-    """The one-statement store of `rows` events as the text between its parameters (in `params` order above)."""
+def _small_batch_sql() -> str:
     types = dict(zip(("id", *_EVENT_COLUMNS), _event_types(), strict=True))
-    value_columns = [c for c in _EVENT_COLUMNS if c != "batch_id"]
-    row = "(" + ", ".join(f"\x00::{types[c]}" for c in value_columns) + ")"
-    select = ", ".join("(SELECT id FROM batch)" if c == "batch_id" else f"v.{c}" for c in _EVENT_COLUMNS)
-    source, at, channel = f"\x00::{types['source_id']}", f"\x00::{types['received_at']}", f"\x00::{types['channel']}"
-    sql = (
+    carried = [c for c in _EVENT_COLUMNS if c not in _STORAGE_COLUMNS or c == "dedup_key"]
+    record = ", ".join(f"{c} {types[c]}" for c in carried)
+    stored = {"received_at": "%s::timestamptz", "source_id": "%s::bigint", "channel": "%s::text"}
+    select = ", ".join("(SELECT id FROM batch)" if c == "batch_id" else stored.get(c, f"v.{c}") for c in _EVENT_COLUMNS)
+    return (
         f"WITH claimed AS (INSERT INTO {IdempotencyKey._meta.db_table} (source_id, key, received_at) "
-        f"SELECT {source}, unnest(\x00::text[]), {at} ON CONFLICT (source_id, key) DO NOTHING RETURNING key), "
+        "SELECT %s, k, %s FROM unnest(%s::text[]) AS k "
+        f"WHERE set_config('lock_timeout', '{INGEST_LOCK_TIMEOUT_MS}ms', true) IS NOT NULL "
+        "ON CONFLICT (source_id, key) DO NOTHING RETURNING key), "
         f"batch AS (INSERT INTO {IngestBatch._meta.db_table} "
         "(source_id, channel, received_at, accepted, duplicates, rejected) "
-        f"SELECT {source}, {channel}, {at}, count(*), \x00::integer - count(*), \x00::integer FROM claimed "
-        "RETURNING id), "
+        "SELECT %s, %s, %s, count(*), %s::integer - count(*), %s::integer FROM claimed RETURNING id), "
         f"stored AS (INSERT INTO {Event._meta.db_table} ({', '.join(_EVENT_COLUMNS)}) SELECT {select} "
-        f"FROM (VALUES {', '.join([row] * rows)}) AS v({', '.join(value_columns)}) "
+        f"FROM jsonb_to_recordset(%s::jsonb) AS v({record}) "
         "WHERE v.dedup_key IN (SELECT key FROM claimed) RETURNING id) "
         "SELECT (SELECT id FROM batch), (SELECT count(*) FROM claimed), ARRAY(SELECT id FROM stored)"
     )
-    return [piece.encode() for piece in sql.split("\x00")]
 
 
-def _numbered(pieces: list[bytes]) -> bytes:
-    return b"".join(piece + f"${n}".encode() for n, piece in enumerate(pieces[:-1], start=1)) + pieces[-1]
+def _rows_json(rows: list[dict[str, Any]]) -> Jsonb:
+    return Jsonb(rows, dumps=_rows_dumps)
+
+
+def _rows_dumps(rows: list[dict[str, Any]]) -> bytes:
+    """Events as JSON for `jsonb_to_recordset`: amounts as decimal strings (exact, as numeric reads them), times with
+    their offset; json.dumps for what orjson refuses, as in `_jsonb_dumps`."""
+    try:
+        return orjson.dumps(rows, default=_json_scalar)
+    except orjson.JSONEncodeError:
+        return json.dumps(rows, default=_json_scalar).encode()
+
+
+def _json_scalar(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _commits_in_one_round_trip(accepted: dict[str, CanonicalEvent], dead: list[DeadLetter]) -> bool:
