@@ -78,10 +78,23 @@ class LockoutCacheHandler(AxesCacheHandler):
             return 0
         failures = max(self.cache.get_many(keys).values(), default=0)
         if failures == 0:
-            if len(self._clean_until) >= self._REMEMBERED:
-                self._clean_until.clear()
-            self._clean_until[keys] = now + self.CLEAN_FOR_SECONDS
+            self._remember_clean(keys, now)
+            request.lockout_clean = True
         return failures
+
+    def sender_known_clean(self, sender: tuple[str, ...]) -> bool:
+        """Whether a token sender (its address as sent and the credential) was seen clean within the last second:
+        its request then skips axes' preparation too (client address, user agent, cache keys: a twentieth of a
+        single event's CPU), not only the shared-cache read."""
+        return self._clean_until.get(sender, 0.0) > time.monotonic()
+
+    def sender_remember_clean(self, sender: tuple[str, ...]) -> None:
+        self._remember_clean(sender, time.monotonic())
+
+    def _remember_clean(self, key: tuple[str, ...], now: float) -> None:
+        if len(self._clean_until) >= self._REMEMBERED:
+            self._clean_until.clear()
+        self._clean_until[key] = now + self.CLEAN_FOR_SECONDS
 
     def user_login_failed(
         self, sender: Any, credentials: dict, request: HttpRequest | None = None, **kwargs: Any
@@ -105,8 +118,18 @@ def _http_request(request: HttpRequest | Request) -> HttpRequest:
 
 def credential_refuse_if_locked(request: HttpRequest | Request, *, credential: str) -> None:
     """Raise 429 (Retry-After: the lockout period) when this credential or this client address is locked out."""
-    if not AxesProxyHandler.is_allowed(_http_request(request), {"username": credential}):
+    http_request = _http_request(request)
+    handler = AxesProxyHandler.get_implementation()
+    remembers = isinstance(handler, LockoutCacheHandler)
+    # What decides the lockout keys as sent (the address is derived from these two): the same inputs, the same keys.
+    sender = ("sender", http_request.META.get("REMOTE_ADDR", ""), http_request.META.get("HTTP_X_FORWARDED_FOR", ""))
+    sender += (credential,)
+    if remembers and handler.sender_known_clean(sender):
+        return
+    if not AxesProxyHandler.is_allowed(http_request, {"username": credential}):
         raise exceptions.Throttled(wait=lockout_seconds(), detail=LOCKED_MESSAGE)
+    if remembers and getattr(http_request, "lockout_clean", False):
+        handler.sender_remember_clean(sender)
 
 
 def credential_failed(request: HttpRequest | Request, *, credential: str) -> None:

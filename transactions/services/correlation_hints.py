@@ -36,8 +36,10 @@ def _correlation_publish(batch_id: int) -> None:
 
 # A publisher thread sends at most one round of hints per interval: a correlate task takes every batch still waiting
 # (oldest first, up to its event budget), so one hint stands for all the batches this process stored meanwhile. A
-# publish cost more CPU than the rest of a single-event request (about 1.5 ms against 1.4 ms, in the same process).
-HINT_INTERVAL_SECONDS = 0.05
+# publish cost more CPU than the rest of a single-event request (about 1.5 ms against 1.4 ms, in the same process);
+# at 0.05 s the publisher was still 4-8 % of a web worker's CPU under single events (py-spy); 0.2 s publishes a
+# quarter as often, and a correlation pass starts at most 0.2 s later (the first batch after a quiet spell at once).
+HINT_INTERVAL_SECONDS = 0.2
 
 
 class _HintPublisher:
