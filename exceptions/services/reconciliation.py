@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.lib.audit import audit_record
+from console.lib.bulk import rows_update, rows_upsert
 from console.lib.locks import advisory_lock_keys, key_bucket
 from exceptions.choices import ActivityKind, Comparison, ReconciliationKind, ReconciliationStatus
 from exceptions.models import Case, ReconciliationKey, ReconciliationResult, ReconciliationRule
@@ -349,7 +350,7 @@ def _evaluate(rules: list[ReconciliationRule], live: dict[int, dict], now: datet
         if not values:
             continue
         advisory_lock_keys(LOCK_NAMESPACE, (key_bucket(f"{rule.pk}:{v}") for v in values))
-        ReconciliationKey.objects.bulk_create(keys, ignore_conflicts=True)
+        rows_upsert(keys)
         holders: dict[str, list[ReconciliationKey]] = {}
         for start in range(0, len(values), 1000):
             for key in ReconciliationKey.objects.filter(rule=rule, value__in=values[start : start + 1000]):
@@ -436,14 +437,13 @@ def _store(rules: list[ReconciliationRule], live: dict[int, dict], wanted: list[
                 row.evaluated_at = now
                 updates.append(row)
     if creates:
-        ReconciliationResult.objects.bulk_create(
+        rows_upsert(
             list(creates.values()),
-            update_conflicts=True,
             unique_fields=["txn", "rule", "subject"],
             update_fields=[*RESULT_FIELDS, "evaluated_at", "case", "signal_key"],
         )
     if updates:
-        ReconciliationResult.objects.bulk_update(updates, [*RESULT_FIELDS, "evaluated_at", "case", "signal_key"])
+        rows_update(updates, [*RESULT_FIELDS, "evaluated_at", "case", "signal_key"])
         changed_ids = [r.pk for r in updates]
     if stale:
         ReconciliationResult.objects.filter(pk__in=[r.pk for r in stale]).delete()

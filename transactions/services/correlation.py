@@ -8,11 +8,11 @@ import logging
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from console.lib.audit import audit_record
-from console.lib.bulk import rows_copy, rows_update
+from console.lib.bulk import rows_copy, rows_create, rows_update, values_rows
 from console.lib.locks import advisory_lock_keys, key_bucket
 from transactions.choices import BROAD_KEY_TYPES, DEFAULT_CORRELATING_KEY_TYPES, TransactionStatus
 from transactions.correlation import (
@@ -85,20 +85,20 @@ def _existing_links(keys: set[Key]) -> dict[Key, int]:
     return found
 
 
-def _facts(rows: list[dict]) -> list[EventFacts]:
+def _facts(rows: list[tuple]) -> list[EventFacts]:
     return [
         EventFacts(
-            event_id=r["id"],
-            received_at=r["received_at"],
-            occurred_at=r["occurred_at"],
-            system=r["system"],
-            kind=r["kind"],
-            status=r["status"],
-            trace_id=r["trace_id"],
-            links=r["links"] or [],
-            business_keys=r["business_keys"] or {},
+            event_id=event_id,
+            received_at=received_at,
+            occurred_at=occurred_at,
+            system=system,
+            kind=kind,
+            status=status,
+            trace_id=trace_id,
+            links=links or [],
+            business_keys=business_keys or {},
         )
-        for r in rows
+        for event_id, _, received_at, occurred_at, system, kind, status, trace_id, links, business_keys in rows
     ]
 
 
@@ -185,10 +185,13 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
     if batch is None or batch.correlated_at is not None:
         return {"batch_id": batch_id, "skipped": True}
     batch_ids = _pending_batches(lead=batch, up_to_events=coalesce_up_to) if coalesce_up_to else [batch_id]
-    rows = list(
+    # Events a pass before this one already placed (a redelivered task) are left out by the same query.
+    placed = TransactionEvent.objects.filter(event_id=OuterRef("id"))
+    rows = values_rows(
         Event.objects.filter(batch_id__in=batch_ids)
+        .exclude(Exists(placed))
         .order_by("id")
-        .values(
+        .values_list(
             "id",
             "batch_id",
             "received_at",
@@ -201,9 +204,8 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
             "business_keys",
         )
     )
-    batch_of = {r["id"]: r["batch_id"] for r in rows}
-    done = set(TransactionEvent.objects.filter(event_id__in=[r["id"] for r in rows]).values_list("event_id", flat=True))
-    events = [e for e in _facts(rows) if e.event_id not in done]
+    batch_of = {r[0]: r[1] for r in rows}
+    events = _facts(rows)
     correlating = correlating_key_types()
     event_links = [linking_keys(e, correlating) for e in events]
     all_links = {k for keys in event_links for k in keys}
@@ -294,7 +296,7 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
         # Interface discovery owes this transaction its hops from now on (kept if it already owed them: the sweep
         # takes the longest owed first, so a transaction that keeps changing is never passed over).
         txn.hops_stale_since = txn.hops_stale_since or now
-    Transaction.objects.bulk_create(created, batch_size=1000)
+    rows_create(created)
     rows_update(
         list(changed.values()),
         [

@@ -23,6 +23,7 @@ from django.db.models import Max, Min, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from console.lib.bulk import rows_copy, values_rows
 from console.lib.locks import advisory_lock_keys
 from transactions.choices import TransactionStatus
 from transactions.interfaces import (
@@ -67,7 +68,7 @@ def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
 
 
 def _step_events(txn_ids: list[int]) -> dict[int, list[StepEvent]]:
-    members = list(
+    members = values_rows(
         TransactionEvent.objects.filter(txn_id__in=txn_ids).values_list("txn_id", "event_id", "event_received_at")
     )
     txn_of = {event_id: txn_id for txn_id, event_id, _ in members}
@@ -94,7 +95,7 @@ def _step_events(txn_ids: list[int]) -> dict[int, list[StepEvent]]:
             "channel",
             "attributes",
         )
-        for row in rows:
+        for row in values_rows(rows):
             event = StepEvent(*row[:10], links=row[10] or (), channel=row[11], attributes=row[12] or {})
             by_txn[txn_of[row[0]]].append(event)
     return by_txn
@@ -204,7 +205,7 @@ def interface_hops_refresh(*, txn_ids: list[int], now: datetime | None = None) -
         for txn_id, hops in hops_of.items()
         for h in hops
     ]
-    InterfaceHop.objects.bulk_create(rows, batch_size=CHUNK)
+    rows_copy(rows)
     # Derived: the sweep owes these nothing until correlation changes them again (it waits on our row locks to).
     Transaction.objects.filter(pk__in=txn_ids, hops_stale_since__isnull=False).update(hops_stale_since=None)
     days |= {r.day for r in rows}
