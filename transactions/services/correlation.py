@@ -12,7 +12,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from console.lib.audit import audit_record
-from console.lib.bulk import rows_copy, rows_create, rows_update, values_rows
+from console.lib.bulk import rows_create, rows_update, values_copy, values_rows
 from console.lib.locks import advisory_lock_keys, key_bucket
 from transactions.choices import BROAD_KEY_TYPES, DEFAULT_CORRELATING_KEY_TYPES, TransactionStatus
 from transactions.correlation import (
@@ -79,7 +79,7 @@ def _existing_links(keys: set[Key]) -> dict[Key, int]:
         rows = TransactionKey.objects.filter(correlates=True, value__in=values[start : start + 1000]).values_list(
             "key_type", "value", "txn_id"
         )
-        for key_type, value, txn_id in rows:
+        for key_type, value, txn_id in values_rows(rows):
             if (key_type, value) in keys:
                 found[(key_type, value)] = txn_id
     return found
@@ -217,8 +217,9 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
     txns = {t.pk: t for t in Transaction.objects.select_for_update().filter(pk__in=touched_ids)}
     processes = process_specs()
     merges: list[tuple[int, list[int]]] = []
-    new_keys: list[TransactionKey] = []
-    memberships: list[TransactionEvent] = []
+    # Rows as values, their transaction as the object (a new one has no key until it is inserted after the loop).
+    new_keys: list[tuple[Transaction, str, str, bool]] = []
+    memberships: list[tuple[Transaction, EventFacts]] = []
     failed_event_ids: list[int] = []
     changed: dict[int, Transaction] = {}
     created: list[Transaction] = []
@@ -242,18 +243,14 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
             survivor = Transaction(started_at=first.occurred_at, last_event_at=first.occurred_at, version=0)
             created.append(survivor)
         # Keys link only within their group (union-find), so a key is new here or already in the database.
-        new_keys += [
-            TransactionKey(txn=survivor, key_type=t, value=v, correlates=True)
-            for t, v in group.keys
-            if (t, v) not in existing
-        ]
+        new_keys += [(survivor, t, v, True) for t, v in group.keys if (t, v) not in existing]
         broad = {k for e in members for k in searchable_keys(e, correlating)} - set(
             (t, v) for t, values in survivor.business_keys.items() for v in values
         )
-        new_keys += [TransactionKey(txn=survivor, key_type=t, value=v, correlates=False) for t, v in sorted(broad)]
+        new_keys += [(survivor, t, v, False) for t, v in sorted(broad)]
         # Systems are searched like keys, through the same index (a JSON containment filter is not portable).
         new_systems = sorted({e.system for e in members} - set(survivor.systems))
-        new_keys += [TransactionKey(txn=survivor, key_type=SYSTEM, value=s, correlates=False) for s in new_systems]
+        new_keys += [(survivor, SYSTEM, s, False) for s in new_systems]
 
         survivor.started_at = min(survivor.started_at, *(e.occurred_at for e in members))
         survivor.last_event_at = max(survivor.last_event_at, *(e.occurred_at for e in members))
@@ -266,18 +263,7 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
             survivor.business_keys, [k for e in members for k in e.business_keys.items()]
         )
         survivor.step_facts = add_event_facts(survivor.step_facts, members)
-        memberships += [
-            TransactionEvent(
-                txn=survivor,
-                event_id=e.event_id,
-                event_received_at=e.received_at,
-                occurred_at=e.occurred_at,
-                system=e.system,
-                kind=e.kind,
-                status=e.status,
-            )
-            for e in members
-        ]
+        memberships += [(survivor, e) for e in members]
 
     # A transaction a group attached events to may have been absorbed by a later group of the same batch.
     absorbed_into = {a: s for s, absorbed in merges for a in absorbed}
@@ -287,11 +273,9 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
             txn_id = absorbed_into[txn_id]
         return txn_id
 
-    for row in (*new_keys, *memberships):
-        if row.txn_id is not None:
-            row.txn_id = final(row.txn_id)
+    detected: dict[frozenset[str], ProcessSpec | None] = {}
     for txn in (*changed.values(), *created):
-        _refresh_state(txn, processes, now)
+        _refresh_state(txn, processes, now, detected)
         txn.version += 1
         # Interface discovery owes this transaction its hops from now on (kept if it already owed them: the sweep
         # takes the longest owed first, so a transaction that keeps changing is never passed over).
@@ -316,8 +300,19 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
             "hops_stale_since",
         ],
     )
-    rows_copy(new_keys)
-    rows_copy(memberships)
+    values_copy(
+        TransactionKey,
+        ("txn_id", "key_type", "value", "correlates"),
+        [(final(txn.pk), key_type, value, correlates) for txn, key_type, value, correlates in new_keys],
+    )
+    values_copy(
+        TransactionEvent,
+        ("txn_id", "event_id", "event_received_at", "occurred_at", "system", "kind", "status"),
+        [
+            (final(txn.pk), e.event_id, e.received_at, e.occurred_at, e.system, e.kind, e.status)
+            for txn, e in memberships
+        ],
+    )
     IngestBatch.objects.filter(pk__in=batch_ids).update(correlated_at=now)
     if merges:
         # One audit link per pass of automatic merges (ARCHITECTURE.md allows batching automatic actions).
@@ -353,8 +348,15 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
     return result
 
 
-def _refresh_state(txn: Transaction, processes: list[ProcessSpec], now: datetime) -> None:
-    spec = detect_process(processes, txn.step_facts)
+def _refresh_state(
+    txn: Transaction, processes: list[ProcessSpec], now: datetime, detected: dict[frozenset[str], ProcessSpec | None]
+) -> None:
+    # Which process a transaction is depends only on which (system, kind) pairs it has seen: a batch's transactions
+    # share a few such sets, so each set is matched against the processes' steps once per pass.
+    seen = frozenset(txn.step_facts)
+    if seen not in detected:
+        detected[seen] = detect_process(processes, txn.step_facts)
+    spec = detected[seen]
     state = evaluate_state(spec, txn.step_facts, started_at=txn.started_at, now=now, error_count=txn.error_count)
     txn.process_id = spec.process_id if spec else None
     txn.status = state.status
