@@ -12,6 +12,7 @@ back-dated history).
 
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
@@ -47,6 +48,7 @@ _AS_HELD = {
     "BooleanField": (bool,),
     "CharField": (str,),
     "DateField": (date,),
+    "DecimalField": (Decimal,),
     "ForeignKey": (int,),
     "IntegerField": (int,),
     "PositiveBigIntegerField": (int,),
