@@ -10,7 +10,7 @@ prepared statement (executemany: through the ORM, a query built per row was 3 ms
 back-dated history).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -60,51 +60,106 @@ _AS_HELD = {
 }
 
 
-def _preparer(field: models.Field, db: BaseDatabaseWrapper) -> Callable[[models.Model], Any]:
-    """A function giving the value binary COPY writes for `field` of an object, as `get_db_prep_save` would."""
-    attname = field.attname
+def _value_preparer(field: models.Field, db: BaseDatabaseWrapper) -> Callable[[Any], Any]:
+    """A function giving the value binary COPY writes for a value of `field`, as `get_db_prep_save` would."""
 
-    def prepared(obj: models.Model) -> Any:
-        return field.get_db_prep_save(field.pre_save(obj, True), db)
+    def prepared(value: Any) -> Any:
+        return field.get_db_prep_save(value, db)
 
-    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-        return prepared
     internal = field.get_internal_type()
     if internal == "DateTimeField":
-
-        def aware(obj: models.Model) -> Any:
-            value = getattr(obj, attname)
-            return value if value is None or (type(value) is datetime and value.tzinfo is not None) else prepared(obj)
-
-        return aware
+        return lambda v: v if v is None or (type(v) is datetime and v.tzinfo is not None) else prepared(v)
     held = _AS_HELD.get(internal)
     if held is None:
         return prepared
-
-    def as_held(obj: models.Model) -> Any:
-        value = getattr(obj, attname)
-        return value if value is None or type(value) in held else prepared(obj)
-
-    return as_held
+    return lambda v: v if v is None or type(v) in held else prepared(v)
 
 
-def _copy(
-    objects: Sequence[models.Model], fields: Sequence[models.Field], db: BaseDatabaseWrapper, *, into: str = ""
-) -> None:
-    """Binary COPY of `fields` of `objects` into their table, or into the (quoted) table `into`."""
-    names = ", ".join(db.ops.quote_name(f.column) for f in fields)
-    table = into or db.ops.quote_name(objects[0]._meta.db_table)
-    preparers = [_preparer(f, db) for f in fields]
+def _object_preparer(field: models.Field, db: BaseDatabaseWrapper) -> Callable[[models.Model], Any]:
+    """The same for `field` of an object (auto_now fields take their time as save() would)."""
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), db)
+    prepare, attname = _value_preparer(field, db), field.attname
+    return lambda obj: prepare(getattr(obj, attname))
+
+
+def _object_rows(objects: Sequence[models.Model], fields: Sequence[models.Field], db: BaseDatabaseWrapper) -> Iterator:
+    preparers = [_object_preparer(f, db) for f in fields]
     relations = [f for f in fields if f.is_relation]
-    # Wrapped, so that a storage fault during the COPY reaches callers as Django's error, like any query's.
+    for obj in objects:
+        # As bulk_create does: a foreign key set to an object saved after it was assigned takes its new key.
+        if any(getattr(obj, f.attname) is None and f.is_cached(obj) for f in relations):
+            obj._prepare_related_fields_for_save(operation_name="rows_copy")
+        yield [prepare(obj) for prepare in preparers]
+
+
+def _value_rows(rows: Iterable[Sequence[Any]], fields: Sequence[models.Field], db: BaseDatabaseWrapper) -> Iterator:
+    preparers = [_value_preparer(f, db) for f in fields]
+    for row in rows:
+        yield [prepare(value) for prepare, value in zip(preparers, row, strict=True)]
+
+
+def _copy(table: str, fields: Sequence[models.Field], rows: Iterable[Sequence[Any]], db: BaseDatabaseWrapper) -> None:
+    """Binary COPY of prepared `rows` (values of `fields`) into the (quoted) `table`."""
+    names = ", ".join(db.ops.quote_name(f.column) for f in fields)
     statement = f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)"
+    # Wrapped, so that a storage fault during the COPY reaches callers as Django's error, like any query's.
     with db.wrap_database_errors, db.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         copy.set_types(copy_types(fields))
-        for obj in objects:
-            # As bulk_create does: a foreign key set to an object saved after it was assigned takes its new key.
-            if any(getattr(obj, f.attname) is None and f.is_cached(obj) for f in relations):
-                obj._prepare_related_fields_for_save(operation_name="rows_copy")
-            copy.write_row([prepare(obj) for prepare in preparers])
+        for row in rows:
+            copy.write_row(row)
+
+
+def _upsert(
+    model: type[models.Model],
+    fields: Sequence[models.Field],
+    rows: Iterable[Sequence[Any]],
+    db: BaseDatabaseWrapper,
+    *,
+    unique_fields: Sequence[str],
+    update_fields: Sequence[str],
+) -> None:
+    """PostgreSQL: prepared `rows` by binary COPY into a staging table, then one INSERT ... ON CONFLICT."""
+    quote = db.ops.quote_name
+    names = ", ".join(quote(f.column) for f in fields)
+    table = quote(model._meta.db_table)
+    staging = quote(f"staging_{model._meta.db_table}")
+    if update_fields:
+        target = ", ".join(quote(model._meta.get_field(name).column) for name in unique_fields)
+        columns = (model._meta.get_field(name).column for name in update_fields)
+        conflict = f"ON CONFLICT ({target}) DO UPDATE SET " + ", ".join(
+            f"{quote(c)} = EXCLUDED.{quote(c)}" for c in columns
+        )
+    else:
+        conflict = "ON CONFLICT DO NOTHING"
+    # The staging table lives until the end of the transaction (no session state outlives it: PgBouncer-safe) and
+    # is emptied after each use, so a second call in the same transaction finds it ready.
+    with transaction.atomic(using=db.alias, savepoint=False), db.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DROP AS SELECT {names} FROM {table} WITH NO DATA"
+        )
+        _copy(staging, fields, rows, db)
+        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} {conflict}")
+        cursor.execute(f"DELETE FROM {staging}")
+
+
+def _sqlite_create(
+    model: type[models.Model],
+    objects: Sequence[models.Model],
+    *,
+    unique_fields: Sequence[str] = (),
+    update_fields: Sequence[str] = (),
+    ignore_conflicts: bool = False,
+) -> None:
+    manager = model._base_manager
+    if update_fields:
+        manager.bulk_create(objects, update_conflicts=True, unique_fields=unique_fields, update_fields=update_fields)
+    else:
+        manager.bulk_create(objects, batch_size=1000, ignore_conflicts=ignore_conflicts)
+
+
+def _insert_fields(model: type[models.Model]) -> list[models.Field]:
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
 
 
 def rows_copy(objects: Sequence[models.Model]) -> None:
@@ -114,31 +169,28 @@ def rows_copy(objects: Sequence[models.Model]) -> None:
         return
     model = type(objects[0])
     if connection.vendor != "postgresql":
-        model._base_manager.bulk_create(objects, batch_size=1000)
+        _sqlite_create(model, objects)
         return
     db = connections[DEFAULT_DB_ALIAS]
-    _copy(objects, [f for f in model._meta.concrete_fields if not f.primary_key], db)
+    fields = _insert_fields(model)
+    _copy(db.ops.quote_name(model._meta.db_table), fields, _object_rows(objects, fields, db), db)
 
 
 def values_copy(model: type[models.Model], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Insert rows given as values of the fields `names` (attnames such as txn_id), in that order: the values must be
-    what the database takes as they are (ints, strings, booleans, aware datetimes), as no field prepares them.
+    """Insert rows given as values of the fields `names` (attnames such as txn_id), in that order; defaults are not
+    applied (give every column without a database default).
 
-    For the hottest inserts: building a model instance per row cost more than the COPY itself. Binary COPY on
-    PostgreSQL; bulk_create of instances elsewhere."""
+    For the hottest inserts: building a model instance per row cost more than the COPY itself. A value that is not
+    already what the database takes (an int, a string, an aware datetime...) goes through its field's preparation, as
+    in save(). Binary COPY on PostgreSQL; bulk_create of instances elsewhere."""
     if not rows:
         return
     if connection.vendor != "postgresql":
-        model._base_manager.bulk_create([model(**dict(zip(names, row, strict=True))) for row in rows], batch_size=1000)
+        _sqlite_create(model, [model(**dict(zip(names, row, strict=True))) for row in rows])
         return
     db = connections[DEFAULT_DB_ALIAS]
     fields = [model._meta.get_field(name) for name in names]
-    columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
-    statement = f"COPY {db.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN (FORMAT BINARY)"
-    with db.wrap_database_errors, db.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        copy.set_types(copy_types(fields))
-        for row in rows:
-            copy.write_row(row)
+    _copy(db.ops.quote_name(model._meta.db_table), fields, _value_rows(rows, fields, db), db)
 
 
 def rows_create(objects: Sequence[models.Model]) -> None:
@@ -150,7 +202,7 @@ def rows_create(objects: Sequence[models.Model]) -> None:
         return
     model = type(objects[0])
     if connection.vendor != "postgresql":
-        model._base_manager.bulk_create(objects, batch_size=1000)
+        _sqlite_create(model, objects)
         return
     db = connections[DEFAULT_DB_ALIAS]
     pk = model._meta.pk
@@ -164,7 +216,8 @@ def rows_create(objects: Sequence[models.Model]) -> None:
         obj.pk = new_id
         obj._state.adding = False
         obj._state.db = db.alias
-    _copy(objects, model._meta.concrete_fields, db)
+    fields = model._meta.concrete_fields
+    _copy(db.ops.quote_name(model._meta.db_table), fields, _object_rows(objects, fields, db), db)
 
 
 def rows_upsert(
@@ -179,41 +232,36 @@ def rows_upsert(
         return
     model = type(objects[0])
     if connection.vendor != "postgresql":
-        if update_fields:
-            model._base_manager.bulk_create(
-                objects,
-                batch_size=1000,
-                update_conflicts=True,
-                unique_fields=unique_fields,
-                update_fields=update_fields,
-            )
-        else:
-            model._base_manager.bulk_create(objects, batch_size=1000, ignore_conflicts=True)
+        _sqlite_create(
+            model, objects, unique_fields=unique_fields, update_fields=update_fields, ignore_conflicts=not update_fields
+        )
         return
     db = connections[DEFAULT_DB_ALIAS]
-    quote = db.ops.quote_name
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    names = ", ".join(quote(f.column) for f in fields)
-    table = model._meta.db_table
-    staging = quote(f"staging_{table}")
-    if update_fields:
-        target = ", ".join(quote(model._meta.get_field(name).column) for name in unique_fields)
-        assignments = ", ".join(
-            f"{quote(c)} = EXCLUDED.{quote(c)}" for c in (model._meta.get_field(n).column for n in update_fields)
+    fields = _insert_fields(model)
+    rows = _object_rows(objects, fields, db)
+    _upsert(model, fields, rows, db, unique_fields=unique_fields, update_fields=update_fields)
+
+
+def values_upsert(
+    model: type[models.Model],
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    unique_fields: Sequence[str] = (),
+    update_fields: Sequence[str] = (),
+) -> None:
+    """`rows_upsert` for rows given as values of the fields `names`, as `values_copy` takes them."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        objects = [model(**dict(zip(names, row, strict=True))) for row in rows]
+        _sqlite_create(
+            model, objects, unique_fields=unique_fields, update_fields=update_fields, ignore_conflicts=not update_fields
         )
-        conflict = f"ON CONFLICT ({target}) DO UPDATE SET {assignments}"
-    else:
-        conflict = "ON CONFLICT DO NOTHING"
-    # The staging table lives until the end of the transaction (no session state outlives it: PgBouncer-safe) and
-    # is emptied after each use, so a second call in the same transaction finds it ready.
-    with transaction.atomic(using=db.alias, savepoint=False), db.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DROP AS "
-            f"SELECT {names} FROM {quote(table)} WITH NO DATA"
-        )
-        _copy(objects, fields, db, into=staging)
-        cursor.execute(f"INSERT INTO {quote(table)} ({names}) SELECT {names} FROM {staging} {conflict}")
-        cursor.execute(f"DELETE FROM {staging}")
+        return
+    db = connections[DEFAULT_DB_ALIAS]
+    fields = [model._meta.get_field(name) for name in names]
+    _upsert(model, fields, _value_rows(rows, fields, db), db, unique_fields=unique_fields, update_fields=update_fields)
 
 
 def rows_update(objects: Sequence[models.Model], fields: list[str], *, chunk: int = 500) -> None:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from console.lib.bulk import rows_copy, rows_create, rows_upsert, values_rows
+from console.lib.bulk import rows_copy, rows_create, rows_upsert, values_copy, values_rows, values_upsert
 from transactions.models import System, Transaction, TransactionKey
 
 AT = datetime(2026, 5, 18, 10, 15, tzinfo=UTC)
@@ -87,3 +87,28 @@ def test_values_rows_reads_what_the_orm_reads(db):
     )
     assert values_rows(query) == list(query)
     assert values_rows(Transaction.objects.filter(pk__in=[]).values_list("id")) == []
+
+
+def test_values_go_in_as_given_and_other_types_through_their_field(db):
+    txn = Transaction.objects.create(started_at=AT, last_event_at=AT)
+    values_copy(TransactionKey, ("txn_id", "key_type", "value", "correlates"), [(txn.pk, "order", 42, True)])
+    assert TransactionKey.objects.get().value == "42"  # an int for a text column is prepared as save() would
+    later = AT + timedelta(days=1)
+    names = ("name", "first_seen_at", "last_seen_at", "owner_team", "owner_queue", "criticality", "style")
+    names += ("environment", "data_objects", "notes", "version")
+    values_upsert(
+        System,
+        names,
+        [("sap-s4", AT, AT, "", "", "", "", "", [], "", 1), ("sap-s4x", AT, AT, "", "", "", "", "", ["order"], "", 1)],
+    )
+    values_upsert(
+        System,
+        names,
+        [("sap-s4", later, later, "", "", "", "", "", [], "", 1)],
+        unique_fields=["name"],
+        update_fields=["last_seen_at"],
+    )
+    assert list(System.objects.values_list("name", "first_seen_at", "last_seen_at", "data_objects")) == [
+        ("sap-s4", AT, later, []),
+        ("sap-s4x", AT, AT, ["order"]),
+    ]
