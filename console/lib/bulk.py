@@ -3,7 +3,8 @@
 Django's bulk_create sends every value as text that psycopg quotes and escapes one by one (in arrays for UNNEST), after
 Django prepared each value of each column; binary COPY sends the values as they are, and the columns whose values are
 already what the database takes skip Django's preparation (`rows_copy`, `rows_create` when the keys are needed,
-`rows_upsert` for INSERT ... ON CONFLICT). Django's bulk_update builds one CASE expression per field over all
+`rows_upsert` for INSERT ... ON CONFLICT; `values_copy` and `values_upsert` take values where building a model
+instance per row would cost more than the write). Django's bulk_update builds one CASE expression per field over all
 rows, which grows with rows x fields and made it the slowest step of correlating a batch; one UPDATE ... FROM
 (VALUES ...) does the same in linear time. SQLite (the quick start) inserts through bulk_create and updates with one
 prepared statement (executemany: through the ORM, a query built per row was 3 ms a row and a tenth of storing
@@ -38,9 +39,9 @@ def copy_types(fields: Sequence[models.Field]) -> list[str]:
     return types
 
 
-# Columns whose values binary COPY takes as the model holds them (of these Python types): the rest go through the
-# field's own preparation (JSON, decimals...). Django's per-value preparation of every column was most of the time
-# of copying a batch's rows.
+# Columns whose values binary COPY takes as the model holds them (of these Python types; Django's preparation would
+# return them unchanged): the rest go through the field's own preparation (JSON...). Preparing every value of every
+# column was most of the time of copying a batch's rows.
 _AS_HELD = {
     "AutoField": (int,),
     "BigAutoField": (int,),
