@@ -319,12 +319,19 @@ def values_rows(queryset: models.QuerySet) -> list[tuple]:
     """
     if connection.vendor != "postgresql":
         return list(queryset)
-    import psycopg
-
     try:
         sql, params = queryset.query.sql_with_params()
     except EmptyResultSet:  # the ORM knows without asking (an empty `__in`)
         return []
+    return sql_rows(sql, params)
+
+
+def sql_rows(sql: str, params: Sequence[Any]) -> list[tuple]:
+    """PostgreSQL only: the rows of one SQL statement, read as `values_rows` reads them. Parameters are bound server
+    side, so a list is one array parameter (`= ANY(%s)`): Django prepares each value of an `__in` list one by one,
+    which for thousands of values cost more than the query."""
+    import psycopg
+
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, binary=True)
