@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.lib.audit import audit_record
+from console.lib.bulk import rows_update, rows_upsert, values_upsert
 from console.lib.locks import advisory_lock_keys, key_bucket
 from exceptions.choices import ActivityKind, Comparison, ReconciliationKind, ReconciliationStatus
 from exceptions.models import Case, ReconciliationKey, ReconciliationResult, ReconciliationRule
@@ -69,6 +70,9 @@ RESULT_FIELDS = (
     "currency",
     "occurred_at",
 )
+
+# A new result's values, in the order they are stored.
+CREATED_FIELDS = ("rule_id", "txn_id", "subject", *RESULT_FIELDS, "evaluated_at", "case_id", "signal_key")
 
 
 @dataclass
@@ -349,7 +353,7 @@ def _evaluate(rules: list[ReconciliationRule], live: dict[int, dict], now: datet
         if not values:
             continue
         advisory_lock_keys(LOCK_NAMESPACE, (key_bucket(f"{rule.pk}:{v}") for v in values))
-        ReconciliationKey.objects.bulk_create(keys, ignore_conflicts=True)
+        rows_upsert(keys)
         holders: dict[str, list[ReconciliationKey]] = {}
         for start in range(0, len(values), 1000):
             for key in ReconciliationKey.objects.filter(rule=rule, value__in=values[start : start + 1000]):
@@ -370,7 +374,8 @@ def _store(rules: list[ReconciliationRule], live: dict[int, dict], wanted: list[
         ).select_related("rule"):
             existing[(row.txn_id, row.rule_id, row.subject)] = row
     seen: set[tuple[int, int, str]] = set()
-    creates: dict[tuple[int, int, str], ReconciliationResult] = {}
+    # New results as values (CREATED_FIELDS): a model instance per result cost more than storing it.
+    creates: dict[tuple[int, int, str], dict[str, Any]] = {}
     updates: list[ReconciliationResult] = []
     changed_ids: list[int] = []
     signals: dict[tuple[int, int, str], Signal] = {}
@@ -386,9 +391,15 @@ def _store(rules: list[ReconciliationRule], live: dict[int, dict], wanted: list[
         if w.fields["status"] == ReconciliationStatus.MISMATCHED and w.signal is not None and fresh:
             signals[key] = w.signal
         if row is None:
-            creates[key] = ReconciliationResult(
-                txn_id=w.txn_id, rule=w.rule, subject=w.subject, evaluated_at=now, **w.fields
-            )
+            creates[key] = {
+                "rule_id": w.rule.pk,
+                "txn_id": w.txn_id,
+                "subject": w.subject,
+                **w.fields,
+                "evaluated_at": now,
+                "case_id": None,
+                "signal_key": "",
+            }
             continue
         if row.status == ReconciliationStatus.MISMATCHED and w.fields["status"] == ReconciliationStatus.MATCHED:
             counts["cases_resolved"] += _result_resolve(
@@ -428,27 +439,34 @@ def _store(rules: list[ReconciliationRule], live: dict[int, dict], wanted: list[
         case = case_of_parts.get(w.fingerprint_parts) if w.fields["status"] == ReconciliationStatus.MISMATCHED else None
         if case is None:
             continue
-        row = existing.get(key) or creates[key]
+        created = creates.get(key)
+        if created is not None:
+            if w.signal and key in signals:
+                created["signal_key"] = w.signal.signal_key
+            created["case_id"] = case.pk
+            continue
+        row = existing[key]
         signal_key = w.signal.signal_key if w.signal and key in signals else row.signal_key
         if row.case_id != case.pk or row.signal_key != signal_key:
             row.case_id, row.signal_key = case.pk, signal_key
-            if row.pk is not None and row not in updates:
+            if row not in updates:
                 row.evaluated_at = now
                 updates.append(row)
     if creates:
-        ReconciliationResult.objects.bulk_create(
-            list(creates.values()),
-            update_conflicts=True,
+        values_upsert(
+            ReconciliationResult,
+            CREATED_FIELDS,
+            [[fields[name] for name in CREATED_FIELDS] for fields in creates.values()],
             unique_fields=["txn", "rule", "subject"],
             update_fields=[*RESULT_FIELDS, "evaluated_at", "case", "signal_key"],
         )
     if updates:
-        ReconciliationResult.objects.bulk_update(updates, [*RESULT_FIELDS, "evaluated_at", "case", "signal_key"])
+        rows_update(updates, [*RESULT_FIELDS, "evaluated_at", "case", "signal_key"])
         changed_ids = [r.pk for r in updates]
     if stale:
         ReconciliationResult.objects.filter(pk__in=[r.pk for r in stale]).delete()
     counts["changed"] = len(creates) + len(updates) + len(stale)
-    recounted = {r.txn_id for r in creates.values()} | {r.txn_id for r in updates} | {r.txn_id for r in stale}
+    recounted = {r["txn_id"] for r in creates.values()} | {r.txn_id for r in updates} | {r.txn_id for r in stale}
     if recounted:
         # Updates that only link a case change no figure, but marking their days costs as little as telling them
         # apart; the stale rows' days are gone from the table, so they come from the rows held here.

@@ -23,7 +23,7 @@ from operator import attrgetter, itemgetter
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from console.lib.bulk import values_rows
+from console.lib.bulk import rows_create, values_rows
 from exceptions import services as case_services
 from exceptions.selectors import open_case_categories_by_txn
 from slas.calendars import CalendarClock
@@ -357,10 +357,12 @@ def clocks_evaluate_transactions(*, txn_ids: list[int], now: datetime | None = N
         by_id = {t["id"]: t for t in txns}
         existing = {
             (row[2], row[3]): row
-            for row in SlaClock.objects.select_for_update()
-            .filter(txn_id__in=list(by_id), definition_id__in=list(runtimes))
-            .order_by("id")
-            .values_list(*READ_FIELDS)
+            for row in values_rows(
+                SlaClock.objects.select_for_update()
+                .filter(txn_id__in=list(by_id), definition_id__in=list(runtimes))
+                .order_by("id")
+                .values_list(*READ_FIELDS)
+            )
         }
         pairs = [
             (txn, runtime)
@@ -410,7 +412,7 @@ def clocks_evaluate_transactions(*, txn_ids: list[int], now: datetime | None = N
                 created.append((clock, new, runtime))
             elif _values(new) != row[4:]:
                 writes.append((_Write(row[0], row[1], new, True, row[4]), txn["id"], runtime))
-        SlaClock.objects.bulk_create([clock for clock, _, _ in created], batch_size=1000)
+        rows_create([clock for clock, _, _ in created])
         written = _write([w for w, _, _ in writes], now)
         breaches = [
             (w, txn_id, runtime)

@@ -1,9 +1,11 @@
 """Event-level reads the slas app needs: volumes per window for monitors, step facts and events for clocks."""
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet, Subquery
 
+from console.lib.bulk import values_rows
 from transactions.choices import TransactionStatus
 from transactions.models import (
     Event,
@@ -99,6 +101,43 @@ def ingest_first_received_at() -> datetime | None:
     return IngestBatch.objects.order_by("received_at").values_list("received_at", flat=True).first()
 
 
+# What `transaction_events_facts` gives of each event.
+EVENT_FACT_FIELDS = (
+    "id",
+    "occurred_at",
+    "system",
+    "kind",
+    "status",
+    "entity",
+    "amount",
+    "currency",
+    "business_keys",
+    "approval",
+    "attributes",
+)
+
+
+def _members(txn_ids: list[int]) -> list[tuple[int, int, datetime]]:
+    """(txn_id, event_id, event_received_at) of these transactions' events (timeline index)."""
+    return values_rows(
+        TransactionEvent.objects.filter(txn_id__in=txn_ids).values_list("txn_id", "event_id", "event_received_at")
+    )
+
+
+def _member_events(members: list[tuple[int, int, datetime]], fields: Iterable[str]) -> list[tuple]:
+    """`fields` of these members' events, by id within the partitions their receive times name.
+
+    Read by `values_rows`: these reads follow every correlated batch (reconciliation, SLA clocks, interfaces), and the
+    ORM's decoding of their timestamps and JSON was a good part of each of those tasks."""
+    if not members:
+        return []
+    return values_rows(
+        Event.objects.filter(id__in=[m[1] for m in members], received_at__in={m[2] for m in members}).values_list(
+            *fields
+        )
+    )
+
+
 def transaction_events_detail(*, txn_ids: list[int]) -> dict[int, list[dict]]:
     """Each transaction's events oldest first: id, occurred_at, system, kind, status, entity and approval.
 
@@ -106,16 +145,10 @@ def transaction_events_detail(*, txn_ids: list[int]) -> dict[int, list[dict]]:
     """
     if not txn_ids:
         return {}
-    members = list(
-        TransactionEvent.objects.filter(txn_id__in=txn_ids).values_list("txn_id", "event_id", "event_received_at")
-    )
-    if not members:
-        return {}
+    members = _members(txn_ids)
     owner = {event_id: txn_id for txn_id, event_id, _ in members}
-    received = {m[2] for m in members}
-    events = Event.objects.filter(id__in=list(owner), received_at__in=received).values(
-        "id", "occurred_at", "system", "kind", "status", "entity", "approval"
-    )
+    names = ("id", "occurred_at", "system", "kind", "status", "entity", "approval")
+    events = [dict(zip(names, row, strict=True)) for row in _member_events(members, names)]
     found: dict[int, list[dict]] = {}
     for event in events:
         event["entity"] = event["entity"] or ""
@@ -135,32 +168,17 @@ def transaction_events_facts(*, txn_ids: list[int]) -> dict[int, dict]:
     """
     if not txn_ids:
         return {}
+    names = ("id", "process_id", "status", "merged_into_id", "business_keys")
     found: dict[int, dict] = {
-        row["id"]: {**row, "events": []}
-        for row in Transaction.objects.filter(pk__in=txn_ids).values(
-            "id", "process_id", "status", "merged_into_id", "business_keys"
-        )
+        row[0]: {**dict(zip(names, row, strict=True)), "events": []}
+        for row in values_rows(Transaction.objects.filter(pk__in=txn_ids).values_list(*names))
     }
-    members = list(
-        TransactionEvent.objects.filter(txn_id__in=list(found)).values_list("txn_id", "event_id", "event_received_at")
-    )
+    members = _members(list(found))
     if not members:
         return found
     owner = {event_id: txn_id for txn_id, event_id, _ in members}
-    events = Event.objects.filter(id__in=list(owner), received_at__in={m[2] for m in members}).values(
-        "id",
-        "occurred_at",
-        "system",
-        "kind",
-        "status",
-        "entity",
-        "amount",
-        "currency",
-        "business_keys",
-        "approval",
-        "attributes",
-    )
-    for event in events:
+    for row in _member_events(members, EVENT_FACT_FIELDS):
+        event = dict(zip(EVENT_FACT_FIELDS, row, strict=True))
         found[owner[event["id"]]]["events"].append(event)
     for txn in found.values():
         txn["events"].sort(key=lambda e: (e["occurred_at"], e["id"]))
@@ -173,11 +191,11 @@ def transaction_events_facts(*, txn_ids: list[int]) -> dict[int, dict]:
 def transaction_facts_list(*, txn_ids: list[int]) -> list[dict]:
     """What SLA evaluation and case recovery read of transactions: state, process, start, step facts, where a merged
     one went, and when correlation last changed it."""
-    return list(
-        Transaction.objects.filter(pk__in=txn_ids).values(
-            "id", "process_id", "status", "started_at", "step_facts", "merged_into_id", "updated_at"
-        )
-    )
+    names = ("id", "process_id", "status", "started_at", "step_facts", "merged_into_id", "updated_at")
+    return [
+        dict(zip(names, row, strict=True))
+        for row in values_rows(Transaction.objects.filter(pk__in=txn_ids).values_list(*names))
+    ]
 
 
 def transaction_events_brief(*, txn_ids: list[int]) -> dict[int, list[dict]]:
@@ -187,17 +205,12 @@ def transaction_events_brief(*, txn_ids: list[int]) -> dict[int, list[dict]]:
     """
     if not txn_ids:
         return {}
-    members = list(
+    members = values_rows(
         TransactionEvent.objects.filter(txn_id__in=txn_ids)
         .order_by("txn_id", "occurred_at", "event_id")
         .values_list("txn_id", "event_id", "event_received_at", "occurred_at", "system", "kind", "status")
     )
-    details = {
-        row[0]: row[1:]
-        for row in Event.objects.filter(
-            id__in=[m[1] for m in members], received_at__in={m[2] for m in members}
-        ).values_list("id", "entity", "business_keys")
-    }
+    details = {row[0]: row[1:] for row in _member_events(members, ("id", "entity", "business_keys"))}
     events: dict[int, list[dict]] = {}
     for txn_id, event_id, _, occurred_at, system, kind, status in members:
         entity, keys = details.get(event_id, ("", {}))

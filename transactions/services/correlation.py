@@ -8,11 +8,11 @@ import logging
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from console.lib.audit import audit_record
-from console.lib.bulk import rows_copy, rows_update
+from console.lib.bulk import rows_create, rows_update, sql_rows, values_copy, values_rows
 from console.lib.locks import advisory_lock_keys, key_bucket
 from transactions.choices import BROAD_KEY_TYPES, DEFAULT_CORRELATING_KEY_TYPES, TransactionStatus
 from transactions.correlation import (
@@ -75,30 +75,39 @@ def _lock_keys(keys: set[Key]) -> None:
 def _existing_links(keys: set[Key]) -> dict[Key, int]:
     found: dict[Key, int] = {}
     values = sorted({v for _, v in keys})
-    for start in range(0, len(values), 1000):
-        rows = TransactionKey.objects.filter(correlates=True, value__in=values[start : start + 1000]).values_list(
-            "key_type", "value", "txn_id"
-        )
-        for key_type, value, txn_id in rows:
-            if (key_type, value) in keys:
-                found[(key_type, value)] = txn_id
+    if connection.vendor == "postgresql":
+        # The batch's values as one array parameter (txn_key_value_idx): as an `__in` list, Django's preparation of
+        # each value was a tenth of a pass.
+        table = TransactionKey._meta.db_table
+        rows = sql_rows(f"SELECT key_type, value, txn_id FROM {table} WHERE correlates AND value = ANY(%s)", [values])
+    else:
+        rows = [
+            row
+            for start in range(0, len(values), 1000)
+            for row in TransactionKey.objects.filter(
+                correlates=True, value__in=values[start : start + 1000]
+            ).values_list("key_type", "value", "txn_id")
+        ]
+    for key_type, value, txn_id in rows:
+        if (key_type, value) in keys:
+            found[(key_type, value)] = txn_id
     return found
 
 
-def _facts(rows: list[dict]) -> list[EventFacts]:
+def _facts(rows: list[tuple]) -> list[EventFacts]:
     return [
         EventFacts(
-            event_id=r["id"],
-            received_at=r["received_at"],
-            occurred_at=r["occurred_at"],
-            system=r["system"],
-            kind=r["kind"],
-            status=r["status"],
-            trace_id=r["trace_id"],
-            links=r["links"] or [],
-            business_keys=r["business_keys"] or {},
+            event_id=event_id,
+            received_at=received_at,
+            occurred_at=occurred_at,
+            system=system,
+            kind=kind,
+            status=status,
+            trace_id=trace_id,
+            links=links or [],
+            business_keys=business_keys or {},
         )
-        for r in rows
+        for event_id, _, received_at, occurred_at, system, kind, status, trace_id, links, business_keys in rows
     ]
 
 
@@ -185,10 +194,13 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
     if batch is None or batch.correlated_at is not None:
         return {"batch_id": batch_id, "skipped": True}
     batch_ids = _pending_batches(lead=batch, up_to_events=coalesce_up_to) if coalesce_up_to else [batch_id]
-    rows = list(
+    # Events a pass before this one already placed (a redelivered task) are left out by the same query.
+    placed = TransactionEvent.objects.filter(event_id=OuterRef("id"))
+    rows = values_rows(
         Event.objects.filter(batch_id__in=batch_ids)
+        .exclude(Exists(placed))
         .order_by("id")
-        .values(
+        .values_list(
             "id",
             "batch_id",
             "received_at",
@@ -201,9 +213,8 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
             "business_keys",
         )
     )
-    batch_of = {r["id"]: r["batch_id"] for r in rows}
-    done = set(TransactionEvent.objects.filter(event_id__in=[r["id"] for r in rows]).values_list("event_id", flat=True))
-    events = [e for e in _facts(rows) if e.event_id not in done]
+    batch_of = {r[0]: r[1] for r in rows}
+    events = _facts(rows)
     correlating = correlating_key_types()
     event_links = [linking_keys(e, correlating) for e in events]
     all_links = {k for keys in event_links for k in keys}
@@ -215,8 +226,9 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
     txns = {t.pk: t for t in Transaction.objects.select_for_update().filter(pk__in=touched_ids)}
     processes = process_specs()
     merges: list[tuple[int, list[int]]] = []
-    new_keys: list[TransactionKey] = []
-    memberships: list[TransactionEvent] = []
+    # Rows as values, their transaction as the object (a new one has no key until it is inserted after the loop).
+    new_keys: list[tuple[Transaction, str, str, bool]] = []
+    memberships: list[tuple[Transaction, EventFacts]] = []
     failed_event_ids: list[int] = []
     changed: dict[int, Transaction] = {}
     created: list[Transaction] = []
@@ -240,18 +252,14 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
             survivor = Transaction(started_at=first.occurred_at, last_event_at=first.occurred_at, version=0)
             created.append(survivor)
         # Keys link only within their group (union-find), so a key is new here or already in the database.
-        new_keys += [
-            TransactionKey(txn=survivor, key_type=t, value=v, correlates=True)
-            for t, v in group.keys
-            if (t, v) not in existing
-        ]
+        new_keys += [(survivor, t, v, True) for t, v in group.keys if (t, v) not in existing]
         broad = {k for e in members for k in searchable_keys(e, correlating)} - set(
             (t, v) for t, values in survivor.business_keys.items() for v in values
         )
-        new_keys += [TransactionKey(txn=survivor, key_type=t, value=v, correlates=False) for t, v in sorted(broad)]
+        new_keys += [(survivor, t, v, False) for t, v in sorted(broad)]
         # Systems are searched like keys, through the same index (a JSON containment filter is not portable).
         new_systems = sorted({e.system for e in members} - set(survivor.systems))
-        new_keys += [TransactionKey(txn=survivor, key_type=SYSTEM, value=s, correlates=False) for s in new_systems]
+        new_keys += [(survivor, SYSTEM, s, False) for s in new_systems]
 
         survivor.started_at = min(survivor.started_at, *(e.occurred_at for e in members))
         survivor.last_event_at = max(survivor.last_event_at, *(e.occurred_at for e in members))
@@ -264,18 +272,7 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
             survivor.business_keys, [k for e in members for k in e.business_keys.items()]
         )
         survivor.step_facts = add_event_facts(survivor.step_facts, members)
-        memberships += [
-            TransactionEvent(
-                txn=survivor,
-                event_id=e.event_id,
-                event_received_at=e.received_at,
-                occurred_at=e.occurred_at,
-                system=e.system,
-                kind=e.kind,
-                status=e.status,
-            )
-            for e in members
-        ]
+        memberships += [(survivor, e) for e in members]
 
     # A transaction a group attached events to may have been absorbed by a later group of the same batch.
     absorbed_into = {a: s for s, absorbed in merges for a in absorbed}
@@ -285,16 +282,14 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
             txn_id = absorbed_into[txn_id]
         return txn_id
 
-    for row in (*new_keys, *memberships):
-        if row.txn_id is not None:
-            row.txn_id = final(row.txn_id)
+    detected: dict[frozenset[str], ProcessSpec | None] = {}
     for txn in (*changed.values(), *created):
-        _refresh_state(txn, processes, now)
+        _refresh_state(txn, processes, now, detected)
         txn.version += 1
         # Interface discovery owes this transaction its hops from now on (kept if it already owed them: the sweep
         # takes the longest owed first, so a transaction that keeps changing is never passed over).
         txn.hops_stale_since = txn.hops_stale_since or now
-    Transaction.objects.bulk_create(created, batch_size=1000)
+    rows_create(created)
     rows_update(
         list(changed.values()),
         [
@@ -314,8 +309,19 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
             "hops_stale_since",
         ],
     )
-    rows_copy(new_keys)
-    rows_copy(memberships)
+    values_copy(
+        TransactionKey,
+        ("txn_id", "key_type", "value", "correlates"),
+        [(final(txn.pk), key_type, value, correlates) for txn, key_type, value, correlates in new_keys],
+    )
+    values_copy(
+        TransactionEvent,
+        ("txn_id", "event_id", "event_received_at", "occurred_at", "system", "kind", "status"),
+        [
+            (final(txn.pk), e.event_id, e.received_at, e.occurred_at, e.system, e.kind, e.status)
+            for txn, e in memberships
+        ],
+    )
     IngestBatch.objects.filter(pk__in=batch_ids).update(correlated_at=now)
     if merges:
         # One audit link per pass of automatic merges (ARCHITECTURE.md allows batching automatic actions).
@@ -351,8 +357,15 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
     return result
 
 
-def _refresh_state(txn: Transaction, processes: list[ProcessSpec], now: datetime) -> None:
-    spec = detect_process(processes, txn.step_facts)
+def _refresh_state(
+    txn: Transaction, processes: list[ProcessSpec], now: datetime, detected: dict[frozenset[str], ProcessSpec | None]
+) -> None:
+    # Which process a transaction is depends only on which (system, kind) pairs it has seen: a batch's transactions
+    # share a few such sets, so each set is matched against the processes' steps once per pass.
+    seen = frozenset(txn.step_facts)
+    if seen not in detected:
+        detected[seen] = detect_process(processes, txn.step_facts)
+    spec = detected[seen]
     state = evaluate_state(spec, txn.step_facts, started_at=txn.started_at, now=now, error_count=txn.error_count)
     txn.process_id = spec.process_id if spec else None
     txn.status = state.status

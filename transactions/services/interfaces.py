@@ -23,6 +23,7 @@ from django.db.models import Max, Min, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from console.lib.bulk import values_copy, values_rows
 from console.lib.locks import advisory_lock_keys
 from transactions.choices import TransactionStatus
 from transactions.interfaces import (
@@ -50,6 +51,20 @@ from transactions.models import (
 logger = logging.getLogger(__name__)
 
 CHUNK = 1000
+# What a hop row holds, in the order interface_hops_refresh builds its values.
+HOP_FIELDS = (
+    "interface_id",
+    "txn_id",
+    "day",
+    "at",
+    "latency_ms",
+    "error",
+    "duplicate",
+    "late",
+    "kind",
+    "channel",
+    "via",
+)
 # Namespace of the advisory locks that serialise the rebuilds of one month's rows (console.lib.locks).
 MONTH_LOCK_NAMESPACE = 16_002
 
@@ -67,7 +82,7 @@ def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
 
 
 def _step_events(txn_ids: list[int]) -> dict[int, list[StepEvent]]:
-    members = list(
+    members = values_rows(
         TransactionEvent.objects.filter(txn_id__in=txn_ids).values_list("txn_id", "event_id", "event_received_at")
     )
     txn_of = {event_id: txn_id for txn_id, event_id, _ in members}
@@ -94,7 +109,7 @@ def _step_events(txn_ids: list[int]) -> dict[int, list[StepEvent]]:
             "channel",
             "attributes",
         )
-        for row in rows:
+        for row in values_rows(rows):
             event = StepEvent(*row[:10], links=row[10] or (), channel=row[11], attributes=row[12] or {})
             by_txn[txn_of[row[0]]].append(event)
     return by_txn
@@ -187,27 +202,28 @@ def interface_hops_refresh(*, txn_ids: list[int], now: datetime | None = None) -
         seen[event.system] = (min(first, event.occurred_at), max(last, event.occurred_at))
     system_ids = _systems(set(seen), seen) if seen else {}
     iface_ids = _interfaces(all_hops, system_ids, now or timezone.now()) if all_hops else {}
+    zone = ZoneInfo(settings.DASHBOARD_TIME_ZONE)
     rows = [
-        InterfaceHop(
-            interface_id=iface_ids[(h.source, h.target)],
-            txn_id=txn_id,
-            day=local_day(h.at),
-            at=h.at,
-            latency_ms=h.latency_ms,
-            error=h.error,
-            duplicate=h.duplicate,
-            late=h.late,
-            kind=h.kind[:200],
-            channel=h.channel[:20],
-            via=h.via,
+        (
+            iface_ids[(h.source, h.target)],
+            txn_id,
+            h.at.astimezone(zone).date(),  # local_day, its zone looked up once
+            h.at,
+            h.latency_ms,
+            h.error,
+            h.duplicate,
+            h.late,
+            h.kind[:200],
+            h.channel[:20],
+            h.via,
         )
         for txn_id, hops in hops_of.items()
         for h in hops
     ]
-    InterfaceHop.objects.bulk_create(rows, batch_size=CHUNK)
+    values_copy(InterfaceHop, HOP_FIELDS, rows)
     # Derived: the sweep owes these nothing until correlation changes them again (it waits on our row locks to).
     Transaction.objects.filter(pk__in=txn_ids, hops_stale_since__isnull=False).update(hops_stale_since=None)
-    days |= {r.day for r in rows}
+    days |= {row[2] for row in rows}
     days_mark_dirty(days, now=now)
     result = {"transactions": len(live), "hops": len(rows), "days": len(days)}
     logger.info("interfaces.hops_refreshed", extra=result)
