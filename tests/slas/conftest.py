@@ -17,6 +17,17 @@ T0 = datetime(2026, 5, 18, 10, 0, tzinfo=UTC)
 _counter = iter(range(1, 10**9))
 
 
+@pytest.fixture(autouse=True)
+def _pace_computed_afresh():
+    """A process's pace is kept per process id and day for the life of the process; on SQLite a rolled-back test's
+    ids come back in the next test, which would read the previous test's pace."""
+    from slas.selectors import _PACE_BY_DAY
+
+    _PACE_BY_DAY.clear()
+    yield
+    _PACE_BY_DAY.clear()
+
+
 def event(kind: str, *, hours: float = 0.0, system: str = "sap-s4", status: str = "ok", **keys: str) -> dict:
     """A canonical record `hours` after T0; business keys as keyword arguments (contract="C-1")."""
     n = next(_counter)
