@@ -3,6 +3,7 @@
 import hashlib
 import json
 import logging
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -265,14 +266,6 @@ def _batch_store_postgresql(
         outcome.duplicates += len(accepted) - len(rows)
         outcome.batch_id = batch_id
         outcome.event_ids = event_ids[: len(rows)]
-        event_rows = [
-            [event_id, *(_copy_value(row, c) for c in _EVENT_COLUMNS)]
-            for event_id, row in zip(
-                outcome.event_ids,
-                (_event_values(batch_id, source.pk, received_at, channel, key, event) for key, event in rows),
-                strict=True,
-            )
-        ]
         columns = ", ".join(("id", *_EVENT_COLUMNS))
         with raw.pipeline():
             raw.execute(
@@ -289,14 +282,41 @@ def _batch_store_postgresql(
                     len(outcome.rejected),
                 ],
             )
-        if event_rows:
-            with (
-                raw.cursor() as cursor,
-                cursor.copy(f"COPY {Event._meta.db_table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
-            ):
-                copy.set_types(_event_types())
-                for row in event_rows:
-                    copy.write_row(row)
+        if rows:
+            _events_copy(raw, columns, (batch_id, source.pk, received_at, channel), outcome.event_ids, rows)
+
+
+# An event's canonical fields in COPY column order, read in one C call instead of a getattr per field.
+_canonical_values = operator.attrgetter(*CANONICAL_FIELDS)
+_JSON_POSITIONS = tuple(i for i, name in enumerate(CANONICAL_FIELDS) if name in JSON_FIELDS)
+# jsonb's binary input format: a version byte, then the JSON text.
+_JSONB_VERSION = b"\x01"
+
+
+def _events_copy(
+    raw: psycopg.Connection,
+    columns: str,
+    batch: tuple[int, int, datetime, str],
+    event_ids: list[int],
+    rows: list[tuple[str, CanonicalEvent]],
+) -> None:
+    """Binary COPY of a batch's new events. The jsonb values go out already in jsonb's binary format, encoded by orjson
+    and declared to psycopg as bytea, whose C dumper passes bytes through: a Jsonb wrapper and a Python dumper call
+    per value were a tenth of a large batch's CPU. PostgreSQL reads each field by its column's type, so the rows
+    stored are the same."""
+    batch_id, source_id, received_at, channel = batch
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY {Event._meta.db_table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.set_types(_copy_event_types())
+        write_row = copy.write_row
+        for event_id, (key, event) in zip(event_ids, rows, strict=True):
+            values = list(_canonical_values(event))
+            for i in _JSON_POSITIONS:
+                if values[i] is not None:
+                    values[i] = _JSONB_VERSION + _jsonb_dumps(values[i])
+            write_row((event_id, received_at, source_id, batch_id, channel, key, *values))
 
 
 def _batch_store_in_one_statement(
@@ -399,6 +419,11 @@ def _event_types() -> list[str]:
 
 
 _event_types_known: list[str] = []
+
+
+def _copy_event_types() -> list[str]:
+    """`_event_types` with each jsonb column declared bytea: see `_events_copy`."""
+    return ["bytea" if t == "jsonb" else t for t in _event_types()]
 
 
 def _copy_value(row: dict[str, Any], column: str) -> Any:
