@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, get_args, get_origin
 
+import orjson
+
 JsonDict = dict[str, Any]
 
 STATUSES = ("ok", "error")
@@ -283,14 +285,31 @@ def _error(value: Any) -> dict[str, str | None] | None:
     return error
 
 
-def parse_canonical(
-    record: Any, *, require_event_id: bool = False, redactor: "Redactor | None" = None
-) -> CanonicalEvent:
-    """Validate one canonical record; unknown top-level fields are kept in `attributes`, redacted by `redactor`."""
-    if not isinstance(record, dict):
-        raise RecordError("record must be a JSON object")
-    # One C-speed encoding answers the common case; only a record it refuses, or one whose text may hold a NUL, is
-    # walked to name the offending path (the walk took a fifth of a batch's parsing time).
+# How much longer json.dumps's text (", " and ": " separators, exponents such as 1e+16, the top-level nulls left out
+# below) can be than orjson's compact one: at most three times as long, plus the nulls.
+_DUMPS_GROWTH, _TOP_LEVEL_NULLS = 3, 1024
+
+
+def _check_encoding(record: JsonDict) -> None:
+    """Refuse a record that is too large (the size of its json.dumps text) or holds what PostgreSQL cannot store.
+
+    orjson answers the common case in a tenth of json.dumps's time: a compact encoding well under the limit, with no
+    null that could stand for a non-finite number (orjson writes NaN as null; top-level nulls are left out, as they
+    cannot be numbers) and no lone surrogate (orjson refuses those). Anything else takes json.dumps's exact path, and
+    only a record refused there, or whose text may hold a NUL, is walked to name the offending path.
+    """
+    try:
+        compact = orjson.dumps({k: v for k, v in record.items() if v is not None}, default=str)
+    except (orjson.JSONEncodeError, TypeError):  # a lone surrogate, an integer past 64 bits, a key that is no string
+        compact = None
+    if (
+        compact is not None
+        and b"null" not in compact
+        and len(compact) * _DUMPS_GROWTH + _TOP_LEVEL_NULLS <= MAX_RECORD_BYTES
+    ):
+        if b"\\u0000" in compact:
+            check_storable(record)
+        return
     try:
         text = json.dumps(record, default=str, allow_nan=False, ensure_ascii=False)
         size = len(text.encode("utf-8"))
@@ -301,6 +320,15 @@ def parse_canonical(
         check_storable(record)
     if size > MAX_RECORD_BYTES:
         raise RecordError(f"record is larger than {MAX_RECORD_BYTES // 1024} KiB")
+
+
+def parse_canonical(
+    record: Any, *, require_event_id: bool = False, redactor: "Redactor | None" = None
+) -> CanonicalEvent:
+    """Validate one canonical record; unknown top-level fields are kept in `attributes`, redacted by `redactor`."""
+    if not isinstance(record, dict):
+        raise RecordError("record must be a JSON object")
+    _check_encoding(record)
 
     attributes = record.get("attributes") if record.get("attributes") is not None else {}
     if not isinstance(attributes, dict):
