@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -68,13 +69,13 @@ class OtlpDecodeError(BodyDecodeError):
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _span_dedup_key(record: JsonDict, raw: JsonDict) -> str:
+def _span_dedup_key(record: JsonDict, raw: Callable[[], JsonDict]) -> str:
     return f"span:{record['trace_id']}:{record['span_id']}"
 
 
-def _log_dedup_key(record: JsonDict, raw: JsonDict) -> str:
+def _log_dedup_key(record: JsonDict, raw: Callable[[], JsonDict]) -> str:
     # Logs have no natural unique id, so identical content is treated as the same (retried) record.
-    return "log:" + hashlib.sha256(canonical_json(raw).encode("utf-8")).hexdigest()
+    return "log:" + hashlib.sha256(canonical_json(raw()).encode("utf-8")).hexdigest()
 
 
 def _decode(
@@ -87,7 +88,7 @@ def _decode(
     item_name: str,
     id_fields: Any,
     to_canonical: Callable[..., JsonDict],
-    dedup_key: Callable[[JsonDict, JsonDict], str],
+    dedup_key: Callable[[JsonDict, Callable[[], JsonDict]], str],
 ) -> list[DecodedRecord]:
     """One OTLP export request -> one DecodedRecord per span or log record, each rejected on its own."""
     json_id_errors: dict[tuple[int, ...], list[_JsonIdProblem]] = {}
@@ -99,7 +100,12 @@ def _decode(
     results: list[DecodedRecord] = []
     for position, resource, scope, item in items(request):
         index = len(results)
-        raw = _raw_record(resource, scope, item_name, item, id_fields, json_id_errors.get(position, []))
+        # Built when first asked for (a rejection, a log's key, an extraction rule that reads it), and then once.
+        raw = functools.cache(
+            functools.partial(
+                _raw_record, resource, scope, item_name, item, id_fields, json_id_errors.get(position, [])
+            )
+        )
         try:
             _raise_json_id_problems(json_id_errors.get(position))
             record = to_canonical(resource, scope, item)

@@ -139,10 +139,9 @@ def system_for_source_uri(uri: str, aliases: Iterable[tuple[str, str]]) -> str |
     return best[1] if best else None
 
 
-def _apply_rules(
-    record: JsonDict, document: JsonDict, rules: _SourceRules, channel: str, received_at: datetime
-) -> JsonDict:
-    record = dict(record)
+def _apply_rules(item: DecodedRecord, rules: _SourceRules, channel: str, received_at: datetime) -> JsonDict:
+    decoded = item.record or {}
+    record = dict(decoded)
     if channel == Channel.CLOUDEVENTS:
         uri = str(record.get("system") or "")
         system = system_for_source_uri(uri, rules.aliases)
@@ -164,7 +163,9 @@ def _apply_rules(
                 message = rule.description or f"kind matches {rule.kind_pattern}"
                 record["error"] = {"code": None, "message": message, "type": "extraction_rule"}
         elif keys is not None and rule.key_type not in keys:
-            value = resolve_path(document, rule.segments)
+            # A path reads the record as decoded, or else the record as sent: what it would find in {**raw, **decoded}
+            # without building that (nor `raw`, which OTLP builds only when asked for).
+            value = resolve_path(decoded if rule.segments[0] in decoded else item.raw, rule.segments)
             if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
                 keys[rule.key_type] = str(value)
     if keys is not None:
@@ -528,8 +529,7 @@ def records_ingest(
         event = None
         if reason is None:
             try:
-                document = {**item.raw, **(item.record or {})}
-                prepared = _apply_rules(item.record or {}, document, rules, channel, received_at)
+                prepared = _apply_rules(item, rules, channel, received_at)
                 # Redacted while parsing, so that unknown top-level fields (folded into attributes) are redacted too.
                 event = parse_canonical(prepared, require_event_id=channel == Channel.NATIVE, redactor=rules.redaction)
                 if not item.dedup_key:
