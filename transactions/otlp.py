@@ -33,7 +33,14 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from transactions.otlp_mapping import RecordRejectedError, canonical_json, log_to_canonical, span_to_canonical
+from transactions.otlp_mapping import (
+    RecordRejectedError,
+    ResourceView,
+    canonical_json,
+    log_to_canonical,
+    resource_view,
+    span_to_canonical,
+)
 from transactions.records import BodyDecodeError, DecodedRecord, JsonDict
 
 try:  # googleapis-common-protos is optional; without it 400 bodies degrade to JSON.
@@ -98,22 +105,35 @@ def _decode(
         _parse_protobuf_into(body, request, content_type)
 
     results: list[DecodedRecord] = []
+    views: dict[int, ResourceView] = {}
     for position, resource, scope, item in items(request):
         index = len(results)
+        view = views.get(position[0])
+        if view is None:
+            view = views[position[0]] = resource_view(resource)
         # Built when first asked for (a rejection, a log's key, an extraction rule that reads it), and then once.
-        raw = functools.cache(
-            functools.partial(
-                _raw_record, resource, scope, item_name, item, id_fields, json_id_errors.get(position, [])
-            )
-        )
+        problems = json_id_errors.get(position, [])
+        raw = _once(functools.partial(_raw_record, resource, scope, item_name, item, id_fields, problems))
         try:
             _raise_json_id_problems(json_id_errors.get(position))
-            record = to_canonical(resource, scope, item)
+            record = to_canonical(view, scope, item)
         except RecordRejectedError as exc:
             results.append(DecodedRecord(index=index, record=None, dedup_key=None, error=str(exc), raw=raw))
             continue
         results.append(DecodedRecord(index=index, record=record, dedup_key=dedup_key(record, raw), error=None, raw=raw))
     return results
+
+
+def _once(build: Callable[[], JsonDict]) -> Callable[[], JsonDict]:
+    """`build`, called at most once (functools.cache's wrapper took longer to make than a span's whole key)."""
+    built: list[JsonDict] = []
+
+    def get() -> JsonDict:
+        if not built:
+            built.append(build())
+        return built[0]
+
+    return get
 
 
 def decode_traces(body: bytes, *, content_type: str) -> list[DecodedRecord]:
