@@ -82,21 +82,39 @@ class _KeyRule:
 
 
 @dataclass(frozen=True)
+class _KindRules:
+    """What a source's extraction rules do to the records of one kind."""
+
+    # The first rule marking the kind failed (the error it writes is that rule's; later ones would change nothing).
+    failure: _KeyRule | None
+    # The business-key rules in order, as (key type, first path segment, path).
+    keys: tuple[tuple[str, str | int, list[str | int]], ...]
+
+
+@dataclass(frozen=True)
 class _SourceRules:
     key_rules: list[_KeyRule]
     redaction: Redactor
     aliases: list[tuple[str, str]]
-    _key_rules_by_kind: dict[str, tuple[_KeyRule, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _rules_by_kind: dict[str, _KindRules] = field(default_factory=dict, compare=False, repr=False)
 
-    def key_rules_for(self, kind: str) -> tuple[_KeyRule, ...]:
-        """The rules whose kind pattern matches `kind`, in order; found once per kind, not once per record."""
+    def rules_for(self, kind: str) -> _KindRules:
+        """The rules whose kind pattern matches `kind`, worked out once per kind, not once per record."""
         try:
-            return self._key_rules_by_kind[kind]
+            return self._rules_by_kind[kind]
         except KeyError:
-            matching = tuple(rule for rule in self.key_rules if kind_matches(rule.kind_pattern, kind))
-            if len(self._key_rules_by_kind) < _REMEMBERED_KINDS:  # kinds are sender-chosen: bound what is kept
-                self._key_rules_by_kind[kind] = matching
-            return matching
+            matching = [rule for rule in self.key_rules if kind_matches(rule.kind_pattern, kind)]
+            found = _KindRules(
+                failure=next((rule for rule in matching if rule.action == RuleAction.MARK_FAILED), None),
+                keys=tuple(
+                    (rule.key_type, rule.segments[0], rule.segments)
+                    for rule in matching
+                    if rule.action != RuleAction.MARK_FAILED
+                ),
+            )
+            if len(self._rules_by_kind) < _REMEMBERED_KINDS:  # kinds are sender-chosen: bound what is kept
+                self._rules_by_kind[kind] = found
+            return found
 
 
 _REMEMBERED_KINDS = 4096
@@ -140,8 +158,10 @@ def system_for_source_uri(uri: str, aliases: Iterable[tuple[str, str]]) -> str |
 
 
 def _apply_rules(item: DecodedRecord, rules: _SourceRules, channel: str, received_at: datetime) -> JsonDict:
+    """The record with the source's rules applied: a new dict when they change it, the decoded record itself when they
+    do not (parse_canonical only reads it)."""
     decoded = item.record or {}
-    record = dict(decoded)
+    record = dict(decoded) if channel == Channel.CLOUDEVENTS else decoded
     if channel == Channel.CLOUDEVENTS:
         uri = str(record.get("system") or "")
         system = system_for_source_uri(uri, rules.aliases)
@@ -154,22 +174,27 @@ def _apply_rules(item: DecodedRecord, rules: _SourceRules, channel: str, receive
             # for the moment the business event happened.
             record["occurred_at"] = received_at.isoformat()
             record["attributes"][OCCURRED_AT_SOURCE] = "received"
-    kind = str(record.get("kind") or "")
-    keys = dict(record.get("business_keys") or {}) if isinstance(record.get("business_keys"), dict) else None
-    for rule in rules.key_rules_for(kind):
-        if rule.action == RuleAction.MARK_FAILED:
-            record["status"] = "error"
-            if not record.get("error"):
-                message = rule.description or f"kind matches {rule.kind_pattern}"
-                record["error"] = {"code": None, "message": message, "type": "extraction_rule"}
-        elif keys is not None and rule.key_type not in keys:
-            # A path reads the record as decoded, or else the record as sent: what it would find in {**raw, **decoded}
-            # without building that (nor `raw`, which OTLP builds only when asked for).
-            value = resolve_path(decoded if rule.segments[0] in decoded else item.raw, rule.segments)
-            if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
-                keys[rule.key_type] = str(value)
-    if keys is not None:
-        record["business_keys"] = keys
+    kind_rules = rules.rules_for(str(record.get("kind") or ""))
+    failure = kind_rules.failure
+    if failure is not None:
+        record = record if record is not decoded else dict(decoded)
+        record["status"] = "error"
+        if not record.get("error"):
+            message = failure.description or f"kind matches {failure.kind_pattern}"
+            record["error"] = {"code": None, "message": message, "type": "extraction_rule"}
+    keys = record.get("business_keys")
+    if kind_rules.keys and isinstance(keys, dict):
+        found = {}
+        for key_type, head, segments in kind_rules.keys:
+            if key_type not in keys and key_type not in found:
+                # A path reads the record as decoded, or else the record as sent: what it would find in
+                # {**raw, **decoded} without building that (nor `raw`, which OTLP builds only when asked for).
+                value = resolve_path(decoded if head in decoded else item.raw, segments)
+                if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+                    found[key_type] = str(value)
+        if found:
+            record = record if record is not decoded else dict(decoded)
+            record["business_keys"] = {**keys, **found}
     return record
 
 
