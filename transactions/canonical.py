@@ -31,7 +31,6 @@ KEY_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _HEX32 = (re.compile(r"^[0-9a-f]{32}$"), 32)
 _HEX16 = (re.compile(r"^[0-9a-f]{16}$"), 16)
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
-_WHITESPACE = re.compile(r"\s+")
 # Earliest and latest times accepted as occurred_at: older data is a clock error, later is beyond PostgreSQL's range.
 _MIN_TIME = datetime(1990, 1, 1, tzinfo=UTC)
 _MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
@@ -72,6 +71,7 @@ class CanonicalEvent:
 # The one list of the event's fields: the COPY columns, the timeline's reads, the API serializer and the decoders'
 # empty record all derive from it, so that a new field is added in the dataclass and nowhere else.
 CANONICAL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(CanonicalEvent))
+_CANONICAL_NAMES = frozenset(CANONICAL_FIELDS)
 
 
 def _container(annotation: Any) -> type | None:
@@ -101,7 +101,7 @@ def empty_record() -> JsonDict:
 
 def normalise_key(key_type: str, value: str) -> str:
     """Normalise a business key so that the same document meets itself across systems."""
-    text = _WHITESPACE.sub(" ", value.strip()).upper()
+    text = " ".join(value.split()).upper()  # runs of whitespace (str.isspace, as the regex \s) become one space
     if key_type in ZERO_PADDED_KEY_TYPES and text.isdigit():
         text = text.lstrip("0") or "0"
     return text
@@ -233,6 +233,9 @@ def _business_keys(value: Any) -> dict[str, str]:
     return keys
 
 
+_AMOUNT_STEP, _AMOUNT_LIMIT = Decimal("0.0001"), Decimal("1e16")
+
+
 def _amount(value: Any) -> Decimal | None:
     if value is None or value == "":
         return None
@@ -245,11 +248,11 @@ def _amount(value: Any) -> Decimal | None:
     if not amount.is_finite():
         raise RecordError("amount must be a finite number")
     exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -4 and amount != amount.quantize(Decimal("0.0001")):
+    if isinstance(exponent, int) and exponent < -4 and amount != amount.quantize(_AMOUNT_STEP):
         raise RecordError("amount has more than 4 decimal places")
-    if abs(amount) >= Decimal("1e16"):
+    if abs(amount) >= _AMOUNT_LIMIT:
         raise RecordError("amount is too large (16 integer digits at most)")
-    return amount.quantize(Decimal("0.0001"))
+    return amount.quantize(_AMOUNT_STEP)
 
 
 def _approval(value: Any) -> dict[str, str] | None:
@@ -330,10 +333,12 @@ def parse_canonical(
         raise RecordError("record must be a JSON object")
     _check_encoding(record)
 
-    attributes = record.get("attributes") if record.get("attributes") is not None else {}
+    attributes = record.get("attributes")
+    if attributes is None:
+        attributes = {}
     if not isinstance(attributes, dict):
         raise RecordError("attributes must be an object")
-    unknown = {k: v for k, v in record.items() if k not in CANONICAL_FIELDS}
+    unknown = {k: v for k, v in record.items() if k not in _CANONICAL_NAMES}
     attributes = {**unknown, **attributes} if unknown else dict(attributes)
     if redactor:
         attributes = redact(attributes, redactor)

@@ -109,8 +109,12 @@ def record_problem(value: Any, *, limit: int = MAX_NESTING) -> str | None:
             children = node
         else:
             continue
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        below = depth + 1
+        stack += [(child, below) for child in children if isinstance(child, _CONTAINERS)]
     return None
+
+
+_CONTAINERS = (dict, list)  # a tuple: isinstance takes it faster than the union dict | list
 
 
 @dataclass(frozen=True)
