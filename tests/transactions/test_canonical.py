@@ -1,11 +1,20 @@
 """parse_canonical's checks on a record as a whole: its size and what PostgreSQL cannot store (pure, no database)."""
 
+import dataclasses
 import json
 
 import pytest
 
 from tests.factories import canonical
-from transactions.canonical import MAX_RECORD_BYTES, RecordError, parse_canonical
+from transactions.canonical import CANONICAL_FIELDS, MAX_RECORD_BYTES, CanonicalEvent, RecordError, parse_canonical
+
+
+def test_a_parsed_event_is_a_whole_frozen_canonical_event():
+    event = parse_canonical(canonical())
+    assert tuple(vars(event)) == CANONICAL_FIELDS  # every field, in the dataclass's order
+    assert event == CanonicalEvent(**vars(event))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.kind = "changed"  # type: ignore[misc]
 
 
 def _padded_to(size: int, **overrides: object) -> dict:

@@ -190,7 +190,7 @@ def _apply_rules(item: DecodedRecord, rules: _SourceRules, channel: str, receive
                 # A path reads the record as decoded, or else the record as sent: what it would find in
                 # {**raw, **decoded} without building that (nor `raw`, which OTLP builds only when asked for).
                 value = resolve_path(decoded if head in decoded else item.raw, segments)
-                if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+                if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
                     found[key_type] = str(value)
         if found:
             record = record if record is not decoded else dict(decoded)
