@@ -272,8 +272,11 @@ def _batch_store_postgresql(
             raw.execute(f"SET LOCAL lock_timeout = '{INGEST_LOCK_TIMEOUT_MS}ms'")
             # One statement whatever the batch size: an array parameter instead of three placeholders a key, whose
             # query text psycopg had to parse anew for every batch. unnest keeps the sorted order, and so the locks'.
-            claims = raw.execute(
-                f"INSERT INTO {table} (source_id, key, received_at) SELECT %s, unnest(%s::text[]), %s "
+            # The array is bound by the server and sent in binary (%b): quoted into the text by Django's client-side
+            # binding, it took 7 us of CPU a key, as much as parsing a record.
+            claims = psycopg.Cursor(raw)
+            claims.execute(
+                f"INSERT INTO {table} (source_id, key, received_at) SELECT %s, unnest(%b::text[]), %s "
                 "ON CONFLICT (source_id, key) DO NOTHING RETURNING key",
                 [source.pk, keys, received_at],
             )
