@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -32,7 +33,14 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from transactions.otlp_mapping import RecordRejectedError, canonical_json, log_to_canonical, span_to_canonical
+from transactions.otlp_mapping import (
+    RecordRejectedError,
+    ResourceView,
+    canonical_json,
+    log_to_canonical,
+    resource_view,
+    span_to_canonical,
+)
 from transactions.records import BodyDecodeError, DecodedRecord, JsonDict
 
 try:  # googleapis-common-protos is optional; without it 400 bodies degrade to JSON.
@@ -68,13 +76,13 @@ class OtlpDecodeError(BodyDecodeError):
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _span_dedup_key(record: JsonDict, raw: JsonDict) -> str:
+def _span_dedup_key(record: JsonDict, raw: Callable[[], JsonDict]) -> str:
     return f"span:{record['trace_id']}:{record['span_id']}"
 
 
-def _log_dedup_key(record: JsonDict, raw: JsonDict) -> str:
+def _log_dedup_key(record: JsonDict, raw: Callable[[], JsonDict]) -> str:
     # Logs have no natural unique id, so identical content is treated as the same (retried) record.
-    return "log:" + hashlib.sha256(canonical_json(raw).encode("utf-8")).hexdigest()
+    return "log:" + hashlib.sha256(canonical_json(raw()).encode("utf-8")).hexdigest()
 
 
 def _decode(
@@ -87,7 +95,7 @@ def _decode(
     item_name: str,
     id_fields: Any,
     to_canonical: Callable[..., JsonDict],
-    dedup_key: Callable[[JsonDict, JsonDict], str],
+    dedup_key: Callable[[JsonDict, Callable[[], JsonDict]], str],
 ) -> list[DecodedRecord]:
     """One OTLP export request -> one DecodedRecord per span or log record, each rejected on its own."""
     json_id_errors: dict[tuple[int, ...], list[_JsonIdProblem]] = {}
@@ -97,17 +105,35 @@ def _decode(
         _parse_protobuf_into(body, request, content_type)
 
     results: list[DecodedRecord] = []
+    views: dict[int, ResourceView] = {}
     for position, resource, scope, item in items(request):
         index = len(results)
-        raw = _raw_record(resource, scope, item_name, item, id_fields, json_id_errors.get(position, []))
+        view = views.get(position[0])
+        if view is None:
+            view = views[position[0]] = resource_view(resource)
+        # Built when first asked for (a rejection, a log's key, an extraction rule that reads it), and then once.
+        problems = json_id_errors.get(position, [])
+        raw = _once(functools.partial(_raw_record, resource, scope, item_name, item, id_fields, problems))
         try:
             _raise_json_id_problems(json_id_errors.get(position))
-            record = to_canonical(resource, scope, item)
+            record = to_canonical(view, scope, item)
         except RecordRejectedError as exc:
             results.append(DecodedRecord(index=index, record=None, dedup_key=None, error=str(exc), raw=raw))
             continue
         results.append(DecodedRecord(index=index, record=record, dedup_key=dedup_key(record, raw), error=None, raw=raw))
     return results
+
+
+def _once(build: Callable[[], JsonDict]) -> Callable[[], JsonDict]:
+    """`build`, called at most once (functools.cache's wrapper took longer to make than a span's whole key)."""
+    built: list[JsonDict] = []
+
+    def get() -> JsonDict:
+        if not built:
+            built.append(build())
+        return built[0]
+
+    return get
 
 
 def decode_traces(body: bytes, *, content_type: str) -> list[DecodedRecord]:

@@ -181,22 +181,22 @@ def test_backend_terminated_mid_copy_answers_503_and_stores_nothing(send, monkey
     from transactions.services import ingest as ingest_service
 
     rows = {"written": 0}
-    real_jsonb = ingest_service.Jsonb
+    real_dumps = ingest_service._jsonb_dumps
 
-    def jsonb_then_terminate(value, **options):
+    def dumps_then_terminate(value):
         # Called for every JSON column of every row the COPY writes: kill the backend a few hundred rows in.
         rows["written"] += 1
         if rows["written"] == 1000:
             _terminate_backend(connection.connection.info.backend_pid)
-        return real_jsonb(value, **options)
+        return real_dumps(value)
 
-    monkeypatch.setattr(ingest_service, "Jsonb", jsonb_then_terminate)
+    monkeypatch.setattr(ingest_service, "_jsonb_dumps", dumps_then_terminate)
     batch = [canonical(event_id=f"copy-{i}") for i in range(3000)]
     response = send(URL, batch)
     assert rows["written"] >= 1000
     assert response.status_code == 503, response.content[:300]
     assert int(response["Retry-After"]) > 0
-    monkeypatch.setattr(ingest_service, "Jsonb", real_jsonb)
+    monkeypatch.setattr(ingest_service, "_jsonb_dumps", real_dumps)
     assert not Event.objects.exists() and not IngestBatch.objects.exists()  # nothing half-written
     again = send(URL, batch)
     assert again.status_code == 200 and again.json()["accepted"] == 3000

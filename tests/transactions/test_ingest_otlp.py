@@ -71,6 +71,26 @@ def test_protobuf_spans_become_canonical_events(send):
 
 
 @pytest.mark.django_db
+def test_extraction_rules_read_the_decoded_record_and_the_span_as_sent(send, source):
+    from transactions.models import ExtractionRule
+
+    # attributes[...] is the canonical record's; span.* and resource.* exist only in the span as it was sent.
+    for path, key_type in [
+        ('attributes["sap.salesorder"]', "order"),
+        ("span.name", "journal"),
+        ("resource.attributes[0].value.stringValue", "customer"),
+    ]:
+        ExtractionRule.objects.create(
+            source=source, kind_pattern="order.*", action="business_key", path=path, key_type=key_type
+        )
+    request = trace_request(span(1, attrs=[("sap.salesorder", "0000012345")]), span(2, name="other.kind"))
+    assert send("/v1/traces", request.SerializeToString(), content_type=PROTOBUF).status_code == 200
+    matched, unmatched = Event.objects.order_by("span_id")
+    assert matched.business_keys == {"order": "12345", "journal": "ORDER.CREATED", "customer": "MULESOFT-IPAAS"}
+    assert unmatched.business_keys == {}
+
+
+@pytest.mark.django_db
 def test_json_encoding_with_hex_ids_and_partial_success(send):
     body = {
         "resourceSpans": [
