@@ -47,7 +47,11 @@ def database_from_url(url: str) -> dict:
             # Without it (DATABASE_POOL=0, PgBouncer in transaction mode in front), consecutive transactions may run
             # on different server sessions: nothing may outlive a transaction. Prepared statements are session state
             # (PgBouncer tracks them only from 1.21, with max_prepared_statements), so psycopg must never prepare.
-            "OPTIONS": {"pool": {"timeout": env_int("DATABASE_POOL_TIMEOUT", 3)}}
+            # On our own pool a statement prepares when its caller asks (`execute(..., prepare=True)`, the ingest
+            # statement): Django passes psycopg prepare_threshold=None unless told, which refuses even those; the
+            # threshold is out of reach, so nothing else is prepared behind anyone's back (Django's client-side
+            # cursors never prepare).
+            "OPTIONS": {"pool": {"timeout": env_int("DATABASE_POOL_TIMEOUT", 3)}, "prepare_threshold": 2**31 - 1}
             if pooled
             else {"prepare_threshold": None},
             # Django's .iterator() opens a WITH HOLD cursor outside a transaction, which survives the transaction

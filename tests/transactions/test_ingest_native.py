@@ -272,6 +272,17 @@ def test_create_ingest_token_command(client, capsys):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_a_single_event_statement_is_prepared_once_per_connection(send):
+    # Parsing and planning the claim + insert statement on every request was most of PostgreSQL's CPU per event.
+    for n in range(3):
+        assert send(URL, [canonical(event_id=f"prepared-{n}")]).json()["accepted"] == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%jsonb_to_recordset%"])
+        assert cursor.fetchone()[0] == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_racing_deliveries_store_each_record_once(source, token):
     records = [canonical(event_id=f"race-{i}", span_id=f"{i + 1:016x}") for i in range(200)]
     payload = json.dumps(records)
