@@ -178,10 +178,10 @@ def _terminate_backend(pid: int) -> None:
 @pytest.mark.postgres(reason="COPY and pg_terminate_backend are PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
 def test_backend_terminated_mid_copy_answers_503_and_stores_nothing(send, monkeypatch):
-    from transactions.services import ingest as ingest_service
+    from transactions.services import event_store
 
     rows = {"written": 0}
-    real_dumps = ingest_service._jsonb_dumps
+    real_dumps = event_store._jsonb_dumps
 
     def dumps_then_terminate(value):
         # Called for every JSON column of every row the COPY writes: kill the backend a few hundred rows in.
@@ -190,13 +190,13 @@ def test_backend_terminated_mid_copy_answers_503_and_stores_nothing(send, monkey
             _terminate_backend(connection.connection.info.backend_pid)
         return real_dumps(value)
 
-    monkeypatch.setattr(ingest_service, "_jsonb_dumps", dumps_then_terminate)
+    monkeypatch.setattr(event_store, "_jsonb_dumps", dumps_then_terminate)
     batch = [canonical(event_id=f"copy-{i}") for i in range(3000)]
     response = send(URL, batch)
     assert rows["written"] >= 1000
     assert response.status_code == 503, response.content[:300]
     assert int(response["Retry-After"]) > 0
-    monkeypatch.setattr(ingest_service, "_jsonb_dumps", real_dumps)
+    monkeypatch.setattr(event_store, "_jsonb_dumps", real_dumps)
     assert not Event.objects.exists() and not IngestBatch.objects.exists()  # nothing half-written
     again = send(URL, batch)
     assert again.status_code == 200 and again.json()["accepted"] == 3000

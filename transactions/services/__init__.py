@@ -2,6 +2,8 @@
 
 - sources: ingest sources, their tokens and CloudEvents source aliases
 - ingest: the ingest pipeline (records_ingest) and the dead-letter store it feeds
+- event_store: how a request's accepted events are written (claims, batch row, events; one statement or COPY)
+- correlation_hints: telling the workers a stored batch waits for correlation, coalesced per process
 - dead_letters: what becomes of a dead letter: an undecodable body kept, replay (repaired or not), discard, bulk replay
 - rules: extraction and redaction rules
 - processes: process definitions and their expected steps
