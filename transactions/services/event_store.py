@@ -5,7 +5,6 @@ on SQLite) or, for a small batch with nothing else to write, as one statement co
 
 import functools
 import json
-import logging
 import operator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,14 +14,12 @@ from typing import Any
 import orjson
 import psycopg
 from django.db import connection
-from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from console.lib.bulk import copy_types
 from transactions.canonical import CANONICAL_FIELDS, JSON_FIELDS, CanonicalEvent
 from transactions.models import Event, IdempotencyKey, IngestBatch, IngestSource
 
-logger = logging.getLogger(__name__)
 
 # How long one batch may wait for a row lock (milliseconds); with the pool wait (DATABASE_POOL_TIMEOUT) this keeps
 # an ingest request well under an OpenTelemetry exporter's 10 s timeout.
@@ -125,10 +122,9 @@ def _store_events(batch: IngestBatch, channel: str, rows: list[tuple[str, Canoni
     return [e.pk for e in created]
 
 
-# PostgreSQL type names for binary COPY, from the columns' Django types (set once per process, not per row).
-# Up to this many events a batch writes them with one multi-row INSERT inside the pipeline (no extra round trip);
-# larger batches use binary COPY, which PostgreSQL cannot pipeline but which is faster per row.
-_PIPELINED_ROWS = 64
+# Up to this many events a batch is written by one statement (`_batch_store_in_one_statement`, one round trip);
+# larger batches use binary COPY, which takes more round trips but is faster per row.
+_ONE_STATEMENT_ROWS = 64
 
 
 def _batch_store_postgresql(
@@ -143,7 +139,7 @@ def _batch_store_postgresql(
     COPY. Ids come from the tables' own sequences, reserved up front, so nothing is read back and the batch row is
     never updated. Small batches take one statement instead (`_batch_store_in_one_statement`).
     """
-    if 0 < len(accepted) <= _PIPELINED_ROWS:
+    if 0 < len(accepted) <= _ONE_STATEMENT_ROWS:
         _batch_store_in_one_statement(source, channel, received_at, accepted, outcome)
         return
     raw = connection.connection
@@ -319,19 +315,11 @@ def _commits_in_one_round_trip(accepted: dict[str, CanonicalEvent]) -> bool:
     """Whether a batch can be stored and committed in a single round trip: a small batch (the caller has nothing else
     to write with it) on PostgreSQL, outside any transaction (a caller's transaction, as in most tests, decides its own
     commit)."""
-    return 0 < len(accepted) <= _PIPELINED_ROWS and connection.vendor == "postgresql" and not connection.in_atomic_block
-
-
-def _rollback_quietly(raw: psycopg.Connection) -> None:
-    """End a transaction that failed part-way (a failed COMMIT has already ended it), so that the pooled connection
-    goes back clean; a connection that is gone is the pool's to discard."""
-    if raw.closed or raw.broken:
-        return
-    if raw.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
-        try:
-            raw.execute("ROLLBACK")
-        except psycopg.Error:
-            logger.warning("ingest.rollback_failed", exc_info=True)
+    return (
+        0 < len(accepted) <= _ONE_STATEMENT_ROWS
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+    )
 
 
 def _may_prepare() -> bool:
