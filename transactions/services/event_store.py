@@ -20,7 +20,6 @@ from console.lib.bulk import copy_types
 from transactions.canonical import CANONICAL_FIELDS, JSON_FIELDS, CanonicalEvent
 from transactions.models import Event, IdempotencyKey, IngestBatch, IngestSource
 
-
 # How long one batch may wait for a row lock (milliseconds); with the pool wait (DATABASE_POOL_TIMEOUT) this keeps
 # an ingest request well under an OpenTelemetry exporter's 10 s timeout.
 INGEST_LOCK_TIMEOUT_MS = 2000
