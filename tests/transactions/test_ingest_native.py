@@ -274,11 +274,20 @@ def test_create_ingest_token_command(client, capsys):
 @pytest.mark.django_db(transaction=True)
 def test_a_single_event_statement_is_prepared_once_per_connection(send):
     # Parsing and planning the claim + insert statement on every request was most of PostgreSQL's CPU per event.
-    for n in range(3):
+    def prepared() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%jsonb_to_recordset%"]
+            )
+            return cursor.fetchone()[0]
+
+    assert send(URL, [canonical(event_id="prepared-0")]).json()["accepted"] == 1
+    # psycopg forgets (without deallocating) a statement whose execution failed, so an earlier test's failure on this
+    # pooled connection may have left one more behind: what matters is that later requests add none.
+    first = prepared()
+    for n in range(1, 4):
         assert send(URL, [canonical(event_id=f"prepared-{n}")]).json()["accepted"] == 1
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%jsonb_to_recordset%"])
-        assert cursor.fetchone()[0] == 1
+    assert first >= 1 and prepared() == first
 
 
 @pytest.mark.postgres

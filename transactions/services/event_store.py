@@ -15,6 +15,7 @@ import orjson
 import psycopg
 from django.db import connection
 from psycopg.types.json import Jsonb
+from psycopg.types.numeric import Int8
 
 from console.lib.bulk import copy_types
 from transactions.canonical import CANONICAL_FIELDS, JSON_FIELDS, CanonicalEvent
@@ -251,10 +252,13 @@ def _batch_store_in_one_statement(
     attached days ahead) conflicts with them."""
     keys = sorted(accepted)  # sorted, so that racing batches lock the same keys in one order
     rows = [{"dedup_key": key, **{name: getattr(accepted[key], name) for name in CANONICAL_FIELDS}} for key in keys]
+    # Integers as int8 whatever their size: psycopg types a small int as int2, a larger one as int4, and prepares a
+    # statement per set of parameter types.
+    source_id, received, rejected = Int8(source.pk), Int8(outcome.duplicates + len(keys)), Int8(len(outcome.rejected))
     params = [
-        *(source.pk, received_at, keys),
-        *(source.pk, channel, received_at, outcome.duplicates + len(keys), len(outcome.rejected)),
-        *(received_at, source.pk, channel, _rows_json(rows)),
+        *(source_id, received_at, keys),
+        *(source_id, channel, received_at, received, rejected),
+        *(received_at, source_id, channel, _rows_json(rows)),
     ]
     with connection.wrap_database_errors:
         # Server-side binding (not Django's client-side cursor), so that the statement can be prepared.
