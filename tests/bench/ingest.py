@@ -63,8 +63,9 @@ def percentile(samples: list[float], q: float) -> float:
 # ---- Bodies ----------------------------------------------------------------------------------------------------------
 
 
-def _native(run_id: str, n: int) -> dict:
-    at = datetime(2026, 11, 30, 9, 0, tzinfo=UTC) + timedelta(seconds=n)
+def _native(run_id: str, n: int, *, at: datetime | None = None) -> dict:
+    """Event n of a run (four per contract); `at` for live traffic, else a fixed history one second apart."""
+    at = at or datetime(2026, 11, 30, 9, 0, tzinfo=UTC) + timedelta(seconds=n)
     return {
         "event_id": f"{run_id}-{n}",
         "occurred_at": at.isoformat().replace("+00:00", "Z"),
@@ -76,17 +77,19 @@ def _native(run_id: str, n: int) -> dict:
         "entity": "DE01",
         "amount": "1250.00",
         "currency": "EUR",
-        "attributes": {"sap.companycode": "DE01", "http.status_code": 201},
+        # Four invoices per contract, one per billing milestone (a contract billed four times without milestones is a
+        # duplicate invoice to the default reconciliation rules: every contract would open a case).
+        "attributes": {"sap.companycode": "DE01", "http.status_code": 201, "billing.milestone": f"M{n % 4 + 1}"},
     }
 
 
-def _otlp(run_id: str, first: int, spans: int) -> bytes:
+def _otlp(run_id: str, first: int, spans: int, *, start: int = 1_780_000_000_000_000_000) -> bytes:
+    """Spans first.. of a run, five per trace, each starting 1 ms after the last from `start` (Unix ns)."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
     from opentelemetry.proto.resource.v1.resource_pb2 import Resource
     from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-    start = 1_780_000_000_000_000_000
     trace_base = uuid.uuid5(uuid.NAMESPACE_URL, run_id).int
     items = []
     for n in range(first, first + spans):

@@ -73,12 +73,44 @@ def _children(pid: int) -> list[int]:
     return [int(child) for child in _proc(pid, f"task/{pid}/children").split()]
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name (which may hold spaces); [] once the process is gone."""
+    stat = _proc(pid, "stat")
+    return stat.rsplit(")", 1)[1].split() if stat else []
+
+
+def _cpu_seconds(fields: list[str], *, reaped_children: bool = False) -> float:
+    """User + system CPU of a process (and of its waited-for children that exited, when asked)."""
+    if not fields:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / _TICK
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU of the local PostgreSQL server: its live processes plus the backends that ended (the postmaster reaps
+    them, so their time is in its children's total). Everything on this machine's server counts."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _proc(int(entry.name), "comm").strip() == "postgres":
+            fields = _stat_fields(int(entry.name))
+            is_postmaster = bool(fields) and _proc(int(fields[1]), "comm").strip() != "postgres"
+            total += _cpu_seconds(fields, reaped_children=is_postmaster)
+    return total
+
+
 @dataclass
 class Fleet:
-    """The processes under load and the peak RSS seen of each (role -> MB)."""
+    """The processes under load, the peak RSS seen of each (role -> MB) and the CPU each root and its children used."""
 
     roots: dict[str, subprocess.Popen]
     peak: dict[str, float] = field(default_factory=dict)
+    cpu_by_pid: dict[int, tuple[str, float]] = field(default_factory=dict)  # the last reading of each process seen
 
     def sample(self) -> None:
         for role, process in self.roots.items():
@@ -86,6 +118,17 @@ class Fleet:
             pids += [(f"{role} child {n}", child) for n, child in enumerate(_children(process.pid), 1)]
             for name, pid in pids:
                 self.peak[name] = max(self.peak.get(name, 0.0), _rss_mb(pid))
+                used = _cpu_seconds(_stat_fields(pid))
+                if used:
+                    self.cpu_by_pid[pid] = (role, used)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU so far per role, children included (a child that exited keeps its last reading)."""
+        self.sample()
+        totals: dict[str, float] = {}
+        for role, used in self.cpu_by_pid.values():
+            totals[role] = totals.get(role, 0.0) + used
+        return totals
 
     def dead(self) -> list[str]:
         return [role for role, process in self.roots.items() if process.poll() is not None]
@@ -110,11 +153,20 @@ def _wait_for_workers(broker: str, names: list[str], roots: dict[str, subprocess
 
 
 @contextmanager
-def fleet(env: dict[str, str], logs: Path) -> Iterator[tuple[str, Fleet]]:
-    """gunicorn + two Celery workers + beat on the given environment; (base URL, fleet); all stop on exit."""
+def fleet(env: dict[str, str], logs: Path, *, concurrency: int = 1) -> Iterator[tuple[str, Fleet]]:
+    """gunicorn + two Celery workers (each with `concurrency` pool processes) + beat on the given environment;
+    (base URL, fleet); all stop on exit."""
     celery = [sys.executable, "-m", "celery", "-A", "console"]
     quiet = ["--loglevel", "WARNING"]
-    worker = ["worker", "--pool", "prefork", "--concurrency", "1", "--without-heartbeat", "--without-mingle"]
+    worker = [
+        "worker",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        str(concurrency),
+        "--without-heartbeat",
+        "--without-mingle",
+    ]
     with ExitStack() as stack, gunicorn_serving(env, threads=4, workers=2) as (base, server):
         roots: dict[str, subprocess.Popen] = {"gunicorn": server}
         commands = {
