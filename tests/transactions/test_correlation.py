@@ -312,3 +312,47 @@ def test_a_pass_skips_a_batch_another_worker_holds_and_never_waits_for_it(source
         worker.join()
     pending = list(IngestBatch.objects.filter(correlated_at__isnull=True).values_list("pk", flat=True))
     assert pending == [batches[1].pk]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_a_pass_looked_at_but_did_not_take_stays_free_for_its_own_task(source, processes, monkeypatch):
+    from transactions.services import correlation
+    from transactions.tasks import correlate_batch
+
+    monkeypatch.setattr(correlate_batch, "delay", lambda *args, **kwargs: None)
+    monkeypatch.setattr(correlate_batch, "apply_async", lambda *args, **kwargs: None)
+    lead = ingest(source, event("1", "contract.approved", 0, contract="C-1"))
+    over_budget = ingest(source, *[event(f"b{i}", "contract.approved", 0, contract=f"C-b{i}") for i in range(2)])
+    later = ingest(source, event("3", "contract.approved", 0, contract="C-3"))
+    inside, release = threading.Event(), threading.Event()
+    key_types = correlation.correlating_key_types
+
+    def pass_held_open() -> frozenset[str]:
+        if threading.current_thread().name == "first-pass":
+            inside.set()
+            release.wait(10)
+        return key_types()
+
+    monkeypatch.setattr(correlation, "correlating_key_types", pass_held_open)
+    results: dict = {}
+
+    def first_pass() -> None:
+        try:
+            results["first"] = batch_correlate(batch_id=lead.pk, coalesce_up_to=2)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=first_pass, name="first-pass")
+    worker.start()
+    try:
+        assert inside.wait(10)
+        # The first pass read both waiting batches and took none (the next one would pass its budget of 2): their
+        # own tasks, on another worker, correlate them while it is still under way.
+        assert batch_correlate(batch_id=over_budget.pk, coalesce_up_to=2)["batches"] == 1
+        assert batch_correlate(batch_id=later.pk, coalesce_up_to=2)["batches"] == 1
+    finally:
+        release.set()
+        worker.join()
+    assert results["first"]["batches"] == 1
+    assert not IngestBatch.objects.filter(correlated_at__isnull=True).exists()

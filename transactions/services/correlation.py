@@ -162,22 +162,34 @@ def _merge_into(survivor: Transaction, absorbed: list[Transaction], via: dict[in
 
 def _pending_batches(*, lead: IngestBatch, up_to_events: int) -> list[int]:
     """The lead batch and, while the pass stays under `up_to_events`, the oldest other batches still waiting, each
-    claimed with SKIP LOCKED so that two workers never wait on (or correlate) the same batch."""
+    claimed with SKIP LOCKED so that two workers never wait on (or correlate) the same batch.
+
+    The waiting batches are read without locks and only those the budget takes are locked: FOR UPDATE locks every
+    row its query returns, and a batch locked but not taken made its own task skip it while the pass ran; no task
+    was left for it, so it waited for the sweep, minutes later (the soak's drain stalled on 499 such batches)."""
     claimed, events = [lead.pk], lead.accepted
     if events >= up_to_events:
         return claimed
     waiting = (
-        IngestBatch.objects.select_for_update(skip_locked=True)
-        .filter(correlated_at__isnull=True, accepted__gt=0)
+        IngestBatch.objects.filter(correlated_at__isnull=True, accepted__gt=0)
         .exclude(pk=lead.pk)
         .order_by("id")
         .values_list("id", "accepted")[:COALESCE_BATCHES]
     )
+    taken = []
     for batch_id, accepted in waiting:
         if events + accepted > up_to_events:
             break
-        claimed.append(batch_id)
+        taken.append(batch_id)
         events += accepted
+    if taken:
+        # Locked, the row is read again: a batch another pass correlated meanwhile drops out here.
+        claimed += (
+            IngestBatch.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=taken, correlated_at__isnull=True)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
     return claimed
 
 
