@@ -262,8 +262,10 @@ def test_a_pass_takes_waiting_batches_up_to_its_event_budget(source, processes):
     # One announcement for the pass, judged as of its latest arrival.
     assert len(announced) == 1 and announced[0]["batch_id"] == singles[2].pk
     assert len(announced[0]["txn_ids"]) == 2
-    # The batches it took are done: their own tasks find nothing left.
-    assert batch_correlate(batch_id=singles[1].pk, coalesce_up_to=4)["skipped"]
+    # The batches it took are done: their own tasks take the batch still waiting instead, then find nothing left.
+    assert batch_correlate(batch_id=singles[1].pk, coalesce_up_to=4)["lead"] == too_big.pk
+    assert batch_correlate(batch_id=singles[2].pk, coalesce_up_to=4)["skipped"]
+    assert not IngestBatch.objects.filter(correlated_at__isnull=True).exists()
 
 
 @pytest.mark.django_db
@@ -305,8 +307,10 @@ def test_a_pass_skips_a_batch_another_worker_holds_and_never_waits_for_it(source
     worker.start()
     try:
         assert held.wait(10)
-        assert batch_correlate(batch_id=batches[1].pk, coalesce_up_to=10)["skipped"]
-        assert batch_correlate(batch_id=batches[0].pk, coalesce_up_to=10)["batches"] == 2
+        # Its own batch held elsewhere, the task leads with the oldest batch still waiting and leaves the held one.
+        result = batch_correlate(batch_id=batches[1].pk, coalesce_up_to=10)
+        assert result["lead"] == batches[0].pk and result["batches"] == 2
+        assert batch_correlate(batch_id=batches[0].pk, coalesce_up_to=10)["skipped"]
     finally:
         release.set()
         worker.join()

@@ -200,12 +200,24 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
     With `coalesce_up_to`, the same pass also takes other waiting batches up to that many events: a webhook source
     sends one event per request, and one pass (with its follow-up tasks) per event would cap the pipeline at the
     fixed cost of a pass. A batch another worker holds is left to it.
+
+    A coalescing pass whose batch is done or held elsewhere leads with the oldest batch still waiting instead: under
+    a backlog, passes take the oldest batches first, so a task's own batch is often gone by the time it runs, and
+    tasks that then did nothing left the backlog to the once-a-minute sweep (the soak's drain idled with 769
+    batches waiting).
     """
     now = now or timezone.now()
     batch = IngestBatch.objects.select_for_update(skip_locked=bool(coalesce_up_to)).filter(pk=batch_id).first()
+    if coalesce_up_to and (batch is None or batch.correlated_at is not None):
+        batch = (
+            IngestBatch.objects.select_for_update(skip_locked=True)
+            .filter(correlated_at__isnull=True, accepted__gt=0)
+            .order_by("id")
+            .first()
+        )
     if batch is None or batch.correlated_at is not None:
         return {"batch_id": batch_id, "skipped": True}
-    batch_ids = _pending_batches(lead=batch, up_to_events=coalesce_up_to) if coalesce_up_to else [batch_id]
+    batch_ids = _pending_batches(lead=batch, up_to_events=coalesce_up_to) if coalesce_up_to else [batch.pk]
     # Events a pass before this one already placed (a redelivered task) are left out by the same query.
     placed = TransactionEvent.objects.filter(event_id=OuterRef("id"))
     rows = values_rows(
@@ -341,7 +353,7 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
             actor="system:correlation",
             action="transaction.merged",
             object_type="transactions.ingestbatch",
-            object_id=batch_id,
+            object_id=batch.pk,
             after={"merges": [{"survivor": s, "absorbed": a} for s, a in merges], "batches": batch_ids},
         )
     txn_ids = sorted([*changed, *(t.pk for t in created)])
@@ -360,6 +372,7 @@ def batch_correlate(*, batch_id: int, now: datetime | None = None, coalesce_up_t
         )
     result = {
         "batch_id": batch_id,
+        "lead": batch.pk,
         "batches": len(batch_ids),
         "events": len(events),
         "transactions": len(txn_ids),
