@@ -33,9 +33,10 @@ def test_a_prefork_worker_reuses_its_connections_across_tasks(tmp_path):
     db = connection.settings_dict
     queue = f"test-connections-{os.getpid()}"
     before = _sessions_opened()
+    command = [sys.executable, "-m", "celery", "-A", "console", "worker", "--pool", "prefork", "--concurrency", "1"]
+    command += ["-Q", queue, "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel", "INFO"]
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "console", "worker", "--pool", "prefork", "--concurrency", "1"]
-        + ["-Q", queue, "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
+        command,
         cwd=ROOT,
         # The worker works on this test's database, so that its sessions are the ones counted.
         env={
