@@ -1,7 +1,7 @@
 """Soak benchmark (make bench-soak): the whole pipeline under a sustained mixed load, end to end, on PostgreSQL + Redis.
 
 Starts gunicorn (gthread, 2 workers x 4 threads, DEBUG off), two Celery workers (separate processes, as on two
-machines) and one beat, on a queue of their own; for --seconds (default 600) sends at a steady offered rate (default
+machines; 2 pool processes each by default) and one beat, on a queue of their own; for --seconds (default 600) sends at a steady offered rate (default
 3,000 events/s) native batches, single-event POSTs, OTLP/HTTP protobuf traces and a manager's console page reads.
 Senders retry 429/503 after Retry-After, as exporters do.
 
@@ -591,7 +591,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="events per native batch / OTLP request")
     parser.add_argument("--page-rate", type=float, default=2, help="console page reads/s (default 2)")
     parser.add_argument(
-        "--worker-concurrency", type=int, default=1, help="pool processes of each of the two Celery workers"
+        "--worker-concurrency",
+        type=int,
+        default=2,
+        help="pool processes of each of the two Celery workers (default 2: a task waiting on a lock or its commit "
+        "leaves the core to the other; 1 held 1,190 events/s and 2 held 1,404 in 60 s runs on 2026-12-03)",
     )
     parser.add_argument("--drain", type=float, default=600, help="longest wait for the backlog after the load")
     args = parser.parse_args()
