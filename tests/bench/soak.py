@@ -1,8 +1,9 @@
 """Soak benchmark (make bench-soak): the whole pipeline under a sustained mixed load, end to end, on PostgreSQL + Redis.
 
 Starts gunicorn (gthread, 2 workers x 4 threads, DEBUG off), two Celery workers (separate processes, as on two
-machines; 2 pool processes each by default) and one beat, on a queue of their own; for --seconds (default 600) sends at a steady offered rate (default
-3,000 events/s) native batches, single-event POSTs, OTLP/HTTP protobuf traces and a manager's console page reads.
+machines; 2 pool processes each by default) and one beat, on a queue of their own; for --seconds (default 600) sends
+at a steady offered rate (default 3,000 events/s) native batches, single-event POSTs, OTLP/HTTP protobuf traces and a
+manager's console page reads.
 Senders retry 429/503 after Retry-After, as exporters do.
 
 Prints, every 10 s, the stored rate and the correlation backlog; at the end: events/s held end to end (events stored
